@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from .client import Client, SubscriptionInfo, connect
 from .codes import format_code, parse_code
-from .enums import Market, ProtoId, PushDataType, RetType, Session, SubType, TickerDirection, TickerType
+from .enums import (
+    Market,
+    ProtoId,
+    PushDataType,
+    RetType,
+    Session,
+    SubType,
+    TickerDirection,
+    TickerType,
+)
 from .errors import (
     ClientClosed,
     ConfigurationError,
@@ -23,16 +33,19 @@ from .errors import (
 )
 from .frames import TICKER_COLUMNS, to_polars
 from .models import Ticker
+from .streams import Gap, TickerFrameStream, TickerStream
 
 __version__ = "0.1.0"
 
 __all__ = (
     "TICKER_COLUMNS",
+    "Client",
     "ClientClosed",
     "ConfigurationError",
     "ConnectError",
     "ConnectionLost",
     "FutuError",
+    "Gap",
     "InvalidCode",
     "LocalProtocolError",
     "Market",
@@ -47,12 +60,16 @@ __all__ = (
     "Session",
     "SlowConsumer",
     "SubType",
+    "SubscriptionInfo",
     "SubscriptionRequired",
     "Ticker",
     "TickerDirection",
+    "TickerFrameStream",
+    "TickerStream",
     "TickerType",
     "TransportError",
     "__version__",
+    "connect",
     "format_code",
     "parse_code",
     "to_polars",

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import LocalProtocolError, RemoteProtocolError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 __all__ = (
     "DEFAULT_MAX_BODY",
@@ -160,7 +162,10 @@ class FrameDecoder:
                 raise
             except Exception as exc:
                 raise RemoteProtocolError(
-                    f"cannot decrypt body: {exc}", proto_id=proto_id, serial=serial, recoverable=True
+                    f"cannot decrypt body: {exc}",
+                    proto_id=proto_id,
+                    serial=serial,
+                    recoverable=True,
                 ) from None
         if self.verify_sha1 and _sha1(body).digest() != digest:
             raise RemoteProtocolError(

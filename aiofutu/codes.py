@@ -21,7 +21,8 @@ _formatted: dict[tuple[int, str], str] = {}
 def parse_code(code: object) -> tuple[Market, str]:
     """Split ``"HK.00700"`` into ``(Market.HK, "00700")``.
 
-    Raises :class:`~aiofutu.InvalidCode` (a ``ValueError``) naming the bad value and the expected form.
+    Raises :class:`~aiofutu.InvalidCode` (a ``ValueError``) naming the bad value and the
+    expected form.
     """
     if type(code) is str:
         hit = _parsed.get(code)

@@ -7,7 +7,13 @@ once per tick on the push path.
 
 from __future__ import annotations
 
+import sys
 from enum import Enum, IntEnum
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
 
 __all__ = (
     "Market",
@@ -80,6 +86,20 @@ class _WireEnum(str, Enum):
         member._value_ = value
         member._wire_ = wire
         return member
+
+    @classmethod
+    def coerce(cls, value: object) -> Self:
+        """A member from itself, its string value (``"TICKER"``) or its name."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            member = cls._value2member_map_.get(value)
+            if member is None:
+                member = cls.__members__.get(value)
+            if member is not None:
+                return member  # type: ignore[return-value]
+        names = ", ".join(m.name for m in cls)
+        raise ValueError(f"{value!r} is not a {cls.__name__}; use one of {names}")
 
     @property
     def wire(self) -> int:

@@ -117,7 +117,7 @@ class OpenDError(FutuError):
 
 
 class SubscriptionRequired(FutuError):
-    """The request needs a subscription this client does not hold (e.g. TICKER for get_rt_ticker)."""
+    """The request needs a subscription this client does not hold (TICKER for get_rt_ticker)."""
 
     def __init__(self, code: str, sub_type: str):
         self.code = code

@@ -6,14 +6,15 @@ polars is an optional extra and is imported here only when a frame is asked for,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .codes import format_code
 from .enums import PushDataType, TickerDirection, TickerType
 from .errors import MissingDependency
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     import polars as pl
 
     from .models import Ticker
@@ -92,7 +93,9 @@ def to_polars(ticks: Iterable[Ticker], *, push_data_type: bool = False) -> pl.Da
     data: dict[str, list[Any]] = dict(cols)
     if push_data_type:
         data["push_data_type"] = pdt
-    return _polars().DataFrame(data, schema=schema(push_data_type=push_data_type))
+    return cast(
+        "pl.DataFrame", _polars().DataFrame(data, schema=schema(push_data_type=push_data_type))
+    )
 
 
 class ColumnBuffer:
@@ -162,4 +165,5 @@ class ColumnBuffer:
         }
         if self.push_data_type:
             data["push_data_type"] = self.pdt
-        return _polars().DataFrame(data, schema=schema(push_data_type=self.push_data_type))
+        frame = _polars().DataFrame(data, schema=schema(push_data_type=self.push_data_type))
+        return cast("pl.DataFrame", frame)

@@ -8,13 +8,15 @@ validated as usual.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from .codes import format_code
 from .enums import PushDataType, TickerDirection, TickerType
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = ("Ticker",)
 

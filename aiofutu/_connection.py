@@ -1,0 +1,387 @@
+"""The connection actor: the only owner of the socket.
+
+One task reads and decodes frames, resolving request waiters by ``(proto_id, serial)`` and handing
+pushes to a synchronous router that never runs user code. One task writes, so a request that is
+cancelled while its bytes are queued never leaves a half-written frame behind. One task sends
+KeepAlive and declares the link dead when OpenD stops answering.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from itertools import count
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import anyio
+import anyio.abc
+
+from . import _protocol
+from ._codec import DEFAULT_MAX_BODY, Frame, FrameDecoder, encode_frame
+from ._pb import init_connect_pb2, keep_alive_pb2
+from .enums import PUSH_PROTO_IDS, ProtoId
+from .errors import (
+    ClientClosed,
+    ConnectError,
+    ConnectionLost,
+    FutuError,
+    RemoteProtocolError,
+    RequestTimeout,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+logger = logging.getLogger("aiofutu.connection")
+
+__all__ = ("Connection", "ConnectionInfo")
+
+_RECEIVE_SIZE = 256 * 1024
+_conn_ids = count(1)
+
+
+class _Waiter:
+    """One outstanding request: the reader fills ``frame`` or ``error`` and sets the event."""
+
+    __slots__ = ("error", "event", "frame")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.frame: Frame | None = None
+        self.error: BaseException | None = None
+
+
+class ConnectionInfo:
+    """What InitConnect told us about this session."""
+
+    __slots__ = (
+        "aes_cbc_iv",
+        "aes_key",
+        "conn_id",
+        "keepalive_interval",
+        "login_user_id",
+        "server_version",
+    )
+
+    def __init__(self, s2c: init_connect_pb2.S2C) -> None:
+        self.server_version: int = s2c.serverVer
+        self.login_user_id: int = s2c.loginUserID
+        self.conn_id: int = s2c.connID
+        self.aes_key: str = s2c.connAESKey
+        self.keepalive_interval: int = s2c.keepAliveInterval
+        self.aes_cbc_iv: str | None = s2c.aesCBCiv if s2c.HasField("aesCBCiv") else None
+
+
+class Connection:
+    """One TCP session with OpenD, from InitConnect to close.
+
+    Start it with ``await tg.start(conn.run, stream)`` style helpers in :meth:`open`; stop it with
+    :meth:`close`. After the link drops, every pending and later request raises ``ConnectionLost``.
+    """
+
+    def __init__(
+        self,
+        *,
+        request_timeout: float,
+        max_body: int = DEFAULT_MAX_BODY,
+        on_push: Callable[[Frame], None] | None = None,
+        on_lost: Callable[[FutuError], None] | None = None,
+    ) -> None:
+        self.id = next(_conn_ids)
+        self.request_timeout = request_timeout
+        self.on_push = on_push
+        self.on_lost = on_lost
+        self.info: ConnectionInfo | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.bad_frames = 0
+        self.unmatched_replies = 0
+        self.last_receive = time.monotonic()
+        self._decoder = FrameDecoder(max_body)
+        self._serial = _protocol.SerialCounter()
+        self._pending: dict[tuple[int, int], _Waiter] = {}
+        self._outbox: list[bytes] = []
+        self._writer_wake: anyio.Event | None = None
+        self._stream: anyio.abc.ByteStream | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._error: FutuError | None = None
+        #: Called (synchronously, from the reader) after a batch of frames so that the router can
+        #: return an awaitable to wait on for ``overflow="block"`` streams.
+        self.after_batch: Callable[[], Any] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._error is not None
+
+    @property
+    def pending_requests(self) -> int:
+        return len(self._pending)
+
+    async def open(
+        self,
+        tg: anyio.abc.TaskGroup,
+        host: str,
+        port: int,
+        *,
+        client_id: str,
+        connect_timeout: float,
+    ) -> ConnectionInfo:
+        """Connect, start the reader and writer in ``tg``, run InitConnect, start KeepAlive."""
+        try:
+            with anyio.fail_after(connect_timeout):
+                stream = await anyio.connect_tcp(host, port)
+        except TimeoutError:
+            raise ConnectError(
+                f"timed out after {connect_timeout:g}s connecting to OpenD at {host}:{port}"
+            ) from None
+        except OSError as exc:
+            raise ConnectError(
+                f"cannot connect to OpenD at {host}:{port}: {exc.strerror or exc}"
+            ) from None
+        self._stream = stream
+        self._tg = tg
+        tg.start_soon(self._reader, name=f"aiofutu-reader-{self.id}")
+        tg.start_soon(self._writer, name=f"aiofutu-writer-{self.id}")
+        try:
+            response = await self.request(
+                ProtoId.INIT_CONNECT,
+                _protocol.init_connect_request(client_id),
+                init_connect_pb2.Response,
+                timeout=connect_timeout,
+            )
+        except RequestTimeout:
+            await self.close()
+            raise ConnectError(
+                f"OpenD at {host}:{port} accepted the connection but did not answer InitConnect "
+                f"within {connect_timeout:g}s"
+            ) from None
+        except FutuError as exc:
+            await self.close()
+            raise ConnectError(f"InitConnect to OpenD at {host}:{port} failed: {exc}") from None
+        self.info = ConnectionInfo(response.s2c)
+        logger.info(
+            "conn %d: connected to OpenD %s:%d (server %d, connID %d, keepalive %ds)",
+            self.id,
+            host,
+            port,
+            self.info.server_version,
+            self.info.conn_id,
+            self.info.keepalive_interval,
+        )
+        tg.start_soon(self._keepalive, name=f"aiofutu-keepalive-{self.id}")
+        return self.info
+
+    async def close(self) -> None:
+        """Close the socket and fail whatever is pending with :class:`ClientClosed`."""
+        self._lose(ClientClosed("the client was closed"), log=False)
+        stream = self._stream
+        if stream is not None:
+            self._stream = None
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+
+    def _lose(self, error: FutuError, *, log: bool = True) -> None:
+        """Mark the link dead (once), fail every waiter, wake the writer, tell the owner."""
+        if self._error is not None:
+            return
+        self._error = error
+        if log:
+            logger.warning("conn %d: %s", self.id, error)
+        for waiter in self._pending.values():
+            waiter.error = error
+            waiter.event.set()
+        self._pending.clear()
+        if self._writer_wake is not None:
+            self._writer_wake.set()
+        if self.on_lost is not None:
+            self.on_lost(error)
+
+    def _raise_closed(self) -> NoReturn:
+        error = self._error
+        assert error is not None
+        if isinstance(error, ClientClosed):
+            raise ClientClosed(str(error))
+        raise ConnectionLost(f"connection to OpenD is lost: {error}") from error
+
+    # -- requests --------------------------------------------------------------------------
+
+    def send_nowait(self, proto_id: int, message: Any) -> int:
+        """Queue a request frame without waiting for a reply; returns its serial."""
+        if self._error is not None:
+            self._raise_closed()
+        serial = self._serial()
+        self._outbox.append(
+            encode_frame(proto_id, serial, _protocol.encode_message(message, proto_id))
+        )
+        if self._writer_wake is not None:
+            self._writer_wake.set()
+        return serial
+
+    async def request_frame(self, proto_id: int, message: Any, timeout: float | None) -> Frame:
+        """Send a request and wait for the frame that answers it."""
+        if self._error is not None:
+            self._raise_closed()
+        body = _protocol.encode_message(message, proto_id)
+        serial = self._serial()
+        key = (proto_id, serial)
+        waiter = _Waiter()
+        self._pending[key] = waiter
+        self._outbox.append(encode_frame(proto_id, serial, body))
+        wake = self._writer_wake
+        if wake is not None:
+            wake.set()
+        limit = self.request_timeout if timeout is None else timeout
+        try:
+            with anyio.move_on_after(limit if limit > 0 else math.inf):
+                await waiter.event.wait()
+        finally:
+            self._pending.pop(key, None)
+        if waiter.frame is not None:
+            return waiter.frame
+        error = waiter.error
+        if error is None:
+            raise RequestTimeout(
+                f"no reply from OpenD to proto_id={proto_id} serial={serial} within {limit:g}s",
+                proto_id=proto_id,
+                serial=serial,
+                timeout=limit,
+            )
+        if isinstance(error, RemoteProtocolError):
+            raise RemoteProtocolError(
+                error.reason, proto_id=proto_id, serial=serial, recoverable=error.recoverable
+            )
+        self._raise_closed()
+
+    async def request(
+        self,
+        proto_id: int,
+        message: Any,
+        response_type: type[_protocol.R],
+        *,
+        timeout: float | None = None,
+    ) -> _protocol.R:
+        """Send a request; return the parsed Response (retType 0) or raise a typed error."""
+        frame = await self.request_frame(proto_id, message, timeout)
+        return _protocol.decode_response(response_type, frame.body, proto_id, frame.serial)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        stream = self._stream
+        assert stream is not None
+        decoder = self._decoder
+        pending = self._pending
+        push_ids = PUSH_PROTO_IDS
+        try:
+            while True:
+                data = await stream.receive(_RECEIVE_SIZE)
+                self.bytes_in += len(data)
+                self.last_receive = time.monotonic()
+                decoder.feed(data)
+                on_push = self.on_push
+                while True:
+                    try:
+                        frame = decoder.next_frame()
+                    except RemoteProtocolError as exc:
+                        if not exc.recoverable:
+                            raise
+                        self._bad_frame(exc)
+                        continue
+                    if frame is None:
+                        break
+                    proto_id = frame.proto_id
+                    if proto_id in push_ids:
+                        if on_push is not None:
+                            on_push(frame)
+                        continue
+                    waiter = pending.pop((proto_id, frame.serial), None)
+                    if waiter is None:
+                        self.unmatched_replies += 1
+                        logger.debug(
+                            "conn %d: reply proto_id=%d serial=%d matches no pending request",
+                            self.id,
+                            proto_id,
+                            frame.serial,
+                        )
+                        continue
+                    waiter.frame = frame
+                    waiter.event.set()
+                after = self.after_batch
+                if after is not None:
+                    blocker = after()
+                    if blocker is not None:
+                        await blocker
+        except anyio.EndOfStream:
+            self._lose(ConnectionLost("OpenD closed the connection"))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            self._lose(ConnectionLost(f"connection to OpenD failed: {exc or type(exc).__name__}"))
+        except RemoteProtocolError as exc:
+            self._lose(exc)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:  # a bug in a push router must not hang every waiter
+            logger.exception("conn %d: reader failed", self.id)
+            self._lose(ConnectionLost(f"reader failed: {exc!r}"))
+
+    def _bad_frame(self, exc: RemoteProtocolError) -> None:
+        """A frame with intact boundaries but bad content: fail its request or drop it."""
+        self.bad_frames += 1
+        key = (exc.proto_id or 0, exc.serial or 0)
+        waiter = self._pending.pop(key, None)
+        if waiter is not None:
+            waiter.error = exc
+            waiter.event.set()
+        logger.warning("conn %d: skipped a bad frame: %s", self.id, exc)
+
+    async def _writer(self) -> None:
+        stream = self._stream
+        assert stream is not None
+        outbox = self._outbox
+        try:
+            while self._error is None:
+                if not outbox:
+                    self._writer_wake = wake = anyio.Event()
+                    await wake.wait()
+                    continue
+                data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+                outbox.clear()
+                await stream.send(data)
+                self.bytes_out += len(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            self._lose(ConnectionLost(f"sending to OpenD failed: {exc or type(exc).__name__}"))
+
+    async def _keepalive(self) -> None:
+        """KeepAlive at 0.8x the server's interval; no answer within the interval means dead."""
+        assert self.info is not None
+        interval = max(self.info.keepalive_interval, 1)
+        while True:
+            await anyio.sleep(interval * 0.8)
+            if self.closed:
+                return
+            try:
+                await self.request(
+                    ProtoId.KEEP_ALIVE,
+                    _protocol.keep_alive_request(),
+                    keep_alive_pb2.Response,
+                    timeout=interval,
+                )
+            except RequestTimeout:
+                self._lose(
+                    ConnectionLost(f"OpenD did not answer KeepAlive within {interval}s; link dead")
+                )
+                await self._abort_stream()
+                return
+            except (ConnectionLost, ClientClosed):
+                return
+            except FutuError as exc:
+                logger.warning("conn %d: KeepAlive failed: %s", self.id, exc)
+
+    async def _abort_stream(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            self._stream = None
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()

@@ -1,0 +1,554 @@
+"""The public client: ``async with aiofutu.connect(...) as client``.
+
+A facade over one :class:`~aiofutu._connection.Connection`: it validates arguments before
+anything is sent, keeps the local record of subscriptions (updated only when OpenD confirms),
+and owns the push router that feeds ticker streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+from pydantic import BaseModel, ConfigDict
+
+from . import _protocol
+from ._codec import DEFAULT_MAX_BODY, Frame
+from ._connection import Connection
+from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_get_ticker_pb2, qot_sub_pb2
+from .codes import format_code, parse_code
+from .enums import Market, ProtoId, Session, SubType
+from .errors import (
+    ClientClosed,
+    ConfigurationError,
+    ConnectionLost,
+    FutuError,
+    SubscriptionRequired,
+)
+from .frames import ColumnBuffer
+from .models import Ticker, tickers_from_pb
+from .streams import Gap, Overflow, TickerFrameStream, TickerRouter, TickerStream, _Bounded
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from types import TracebackType
+
+    import polars as pl
+
+__all__ = ("Client", "SubscriptionInfo", "connect")
+
+logger = logging.getLogger("aiofutu.client")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 11111
+MAX_TICKER_NUM = 1000
+
+
+class SubscriptionInfo(BaseModel):
+    """Answer of Qot_GetSubInfo: quota use and what is subscribed, by sub type."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_used: int
+    remain: int
+    own_used: int
+    #: sub type -> codes, for this connection (or all, with ``all_connections=True``)
+    sub_list: dict[SubType, list[str]]
+
+
+def _as_codes(codes: str | Iterable[str], what: str = "codes") -> list[str]:
+    items = [codes] if isinstance(codes, str) else list(codes)
+    if not items:
+        raise ConfigurationError(f"{what} must name at least one security code")
+    out: list[str] = []
+    for item in items:
+        parse_code(item)  # raises InvalidCode
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _as_sub_types(sub_types: SubType | str | Iterable[SubType | str]) -> list[SubType]:
+    items = [sub_types] if isinstance(sub_types, str) else list(sub_types)
+    if not items:
+        raise ConfigurationError("sub_types must name at least one SubType")
+    out: list[SubType] = []
+    for item in items:
+        try:
+            st = SubType.coerce(item)
+        except ValueError:
+            names = ", ".join(m.name for m in SubType if m is not SubType.NONE)
+            raise ConfigurationError(f"unknown sub type {item!r}; use one of {names}") from None
+        if st is SubType.NONE:
+            raise ConfigurationError("SubType.NONE cannot be subscribed")
+        if st not in out:
+            out.append(st)
+    return out
+
+
+def _check_timeout(timeout: object, name: str = "timeout") -> None:
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {timeout!r}")
+
+
+class Client:
+    """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
+
+    Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
+    :class:`~aiofutu.ConnectionLost` once the link to OpenD dropped.
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        client_id: str = "aiofutu",
+        timeout: float = 12.0,
+        connect_timeout: float = 10.0,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        if not isinstance(host, str) or not host:
+            raise ConfigurationError(f"host must be a non-empty str, got {host!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigurationError(f"port must be an int in 1..65535, got {port!r}")
+        if not isinstance(client_id, str) or not client_id:
+            raise ConfigurationError(f"client_id must be a non-empty str, got {client_id!r}")
+        _check_timeout(timeout)
+        _check_timeout(connect_timeout, "connect_timeout")
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
+        self._router = TickerRouter()
+        self._conn = Connection(
+            request_timeout=self.timeout,
+            max_body=max_body,
+            on_push=self._on_push,
+            on_lost=self._on_lost,
+        )
+        self._conn.after_batch = self._router.after_batch
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._closed = False
+        self._entered = False
+        #: code -> sub types OpenD confirmed for this connection
+        self._subs: dict[str, set[SubType]] = {}
+        #: code -> sub types with push registered
+        self._push: dict[str, set[SubType]] = {}
+        self._sub_time: dict[tuple[str, SubType], float] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        if self._entered:
+            raise FutuError("a Client can be entered only once; call aiofutu.connect() again")
+        self._entered = True
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        try:
+            await self._conn.open(
+                tg,
+                self.host,
+                self.port,
+                client_id=self.client_id,
+                connect_timeout=self.connect_timeout,
+            )
+        except BaseException as exc:
+            await self._shutdown(exc)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._shutdown(exc)
+
+    async def aclose(self) -> None:
+        """Close the connection and end every stream. Idempotent; also done on ``async with`` exit.
+
+        Called inside the ``async with`` block, it only marks the client closed and stops I/O;
+        the block's exit finishes the cleanup.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._router.end_all(None)
+        await self._conn.close()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    async def _shutdown(self, exc: BaseException | None) -> None:
+        await self.aclose()
+        tg, self._tg = self._tg, None
+        if tg is None:
+            return
+        # Hand the task group only a cancellation: any other exception of the body propagates
+        # by itself, unwrapped, instead of coming back inside an ExceptionGroup.
+        cancelled = exc if isinstance(exc, anyio.get_cancelled_exc_class()) else None
+        if cancelled is not None:
+            await tg.__aexit__(type(cancelled), cancelled, cancelled.__traceback__)
+        else:
+            await tg.__aexit__(None, None, None)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def connected(self) -> bool:
+        """True while the link to OpenD is up and the client is open."""
+        return not self._closed and not self._conn.closed and self._conn.info is not None
+
+    @property
+    def conn_id(self) -> int:
+        return self._conn.info.conn_id if self._conn.info else 0
+
+    @property
+    def server_version(self) -> int:
+        return self._conn.info.server_version if self._conn.info else 0
+
+    @property
+    def login_user_id(self) -> int:
+        return self._conn.info.login_user_id if self._conn.info else 0
+
+    @property
+    def keepalive_interval(self) -> int:
+        return self._conn.info.keepalive_interval if self._conn.info else 0
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        if not self._entered:
+            raise ClientClosed("the client is not open; use `async with aiofutu.connect(...)`")
+
+    def _on_lost(self, error: FutuError) -> None:
+        if not self._closed:
+            self._router.end_all(ConnectionLost(str(error)))
+
+    def _on_push(self, frame: Frame) -> None:
+        if frame.proto_id == ProtoId.QOT_UPDATE_TICKER:
+            self._router.dispatch(frame)
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug("ignored push proto_id=%d", frame.proto_id)
+
+    # -- raw access ------------------------------------------------------------------------
+
+    async def request(
+        self,
+        proto_id: int,
+        message: Any,
+        response_type: type[_protocol.R] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send any request message and return its parsed Response (retType checked).
+
+        ``response_type`` may be omitted for the protocols aiofutu knows; for others it is needed.
+        """
+        self._check_open()
+        _check_timeout(timeout)
+        if isinstance(proto_id, bool) or not isinstance(proto_id, int):
+            raise ConfigurationError(f"proto_id must be an int, got {proto_id!r}")
+        rtype = response_type or _protocol.RESPONSE_TYPES.get(proto_id)
+        if rtype is None:
+            raise ConfigurationError(
+                f"no Response type known for proto_id={proto_id}; pass response_type="
+            )
+        return await self._conn.request(proto_id, message, rtype, timeout=timeout)
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        codes: str | Iterable[str],
+        sub_types: SubType | str | Iterable[SubType | str],
+        *,
+        subscribe_push: bool = True,
+        is_first_push: bool = True,
+        extended_time: bool = False,
+        session: Session | str = Session.NONE,
+        timeout: float | None = None,
+    ) -> None:
+        """Subscribe ``codes`` to ``sub_types`` (each pair uses one unit of OpenD's quota).
+
+        OpenD only lets a subscription be cancelled one minute after it was made.
+        """
+        self._check_open()
+        code_list = _as_codes(codes)
+        types = _as_sub_types(sub_types)
+        try:
+            sess = Session.coerce(session)
+        except ValueError:
+            raise ConfigurationError(f"unknown session {session!r}") from None
+        _check_timeout(timeout)
+        securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
+        req = _protocol.sub_request(
+            securities,
+            [t.wire for t in types],
+            subscribe=True,
+            register_push=bool(subscribe_push),
+            first_push=bool(is_first_push),
+            extended_time=bool(extended_time),
+            session=sess.wire,
+        )
+        await self._conn.request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout=timeout)
+        now = time.monotonic()
+        for code in code_list:
+            self._subs.setdefault(code, set()).update(types)
+            if subscribe_push:
+                self._push.setdefault(code, set()).update(types)
+            for t in types:
+                self._sub_time.setdefault((code, t), now)
+
+    async def unsubscribe(
+        self,
+        codes: str | Iterable[str],
+        sub_types: SubType | str | Iterable[SubType | str],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Cancel subscriptions (OpenD refuses it for ones younger than a minute)."""
+        self._check_open()
+        code_list = _as_codes(codes)
+        types = _as_sub_types(sub_types)
+        _check_timeout(timeout)
+        securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
+        req = _protocol.sub_request(
+            securities,
+            [t.wire for t in types],
+            subscribe=False,
+            register_push=False,
+            first_push=False,
+        )
+        await self._conn.request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout=timeout)
+        for code in code_list:
+            for record in (self._subs, self._push):
+                held = record.get(code)
+                if held is not None:
+                    held.difference_update(types)
+                    if not held:
+                        del record[code]
+            for t in types:
+                self._sub_time.pop((code, t), None)
+
+    async def unsubscribe_all(self, *, timeout: float | None = None) -> None:
+        """Cancel every subscription of this connection."""
+        self._check_open()
+        _check_timeout(timeout)
+        await self._conn.request(
+            ProtoId.QOT_SUB, _protocol.unsub_all_request(), qot_sub_pb2.Response, timeout=timeout
+        )
+        self._subs.clear()
+        self._push.clear()
+        self._sub_time.clear()
+
+    def subscriptions(self) -> dict[str, frozenset[SubType]]:
+        """This client's subscriptions as OpenD confirmed them (no request is sent)."""
+        return {code: frozenset(types) for code, types in self._subs.items()}
+
+    async def query_subscription(
+        self, *, all_connections: bool = False, timeout: float | None = None
+    ) -> SubscriptionInfo:
+        """Ask OpenD what is subscribed (Qot_GetSubInfo) and how much quota is left."""
+        self._check_open()
+        _check_timeout(timeout)
+        resp = await self._conn.request(
+            ProtoId.QOT_GET_SUB_INFO,
+            _protocol.sub_info_request(bool(all_connections)),
+            qot_get_sub_info_pb2.Response,
+            timeout=timeout,
+        )
+        s2c = resp.s2c
+        sub_list: dict[SubType, list[str]] = {}
+        own_used = 0
+        wire_to_sub = {t.wire: t for t in SubType}
+        for conn in s2c.connSubInfoList:
+            if conn.isOwnConnData:
+                own_used += conn.usedQuota
+            for info in conn.subInfoList:
+                st = wire_to_sub.get(info.subType, SubType.NONE)
+                codes = sub_list.setdefault(st, [])
+                for sec in info.securityList:
+                    code = format_code(sec.market, sec.code)
+                    if code not in codes:
+                        codes.append(code)
+        return SubscriptionInfo(
+            total_used=s2c.totalUsedQuota,
+            remain=s2c.remainQuota,
+            own_used=own_used,
+            sub_list=sub_list,
+        )
+
+    async def get_global_state(self, *, timeout: float | None = None) -> dict[str, Any]:
+        """GetGlobalState (1002): market states, login flags and server version, as a dict."""
+        self._check_open()
+        _check_timeout(timeout)
+        resp = await self._conn.request(
+            ProtoId.GET_GLOBAL_STATE,
+            _protocol.global_state_request(self.login_user_id),
+            get_global_state_pb2.Response,
+            timeout=timeout,
+        )
+        return {field.name: value for field, value in resp.s2c.ListFields()}
+
+    # -- tickers ---------------------------------------------------------------------------
+
+    def _ticker_request(self, code: str, num: int) -> tuple[Market, str, Any]:
+        self._check_open()
+        market, local = parse_code(code)
+        if isinstance(num, bool) or not isinstance(num, int):
+            raise ConfigurationError(f"num must be an int in 1..{MAX_TICKER_NUM}, got {num!r}")
+        if not 1 <= num <= MAX_TICKER_NUM:
+            raise ConfigurationError(
+                f"num must be in 1..{MAX_TICKER_NUM} (OpenD keeps the latest {MAX_TICKER_NUM} "
+                f"ticks), got {num}"
+            )
+        if SubType.TICKER not in self._subs.get(code, ()):
+            raise SubscriptionRequired(code, SubType.TICKER.name)
+        return market, local, _protocol.get_ticker_request(market.wire, local, num)
+
+    async def _get_ticker(self, code: str, num: int, timeout: float | None) -> Any:
+        _market, _local, req = self._ticker_request(code, num)
+        _check_timeout(timeout)
+        resp = await self._conn.request(
+            ProtoId.QOT_GET_TICKER, req, qot_get_ticker_pb2.Response, timeout=timeout
+        )
+        return resp.s2c
+
+    async def get_rt_ticker(
+        self, code: str, num: int = 500, *, timeout: float | None = None
+    ) -> list[Ticker]:
+        """The latest ``num`` (1..1000) ticks of a TICKER-subscribed security, oldest first."""
+        s2c = await self._get_ticker(code, num, timeout)
+        sec = s2c.security
+        return tickers_from_pb(sec.market, sec.code, s2c.name, s2c.tickerList)
+
+    async def get_rt_ticker_frame(
+        self, code: str, num: int = 500, *, timeout: float | None = None
+    ) -> pl.DataFrame:
+        """Like :meth:`get_rt_ticker`, as a polars DataFrame with the SDK's columns.
+
+        Built straight from the protobuf message (no model per tick).
+        """
+        s2c = await self._get_ticker(code, num, timeout)
+        sec = s2c.security
+        cols = ColumnBuffer()
+        cols.add_pb(sec.market, sec.code, s2c.name, s2c.tickerList)
+        return cols.to_frame()
+
+    # -- push streams ----------------------------------------------------------------------
+
+    def ticker_stream(
+        self,
+        *codes: str,
+        buffer: int = 10_000,
+        overflow: Overflow = "raise",
+        on_gap: Callable[[Gap], None] | None = None,
+    ) -> TickerStream:
+        """An async iterator of pushed :class:`Ticker` for ``codes``.
+
+        Use ``async with client.ticker_stream("HK.00700") as ticks: async for t in ticks: ...``.
+        Entering subscribes TICKER with push for codes not yet subscribed that way. Leaving only
+        detaches the stream: the subscription stays, because OpenD refuses to cancel one younger
+        than a minute; call :meth:`unsubscribe` yourself when you want it gone.
+        """
+        self._check_open()
+        return TickerStream(
+            self, tuple(_as_codes(codes)), buffer=buffer, overflow=overflow, on_gap=on_gap
+        )
+
+    def ticker_frames(
+        self,
+        codes: str | Iterable[str],
+        *,
+        max_rows: int = 10_000,
+        max_latency: float = 0.1,
+        buffer: int = 1_000_000,
+        overflow: Overflow = "raise",
+        on_gap: Callable[[Gap], None] | None = None,
+    ) -> TickerFrameStream:
+        """An async iterator of polars DataFrames of pushed ticks (the fast path for analytics)."""
+        self._check_open()
+        return TickerFrameStream(
+            self,
+            tuple(_as_codes(codes)),
+            max_rows=max_rows,
+            max_latency=max_latency,
+            buffer=buffer,
+            overflow=overflow,
+            on_gap=on_gap,
+        )
+
+    async def _attach_stream(self, stream: _Bounded) -> None:
+        self._check_open()
+        missing = [c for c in stream.codes if SubType.TICKER not in self._push.get(c, ())]
+        if missing:
+            await self.subscribe(missing, [SubType.TICKER], subscribe_push=True)
+        if self._conn.closed:
+            raise ConnectionLost("connection to OpenD is lost")
+        self._router.attach(stream)
+
+    def _detach_stream(self, stream: _Bounded) -> None:
+        self._router.detach(stream)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for monitoring: traffic, pending requests, pushes, per-stream figures."""
+        conn = self._conn
+        router = self._router
+        return {
+            "connected": self.connected,
+            "bytes_in": conn.bytes_in,
+            "bytes_out": conn.bytes_out,
+            "pending_requests": conn.pending_requests,
+            "bad_frames": conn.bad_frames,
+            "unmatched_replies": conn.unmatched_replies,
+            "unrouted_pushes": router.unrouted,
+            "duplicate_ticks": router.duplicates,
+            "bad_pushes": router.bad_pushes,
+            "last_push": dict(router.last_push),
+            "streams": [
+                {
+                    "codes": list(s.codes),
+                    "received": s.received,
+                    "dropped": s.dropped,
+                    "pending": s.pending,
+                    "gaps": len(s.gaps),
+                }
+                for s in router.sinks()
+                if isinstance(s, (TickerStream, TickerFrameStream))
+            ],
+        }
+
+
+def connect(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    client_id: str = "aiofutu",
+    timeout: float = 12.0,
+    connect_timeout: float = 10.0,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> Client:
+    """Open a session with OpenD: ``async with aiofutu.connect("127.0.0.1", 11111) as client:``.
+
+    ``timeout`` is the default per-request timeout (each call can pass its own);
+    ``connect_timeout`` bounds TCP connect plus InitConnect.
+    """
+    return Client(
+        host,
+        port,
+        client_id=client_id,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        max_body=max_body,
+    )

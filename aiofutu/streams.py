@@ -1,0 +1,540 @@
+"""Ticker push streams: bounded, per-consumer buffers fed by the connection's reader.
+
+The reader calls :meth:`TickerRouter.dispatch` synchronously for every Qot_UpdateTicker push. The
+router parses the message once, drops duplicates (same code and ``sequence``), notes gaps in
+HK trade counters, builds models once for all model streams of that code, and appends to each
+stream's buffer. It never awaits and never runs user code; consumers are woken once per batch,
+not once per tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+import anyio
+
+from ._pb import qot_update_ticker_pb2
+from .codes import format_code, parse_code
+from .enums import Market
+from .errors import ClientClosed, ConfigurationError, ConnectionLost, FutuError, SlowConsumer
+from .frames import ColumnBuffer
+from .models import Ticker, tickers_from_pb
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    import polars as pl
+
+    from ._codec import Frame
+    from .client import Client
+
+__all__ = ("Gap", "Overflow", "TickerFrameStream", "TickerStream")
+
+logger = logging.getLogger("aiofutu.streams")
+
+Overflow = Literal["drop_oldest", "raise", "block"]
+_OVERFLOWS = ("drop_oldest", "raise", "block")
+_LOW32 = 0xFFFFFFFF
+#: Markets whose ``sequence`` low 32 bits are a per-security trade counter (fact sheet §11).
+_COUNTER_MARKETS = frozenset({Market.HK.wire})
+
+
+class Gap(NamedTuple):
+    """Ticks missing from the tape of ``code``: counters ``first``..``last`` never arrived."""
+
+    code: str
+    first: int
+    last: int
+
+    @property
+    def missing(self) -> int:
+        return self.last - self.first + 1
+
+
+def _check_buffer(buffer: object) -> int:
+    if type(buffer) is not int or buffer < 1:
+        raise ConfigurationError(f"buffer must be a positive int, got {buffer!r}")
+    return buffer
+
+
+def _check_overflow(overflow: object) -> Overflow:
+    if overflow not in _OVERFLOWS:
+        raise ConfigurationError(f"overflow must be one of {_OVERFLOWS}, got {overflow!r}")
+    return overflow  # type: ignore[return-value]
+
+
+class _Sink:
+    """What the router needs from a stream: a place to put ticks and a way to end it."""
+
+    codes: tuple[str, ...]
+    wants_models: bool
+
+    def put_models(self, ticks: list[Ticker]) -> None:
+        raise NotImplementedError
+
+    def put_raw(self, market: int, code: str, name: str, tickers: Any, n: int) -> None:
+        raise NotImplementedError
+
+    def put_gap(self, gap: Gap) -> None:
+        raise NotImplementedError
+
+    def end(self, error: FutuError | None) -> None:
+        raise NotImplementedError
+
+    def is_full(self) -> bool:
+        raise NotImplementedError
+
+
+class _Bounded(_Sink):
+    """Buffer accounting and consumer wake-up shared by both stream kinds."""
+
+    def __init__(
+        self,
+        client: Client,
+        codes: tuple[str, ...],
+        buffer: int,
+        overflow: Overflow,
+        on_gap: Callable[[Gap], None] | None,
+    ) -> None:
+        self._client = client
+        self.codes = codes
+        self.buffer = buffer
+        self.overflow: Overflow = overflow
+        self.on_gap = on_gap
+        self.received = 0
+        self.dropped = 0
+        self.gaps: list[Gap] = []
+        self._lost = 0  # for overflow="raise": lost since the last SlowConsumer
+        self._warned = False
+        self._wake: anyio.Event | None = None
+        self._space: anyio.Event | None = None
+        self._ended = False
+        self._end_error: FutuError | None = None
+        self._attached = False
+        self._closed = False
+
+    def _notify(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set()
+
+    def _overflowed(self, lost: int) -> None:
+        self.dropped += lost
+        if self.overflow == "raise":
+            self._lost += lost
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "stream on %s: consumer is behind, %d tick(s) dropped (buffer=%d, overflow=%s)",
+                ",".join(self.codes),
+                lost,
+                self.buffer,
+                self.overflow,
+            )
+
+    def put_gap(self, gap: Gap) -> None:
+        self.gaps.append(gap)
+        if self.on_gap is not None:
+            try:
+                self.on_gap(gap)
+            except Exception:
+                logger.exception("on_gap callback failed")
+
+    def end(self, error: FutuError | None) -> None:
+        if not self._ended:
+            self._ended = True
+            self._end_error = error
+            self._notify()
+            if self._space is not None:
+                self._space.set()
+
+    async def wait_space(self) -> None:
+        """For overflow="block": the reader waits here until the consumer drains."""
+        while self.is_full() and not self._ended and not self._closed:
+            self._space = anyio.Event()
+            await self._space.wait()
+
+    def _released(self) -> None:
+        space = self._space
+        if space is not None and not self.is_full():
+            self._space = None
+            space.set()
+
+    async def _wait(self, deadline: float = math.inf) -> None:
+        self._wake = event = anyio.Event()
+        if deadline == math.inf:
+            await event.wait()
+        else:
+            with anyio.move_on_after(max(deadline - time.monotonic(), 0)):
+                await event.wait()
+
+    def _raise_end(self) -> None:
+        error = self._end_error
+        if error is None or isinstance(error, ClientClosed):
+            raise StopAsyncIteration
+        raise ConnectionLost(str(error)) from error
+
+    def _take_lost(self) -> None:
+        lost = self._lost
+        if lost:
+            self._lost = 0
+            self._warned = False
+            raise SlowConsumer(lost, codes=self.codes)
+
+    async def start(self) -> None:
+        """Subscribe what is missing and attach to the router (idempotent)."""
+        if self._closed:
+            raise ClientClosed("the stream is closed")
+        if not self._attached:
+            await self._client._attach_stream(self)
+            self._attached = True
+
+    async def aclose(self) -> None:
+        """Detach from the client. The OpenD subscription stays (see ``Client.ticker_stream``)."""
+        if not self._closed:
+            self._closed = True
+            if self._attached:
+                self._client._detach_stream(self)
+            self.end(None)
+
+
+class TickerStream(_Bounded):
+    """``async for tick in stream`` over pushed ticks of one or more codes, as :class:`Ticker`.
+
+    Statistics: ``received`` (ticks accepted into the buffer), ``dropped`` (lost to overflow),
+    ``pending`` (buffered, not yet consumed) and ``gaps`` (trade-counter jumps seen on the wire).
+    """
+
+    wants_models = True
+
+    def __init__(
+        self,
+        client: Client,
+        codes: tuple[str, ...],
+        *,
+        buffer: int = 10_000,
+        overflow: Overflow = "raise",
+        on_gap: Callable[[Gap], None] | None = None,
+    ) -> None:
+        super().__init__(client, codes, _check_buffer(buffer), _check_overflow(overflow), on_gap)
+        self._buf: deque[Ticker] = deque()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def is_full(self) -> bool:
+        return len(self._buf) >= self.buffer
+
+    def put_models(self, ticks: list[Ticker]) -> None:
+        buf = self._buf
+        n = len(ticks)
+        self.received += n
+        room = self.buffer - len(buf)
+        if n <= room or self.overflow == "block":
+            buf.extend(ticks)
+        elif self.overflow == "drop_oldest":
+            buf.extend(ticks)
+            excess = len(buf) - self.buffer
+            for _ in range(excess):
+                buf.popleft()
+            self._overflowed(excess)
+        else:  # raise: keep what fits, count the rest
+            if room > 0:
+                buf.extend(ticks[:room])
+            self._overflowed(n - max(room, 0))
+        self._notify()
+
+    def put_raw(self, market: int, code: str, name: str, tickers: Any, n: int) -> None:
+        raise AssertionError("TickerStream takes models")  # pragma: no cover
+
+    async def __aenter__(self) -> TickerStream:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> TickerStream:
+        return self
+
+    async def __anext__(self) -> Ticker:
+        buf = self._buf
+        while True:
+            if buf:
+                tick = buf.popleft()
+                if self._space is not None:
+                    self._released()
+                return tick
+            if self._lost:
+                self._take_lost()
+            if self._ended or self._closed:
+                self._raise_end()
+            if not self._attached:
+                await self.start()
+                continue
+            await self._wait()
+
+    def drain(self) -> list[Ticker]:
+        """Everything buffered now, without waiting (raises like iteration when the stream ends)."""
+        out = list(self._buf)
+        self._buf.clear()
+        if self._space is not None:
+            self._released()
+        if not out:
+            if self._lost:
+                self._take_lost()
+            if self._ended or self._closed:
+                self._raise_end()
+        return out
+
+
+class TickerFrameStream(_Bounded):
+    """``async for df in frames``: polars DataFrames of pushed ticks, no model per tick.
+
+    Each frame holds at most ``max_rows`` ticks and is yielded no later than ``max_latency``
+    seconds after its first tick arrived. ``buffer`` bounds the rows held for the consumer.
+    """
+
+    wants_models = False
+
+    def __init__(
+        self,
+        client: Client,
+        codes: tuple[str, ...],
+        *,
+        max_rows: int = 10_000,
+        max_latency: float = 0.1,
+        buffer: int = 1_000_000,
+        overflow: Overflow = "raise",
+        on_gap: Callable[[Gap], None] | None = None,
+    ) -> None:
+        if type(max_rows) is not int or max_rows < 1:
+            raise ConfigurationError(f"max_rows must be a positive int, got {max_rows!r}")
+        if not isinstance(max_latency, (int, float)) or not max_latency >= 0:
+            raise ConfigurationError(f"max_latency must be >= 0 seconds, got {max_latency!r}")
+        super().__init__(client, codes, _check_buffer(buffer), _check_overflow(overflow), on_gap)
+        self.max_rows = max_rows
+        self.max_latency = float(max_latency)
+        # raw pushes: (market, code, name, repeated Ticker, count, arrival time)
+        self._msgs: deque[tuple[int, str, str, Any, int, float]] = deque()
+        self._rows = 0
+
+    @property
+    def pending(self) -> int:
+        return self._rows
+
+    def is_full(self) -> bool:
+        return self._rows >= self.buffer
+
+    def put_models(self, ticks: list[Ticker]) -> None:
+        raise AssertionError("TickerFrameStream takes raw pushes")  # pragma: no cover
+
+    def put_raw(self, market: int, code: str, name: str, tickers: Any, n: int) -> None:
+        self.received += n
+        if self._rows + n > self.buffer and self.overflow != "block":
+            if self.overflow == "raise":
+                self._overflowed(n)
+                return
+            lost = 0
+            while self._msgs and self._rows + n > self.buffer:
+                old = self._msgs.popleft()
+                self._rows -= old[4]
+                lost += old[4]
+            self._overflowed(lost)
+        self._msgs.append((market, code, name, tickers, n, time.monotonic()))
+        self._rows += n
+        if self._rows >= self.max_rows or len(self._msgs) == 1:
+            self._notify()
+
+    async def __aenter__(self) -> TickerFrameStream:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> TickerFrameStream:
+        return self
+
+    async def __anext__(self) -> pl.DataFrame:
+        while True:
+            if self._msgs:
+                due = self._msgs[0][5] + self.max_latency
+                if self._rows >= self.max_rows or time.monotonic() >= due or self._ended:
+                    return self._cut()
+                if not self._ended and not self._closed:
+                    await self._wait(due)
+                    continue
+            if self._lost:
+                self._take_lost()
+            if self._ended or self._closed:
+                self._raise_end()
+            if not self._attached:
+                await self.start()
+                continue
+            await self._wait()
+
+    def _cut(self) -> pl.DataFrame:
+        """Build one frame from the oldest buffered pushes, at most ``max_rows`` rows."""
+        cols = ColumnBuffer(push_data_type=True)
+        msgs = self._msgs
+        take = self.max_rows
+        while msgs and take > 0:
+            market, code, name, tickers, n, arrived = msgs[0]
+            if n <= take:
+                msgs.popleft()
+                cols.add_pb(market, code, name, tickers)
+                take -= n
+                self._rows -= n
+            else:  # split a large push: leave the tail for the next frame
+                cols.add_pb(market, code, name, tickers[:take])
+                msgs[0] = (market, code, name, tickers[take:], n - take, arrived)
+                self._rows -= take
+                take = 0
+        if self._space is not None:
+            self._released()
+        return cols.to_frame()
+
+
+class TickerRouter:
+    """Dispatches Qot_UpdateTicker pushes to the streams of each code (runs in the reader)."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[int, str], list[_Sink]] = {}
+        self._last_seq: dict[tuple[int, str], int] = {}
+        self._blocking: list[_Bounded] = []
+        self.unrouted = 0
+        self.duplicates = 0
+        self.bad_pushes = 0
+        self.last_push: dict[str, float] = {}
+
+    def attach(self, sink: _Sink) -> None:
+        for code in sink.codes:
+            market, local = parse_code(code)
+            self._routes.setdefault((market.wire, local), []).append(sink)
+
+    def detach(self, sink: _Sink) -> None:
+        for code in sink.codes:
+            market, local = parse_code(code)
+            key = (market.wire, local)
+            sinks = self._routes.get(key)
+            if sinks and sink in sinks:
+                sinks.remove(sink)
+                if not sinks:
+                    del self._routes[key]
+
+    def sinks(self) -> Iterable[_Sink]:
+        seen: set[int] = set()
+        for sinks in self._routes.values():
+            for s in sinks:
+                if id(s) not in seen:
+                    seen.add(id(s))
+                    yield s
+
+    def end_all(self, error: FutuError | None) -> None:
+        for sink in list(self.sinks()):
+            sink.end(error)
+
+    def dispatch(self, frame: Frame) -> None:
+        """Handle one push frame of protocol 3011."""
+        response = qot_update_ticker_pb2.Response()
+        try:
+            response.ParseFromString(frame.body)
+        except Exception as exc:  # protobuf raises DecodeError; keep the reader alive regardless
+            self.bad_pushes += 1
+            logger.warning("dropped a Qot_UpdateTicker push that does not parse: %s", exc)
+            return
+        if response.retType != 0:
+            self.bad_pushes += 1
+            logger.warning(
+                "Qot_UpdateTicker push with retType %d: %s", response.retType, response.retMsg
+            )
+            return
+        s2c = response.s2c
+        security = s2c.security
+        key = (security.market, security.code)
+        sinks = self._routes.get(key)
+        if not sinks:
+            self.unrouted += 1
+            return
+        tickers: Any = s2c.tickerList
+        n = len(tickers)
+        if not n:
+            return
+        # De-duplicate by sequence and watch HK trade counters, reading only `sequence`.
+        last = self._last_seq.get(key, -1)
+        first_seq = tickers[0].sequence
+        if n == 1:
+            if first_seq <= last:
+                self.duplicates += 1
+                return
+            new_last = first_seq
+            if last >= 0 and security.market in _COUNTER_MARKETS:
+                self._check_gap(key, sinks, last, first_seq)
+        else:
+            seqs = [t.sequence for t in tickers]
+            keep = [i for i, s in enumerate(seqs) if s > last] if first_seq <= last else None
+            if keep is not None:
+                # drop re-sent ticks; later ones must also be newer than their predecessor
+                kept: list[int] = []
+                cur = last
+                for i in keep:
+                    if seqs[i] > cur:
+                        kept.append(i)
+                        cur = seqs[i]
+                self.duplicates += n - len(kept)
+                if not kept:
+                    return
+                tickers = [tickers[i] for i in kept]
+                seqs = [seqs[i] for i in kept]
+                n = len(tickers)
+            if security.market in _COUNTER_MARKETS:
+                prev = last
+                for s in seqs:
+                    if prev >= 0:
+                        self._check_gap(key, sinks, prev, s)
+                    prev = s
+            new_last = seqs[-1]
+        self._last_seq[key] = new_last
+        code = format_code(key[0], key[1])
+        self.last_push[code] = time.time()
+        name = s2c.name
+        models: list[Ticker] | None = None
+        for sink in sinks:
+            if sink.wants_models:
+                if models is None:
+                    models = tickers_from_pb(key[0], key[1], name, tickers)
+                sink.put_models(models)
+            else:
+                sink.put_raw(key[0], key[1], name, tickers, n)
+            if sink.is_full() and isinstance(sink, _Bounded) and sink.overflow == "block":
+                self._blocking.append(sink)
+
+    def _check_gap(self, key: tuple[int, str], sinks: list[_Sink], prev: int, seq: int) -> None:
+        lo = prev & _LOW32
+        hi = seq & _LOW32
+        if hi > lo + 1:
+            gap = Gap(format_code(key[0], key[1]), lo + 1, hi - 1)
+            logger.warning(
+                "gap on %s: trade counters %d..%d missing", gap.code, gap.first, gap.last
+            )
+            for sink in sinks:
+                sink.put_gap(gap)
+
+    def after_batch(self) -> Any:
+        """Return an awaitable when a ``block`` stream is full, so the reader stops reading."""
+        if not self._blocking:
+            return None
+        blocked, self._blocking = self._blocking, []
+        return _wait_all(blocked)
+
+
+async def _wait_all(sinks: list[_Bounded]) -> None:
+    for sink in sinks:
+        await sink.wait_space()
