@@ -454,18 +454,22 @@ class Client:
         buffer: int = 10_000,
         overflow: Overflow = "raise",
         on_gap: Callable[[Gap], None] | None = None,
+        is_first_push: bool = True,
     ) -> TickerStream:
         """An async iterator of pushed :class:`Ticker` for ``codes``.
 
         Use ``async with client.ticker_stream("HK.00700") as ticks: async for t in ticks: ...``.
-        Entering subscribes TICKER with push for codes not yet subscribed that way. Leaving only
+        Entering subscribes TICKER with push for codes not yet subscribed that way (with
+        ``is_first_push``, OpenD first re-sends the latest tick of each code). Leaving only
         detaches the stream: the subscription stays, because OpenD refuses to cancel one younger
         than a minute; call :meth:`unsubscribe` yourself when you want it gone.
         """
         self._check_open()
-        return TickerStream(
+        stream = TickerStream(
             self, tuple(_as_codes(codes)), buffer=buffer, overflow=overflow, on_gap=on_gap
         )
+        stream.first_push = bool(is_first_push)
+        return stream
 
     def ticker_frames(
         self,
@@ -476,10 +480,11 @@ class Client:
         buffer: int = 1_000_000,
         overflow: Overflow = "raise",
         on_gap: Callable[[Gap], None] | None = None,
+        is_first_push: bool = False,
     ) -> TickerFrameStream:
         """An async iterator of polars DataFrames of pushed ticks (the fast path for analytics)."""
         self._check_open()
-        return TickerFrameStream(
+        frames = TickerFrameStream(
             self,
             tuple(_as_codes(codes)),
             max_rows=max_rows,
@@ -488,12 +493,16 @@ class Client:
             overflow=overflow,
             on_gap=on_gap,
         )
+        frames.first_push = bool(is_first_push)
+        return frames
 
     async def _attach_stream(self, stream: _Bounded) -> None:
         self._check_open()
         missing = [c for c in stream.codes if SubType.TICKER not in self._push.get(c, ())]
         if missing:
-            await self.subscribe(missing, [SubType.TICKER], subscribe_push=True)
+            await self.subscribe(
+                missing, [SubType.TICKER], subscribe_push=True, is_first_push=stream.first_push
+            )
         if self._conn.closed:
             raise ConnectionLost("connection to OpenD is lost")
         self._router.attach(stream)

@@ -116,6 +116,8 @@ class _Bounded(_Sink):
         self._end_error: FutuError | None = None
         self._attached = False
         self._closed = False
+        #: ask OpenD to re-send the latest tick when this stream's subscription is made
+        self.first_push = True
 
     def _notify(self) -> None:
         wake = self._wake
