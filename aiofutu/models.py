@@ -53,40 +53,43 @@ class Ticker(BaseModel):
         return _dt.datetime.fromtimestamp(self.timestamp, tz=_dt.timezone.utc)
 
 
-_FIELD_NAMES = tuple(Ticker.model_fields)
-_ALL_FIELDS_SET = set(_FIELD_NAMES)
-_object_new = object.__new__
-_object_setattr = object.__setattr__
-_direction = TickerDirection.from_wire
-_type = TickerType.from_wire
-_push_type = PushDataType.from_wire
-
-
-def _trusted_ticker(fields: dict[str, Any]) -> Ticker:
-    """Build a Ticker from values already typed by protobuf, without validation."""
-    model = _object_new(Ticker)
-    _object_setattr(model, "__dict__", fields)
-    _object_setattr(model, "__pydantic_fields_set__", _ALL_FIELDS_SET)
-    _object_setattr(model, "__pydantic_extra__", None)
-    _object_setattr(model, "__pydantic_private__", None)
-    return model
+_ALL_FIELDS_SET = set(Ticker.model_fields)
+_DIRECTIONS = tuple(TickerDirection.from_wire(i) for i in range(4))
+_TYPES = tuple(TickerType.from_wire(i) for i in range(32))
+_PUSH_TYPES = tuple(PushDataType.from_wire(i) for i in range(4))
+_NA_DIRECTION = TickerDirection.NA
+_NA_TYPE = TickerType.NA
+_NA_PUSH = PushDataType.NA
+_UNKNOWN_TYPE = TickerType.UNKNOWN
 
 
 def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any]) -> list[Ticker]:
     """Models for every ``Qot_Common.Ticker`` of one security (a 3010 reply or a 3011 push).
 
-    Reads each protobuf field once, into locals: the generic accessors are the dominant cost.
+    This is the per-tick hot path: each protobuf field is read once into a local, enums come
+    from tuples, and the model is assembled without validation (protobuf typed every value).
+    An ``hpVolume`` of 0 is treated as absent.
     """
     full_code = format_code(market, code)
     out: list[Ticker] = []
     append = out.append
-    new = _object_new
-    setattr_ = _object_setattr
+    new = object.__new__
+    setattr_ = object.__setattr__
     fields_set = _ALL_FIELDS_SET
+    dirs = _DIRECTIONS
+    types = _TYPES
+    pushes = _PUSH_TYPES
+    cls = Ticker
     for t in ticker_list:
-        hp = t.hpVolume if t.HasField("hpVolume") else None
-        type_wire = t.type if t.HasField("type") else -1
-        model = new(Ticker)
+        d = t.dir
+        ty = t.type
+        if ty == 0 and not t.HasField("type"):
+            tick_type = _NA_TYPE
+        else:
+            tick_type = types[ty] if 0 <= ty < 32 else _NA_TYPE
+        p = t.pushDataType
+        hp = t.hpVolume
+        model = new(cls)
         setattr_(
             model,
             "__dict__",
@@ -98,13 +101,13 @@ def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any
                 "price": t.price,
                 "volume": t.volume,
                 "turnover": t.turnover,
-                "ticker_direction": _direction(t.dir),
-                "type": _type(type_wire),
-                "push_data_type": _push_type(t.pushDataType),
+                "ticker_direction": dirs[d] if 0 <= d < 4 else _NA_DIRECTION,
+                "type": tick_type,
+                "push_data_type": pushes[p] if 0 <= p < 4 else _NA_PUSH,
                 "timestamp": t.timestamp,
                 "recv_time": t.recvTime,
                 "type_sign": t.typeSign,
-                "hp_volume": hp,
+                "hp_volume": hp if hp else None,
             },
         )
         setattr_(model, "__pydantic_fields_set__", fields_set)

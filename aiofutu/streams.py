@@ -9,6 +9,7 @@ not once per tick.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -39,6 +40,8 @@ logger = logging.getLogger("aiofutu.streams")
 Overflow = Literal["drop_oldest", "raise", "block"]
 _OVERFLOWS = ("drop_oldest", "raise", "block")
 _LOW32 = 0xFFFFFFFF
+_UpdateTickerResponse = qot_update_ticker_pb2.Response
+_now = time.time
 #: Markets whose ``sequence`` low 32 bits are a per-security trade counter (fact sheet §11).
 _COUNTER_MARKETS = frozenset({Market.HK.wire})
 
@@ -237,8 +240,7 @@ class TickerStream(_Bounded):
         buf = self._buf
         n = len(ticks)
         self.received += n
-        room = self.buffer - len(buf)
-        if n <= room or self.overflow == "block":
+        if len(buf) + n <= self.buffer or self.overflow == "block":
             buf.extend(ticks)
         elif self.overflow == "drop_oldest":
             buf.extend(ticks)
@@ -247,10 +249,14 @@ class TickerStream(_Bounded):
                 buf.popleft()
             self._overflowed(excess)
         else:  # raise: keep what fits, count the rest
+            room = self.buffer - len(buf)
             if room > 0:
                 buf.extend(ticks[:room])
             self._overflowed(n - max(room, 0))
-        self._notify()
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set()
 
     def put_raw(self, market: int, code: str, name: str, tickers: Any, n: int) -> None:
         raise AssertionError("TickerStream takes models")  # pragma: no cover
@@ -404,48 +410,69 @@ class TickerFrameStream(_Bounded):
         return cols.to_frame()
 
 
+class _Route:
+    """Per-security dispatch state: its streams, the last sequence seen, gap watching."""
+
+    __slots__ = ("code", "counter", "last_push", "last_seq", "model_sinks", "raw_sinks")
+
+    def __init__(self, market: int, code: str) -> None:
+        self.code = format_code(market, code)
+        self.counter = market in _COUNTER_MARKETS
+        self.last_seq = -1
+        self.last_push = 0.0
+        self.model_sinks: list[_Sink] = []
+        self.raw_sinks: list[_Sink] = []
+
+
 class TickerRouter:
     """Dispatches Qot_UpdateTicker pushes to the streams of each code (runs in the reader)."""
 
     def __init__(self) -> None:
-        self._routes: dict[tuple[int, str], list[_Sink]] = {}
-        self._last_seq: dict[tuple[int, str], int] = {}
+        self._routes: dict[tuple[int, str], _Route] = {}
         self._blocking: list[_Bounded] = []
+        self._block_sinks: set[int] = set()
         self.unrouted = 0
         self.duplicates = 0
         self.bad_pushes = 0
-        self.last_push: dict[str, float] = {}
 
     def attach(self, sink: _Sink) -> None:
         for code in sink.codes:
             market, local = parse_code(code)
-            self._routes.setdefault((market.wire, local), []).append(sink)
+            key = (market.wire, local)
+            route = self._routes.get(key)
+            if route is None:
+                route = self._routes[key] = _Route(market.wire, local)
+            (route.model_sinks if sink.wants_models else route.raw_sinks).append(sink)
+        if isinstance(sink, _Bounded) and sink.overflow == "block":
+            self._block_sinks.add(id(sink))
 
     def detach(self, sink: _Sink) -> None:
-        for code in sink.codes:
-            market, local = parse_code(code)
-            key = (market.wire, local)
-            sinks = self._routes.get(key)
-            if sinks and sink in sinks:
-                sinks.remove(sink)
-                if not sinks:
-                    del self._routes[key]
+        for route in self._routes.values():
+            for sinks in (route.model_sinks, route.raw_sinks):
+                if sink in sinks:
+                    sinks.remove(sink)
+        self._block_sinks.discard(id(sink))
 
     def sinks(self) -> Iterable[_Sink]:
         seen: set[int] = set()
-        for sinks in self._routes.values():
-            for s in sinks:
+        for route in self._routes.values():
+            for s in (*route.model_sinks, *route.raw_sinks):
                 if id(s) not in seen:
                     seen.add(id(s))
                     yield s
+
+    @property
+    def last_push(self) -> dict[str, float]:
+        """Wall-clock time of the last push per code."""
+        return {r.code: r.last_push for r in self._routes.values() if r.last_push}
 
     def end_all(self, error: FutuError | None) -> None:
         for sink in list(self.sinks()):
             sink.end(error)
 
     def dispatch(self, frame: Frame) -> None:
-        """Handle one push frame of protocol 3011."""
-        response = qot_update_ticker_pb2.Response()
+        """Handle one push frame of protocol 3011 (the per-message hot path)."""
+        response = _UpdateTickerResponse()
         try:
             response.ParseFromString(frame.body)
         except Exception as exc:  # protobuf raises DecodeError; keep the reader alive regardless
@@ -460,74 +487,77 @@ class TickerRouter:
             return
         s2c = response.s2c
         security = s2c.security
-        key = (security.market, security.code)
-        sinks = self._routes.get(key)
-        if not sinks:
+        market = security.market
+        code = security.code
+        route = self._routes.get((market, code))
+        if route is None or not (route.model_sinks or route.raw_sinks):
             self.unrouted += 1
             return
         tickers: Any = s2c.tickerList
         n = len(tickers)
-        if not n:
-            return
-        # De-duplicate by sequence and watch HK trade counters, reading only `sequence`.
-        last = self._last_seq.get(key, -1)
-        first_seq = tickers[0].sequence
         if n == 1:
-            if first_seq <= last:
+            seq = tickers[0].sequence
+            last = route.last_seq
+            if seq <= last:
                 self.duplicates += 1
                 return
-            new_last = first_seq
-            if last >= 0 and security.market in _COUNTER_MARKETS:
-                self._check_gap(key, sinks, last, first_seq)
+            if route.counter and last >= 0 and (seq & _LOW32) != (last & _LOW32) + 1:
+                self._gap(route, last, seq)
+            route.last_seq = seq
+        elif n:
+            tickers = self._order(route, tickers)
+            n = len(tickers)
+            if not n:
+                return
         else:
-            seqs = [t.sequence for t in tickers]
-            keep = [i for i, s in enumerate(seqs) if s > last] if first_seq <= last else None
-            if keep is not None:
-                # drop re-sent ticks; later ones must also be newer than their predecessor
-                kept: list[int] = []
-                cur = last
-                for i in keep:
-                    if seqs[i] > cur:
-                        kept.append(i)
-                        cur = seqs[i]
-                self.duplicates += n - len(kept)
-                if not kept:
-                    return
-                tickers = [tickers[i] for i in kept]
-                seqs = [seqs[i] for i in kept]
-                n = len(tickers)
-            if security.market in _COUNTER_MARKETS:
-                prev = last
-                for s in seqs:
-                    if prev >= 0:
-                        self._check_gap(key, sinks, prev, s)
-                    prev = s
-            new_last = seqs[-1]
-        self._last_seq[key] = new_last
-        code = format_code(key[0], key[1])
-        self.last_push[code] = time.time()
+            return
+        route.last_push = _now()
         name = s2c.name
-        models: list[Ticker] | None = None
-        for sink in sinks:
-            if sink.wants_models:
-                if models is None:
-                    models = tickers_from_pb(key[0], key[1], name, tickers)
+        if route.model_sinks:
+            models = tickers_from_pb(market, code, name, tickers)
+            for sink in route.model_sinks:
                 sink.put_models(models)
-            else:
-                sink.put_raw(key[0], key[1], name, tickers, n)
-            if sink.is_full() and isinstance(sink, _Bounded) and sink.overflow == "block":
-                self._blocking.append(sink)
+        for sink in route.raw_sinks:
+            sink.put_raw(market, code, name, tickers, n)
+        if self._block_sinks:
+            for sink in (*route.model_sinks, *route.raw_sinks):
+                if id(sink) in self._block_sinks and sink.is_full():
+                    self._blocking.append(sink)  # type: ignore[arg-type]
 
-    def _check_gap(self, key: tuple[int, str], sinks: list[_Sink], prev: int, seq: int) -> None:
+    def _order(self, route: _Route, tickers: Any) -> Any:
+        """Drop re-sent ticks (sequence not above the last one) and record counter gaps."""
+        seqs = [t.sequence for t in tickers]
+        last = route.last_seq
+        kept: list[int] | None = None
+        if seqs[0] <= last or any(b <= a for a, b in itertools.pairwise(seqs)):
+            kept = []
+            cur = last
+            for i, s in enumerate(seqs):
+                if s > cur:
+                    kept.append(i)
+                    cur = s
+            self.duplicates += len(seqs) - len(kept)
+            tickers = [tickers[i] for i in kept]
+            seqs = [seqs[i] for i in kept]
+        if route.counter:
+            prev = last
+            for s in seqs:
+                if prev >= 0 and (s & _LOW32) != (prev & _LOW32) + 1:
+                    self._gap(route, prev, s)
+                prev = s
+        if seqs:
+            route.last_seq = seqs[-1]
+        return tickers
+
+    def _gap(self, route: _Route, prev: int, seq: int) -> None:
         lo = prev & _LOW32
         hi = seq & _LOW32
-        if hi > lo + 1:
-            gap = Gap(format_code(key[0], key[1]), lo + 1, hi - 1)
-            logger.warning(
-                "gap on %s: trade counters %d..%d missing", gap.code, gap.first, gap.last
-            )
-            for sink in sinks:
-                sink.put_gap(gap)
+        if hi <= lo:  # the counter restarted (a new trading day): not a gap
+            return
+        gap = Gap(route.code, lo + 1, hi - 1)
+        logger.warning("gap on %s: trade counters %d..%d missing", gap.code, gap.first, gap.last)
+        for sink in (*route.model_sinks, *route.raw_sinks):
+            sink.put_gap(gap)
 
     def after_batch(self) -> Any:
         """Return an awaitable when a ``block`` stream is full, so the reader stops reading."""
