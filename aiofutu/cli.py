@@ -136,14 +136,20 @@ def _table(ticks: list[Ticker]) -> str:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from .sim import SimConfig, Simulator
+    from .sim import SimConfig, run_forever
 
     codes = tuple(c for c in args.codes.split(",") if c)
     config = SimConfig(
         host=args.host, port=args.port, seed=args.seed, tick_rate=args.rate, codes=codes
     )
-    sys.stderr.write(f"aiofutu simulator listening on {args.host}:{args.port} (Ctrl-C stops)\n")
-    await Simulator(config).run_forever()
+
+    def ready(server: Any) -> None:
+        sys.stderr.write(
+            f"aiofutu simulator listening on {server.host}:{server.port} (Ctrl-C stops)\n"
+        )
+        sys.stderr.flush()
+
+    await run_forever(config, on_ready=ready)
 
 
 async def _demo(args: argparse.Namespace) -> None:

@@ -499,13 +499,18 @@ class Client:
     async def _attach_stream(self, stream: _Bounded) -> None:
         self._check_open()
         missing = [c for c in stream.codes if SubType.TICKER not in self._push.get(c, ())]
-        if missing:
-            await self.subscribe(
-                missing, [SubType.TICKER], subscribe_push=True, is_first_push=stream.first_push
-            )
-        if self._conn.closed:
-            raise ConnectionLost("connection to OpenD is lost")
+        # Route first, so that the first push (sent with the Qot_Sub reply) is not missed.
         self._router.attach(stream)
+        try:
+            if missing:
+                await self.subscribe(
+                    missing, [SubType.TICKER], subscribe_push=True, is_first_push=stream.first_push
+                )
+            if self._conn.closed:
+                raise ConnectionLost("connection to OpenD is lost")
+        except BaseException:
+            self._router.detach(stream)
+            raise
 
     def _detach_stream(self, stream: _Bounded) -> None:
         self._router.detach(stream)

@@ -166,12 +166,12 @@ async def test_1000_concurrent_requests(client: aiofutu.Client) -> None:
 async def test_timeout_then_connection_still_usable(server: sim.Simulator) -> None:
     async with aiofutu.connect("127.0.0.1", server.port, timeout=5) as client:
         await client.subscribe(["HK.00700"], [SubType.TICKER])
-        server.config.reply_delay = 0.5
+        server.reply_delay = 0.5
         with pytest.raises(aiofutu.RequestTimeout) as info:
             await client.get_rt_ticker("HK.00700", 10, timeout=0.1)
         assert isinstance(info.value, TimeoutError)
         assert info.value.proto_id == aiofutu.ProtoId.QOT_GET_TICKER
-        server.config.reply_delay = 0.0
+        server.reply_delay = 0.0
         await anyio.sleep(0.6)  # the late reply arrives and is dropped
         assert len(await client.get_rt_ticker("HK.00700", 10)) == 10
         assert client.stats()["unmatched_replies"] >= 1
@@ -180,7 +180,7 @@ async def test_timeout_then_connection_still_usable(server: sim.Simulator) -> No
 async def test_cancel_one_request_leaves_others(server: sim.Simulator) -> None:
     async with aiofutu.connect("127.0.0.1", server.port, timeout=5) as client:
         await client.subscribe(["HK.00700"], [SubType.TICKER])
-        server.config.reply_delay = 0.2
+        server.reply_delay = 0.2
         got: list[int] = []
 
         async def survivor() -> None:
@@ -192,7 +192,7 @@ async def test_cancel_one_request_leaves_others(server: sim.Simulator) -> None:
                 await client.get_rt_ticker("HK.00700", 3)
             assert scope.cancelled_caught
         assert got == [7]
-        server.config.reply_delay = 0.0
+        server.reply_delay = 0.0
         assert len(await client.get_rt_ticker("HK.00700", 4)) == 4
         assert client.stats()["pending_requests"] == 0
 
