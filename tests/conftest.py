@@ -5,6 +5,7 @@ import pytest
 pytest_plugins = ["aiofutu.testing"]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every async test runs on asyncio and on trio: the library uses no asyncio-only API."""
+    return str(request.param)
