@@ -42,12 +42,6 @@ _MODULES: dict[int, Any] = {
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$")
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Every test here runs on both backends: the simulator must not need asyncio."""
-    return request.param  # type: ignore[no-any-return]
-
-
 def _security(code: str) -> qot_common_pb2.Security:
     market, short = code.split(".", 1)
     return qot_common_pb2.Security(market={"HK": HK, "US": US}[market], code=short)
