@@ -33,6 +33,7 @@ from .errors import (
 )
 from .frames import TICKER_COLUMNS, to_polars
 from .models import Ticker
+from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, TickerFrameStream, TickerStream
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = (
     "TICKER_COLUMNS",
     "Client",
     "ClientClosed",
+    "ClientState",
     "ConfigurationError",
     "ConnectError",
     "ConnectionLost",
@@ -54,11 +56,13 @@ __all__ = (
     "ProtoId",
     "ProtocolError",
     "PushDataType",
+    "ReconnectPolicy",
     "RemoteProtocolError",
     "RequestTimeout",
     "RetType",
     "Session",
     "SlowConsumer",
+    "StateChange",
     "SubType",
     "SubscriptionInfo",
     "SubscriptionRequired",

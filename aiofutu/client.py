@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -18,18 +19,28 @@ from pydantic import BaseModel, ConfigDict
 from . import _protocol
 from ._codec import DEFAULT_MAX_BODY, Frame
 from ._connection import Connection
-from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_get_ticker_pb2, qot_sub_pb2
+from ._pb import (
+    get_global_state_pb2,
+    notify_pb2,
+    qot_get_sub_info_pb2,
+    qot_get_ticker_pb2,
+    qot_sub_pb2,
+)
 from .codes import format_code, parse_code
 from .enums import Market, ProtoId, Session, SubType
 from .errors import (
     ClientClosed,
     ConfigurationError,
+    ConnectError,
     ConnectionLost,
     FutuError,
+    OpenDError,
+    RequestTimeout,
     SubscriptionRequired,
 )
 from .frames import ColumnBuffer
 from .models import Ticker, tickers_from_pb
+from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, Overflow, TickerFrameStream, TickerRouter, TickerStream, _Bounded
 
 if TYPE_CHECKING:
@@ -96,11 +107,59 @@ def _check_timeout(timeout: object, name: str = "timeout") -> None:
         raise ConfigurationError(f"{name} must be a positive number of seconds, got {timeout!r}")
 
 
+class _StateWatch:
+    """Async iterator of :class:`StateChange` for one watcher (see ``Client.state_changes``)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._queue: deque[StateChange] = deque(maxlen=256)
+        self._event: anyio.Event | None = None
+        self._done = False
+
+    def push(self, change: StateChange) -> None:
+        self._queue.append(change)
+        if self._event is not None:
+            self._event.set()
+
+    def __aiter__(self) -> _StateWatch:
+        return self
+
+    async def __anext__(self) -> StateChange:
+        while not self._queue:
+            if self._done:
+                raise StopAsyncIteration
+            self._event = anyio.Event()
+            await self._event.wait()
+        change = self._queue.popleft()
+        if change.state is ClientState.CLOSED:
+            self.close()
+        return change
+
+    def close(self) -> None:
+        """Stop watching; iteration ends after what is queued."""
+        self._done = True
+        watchers = self._client._watchers
+        if self in watchers:
+            watchers.remove(self)
+        if self._event is not None:
+            self._event.set()
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> _StateWatch:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class Client:
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
-    :class:`~aiofutu.ConnectionLost` once the link to OpenD dropped.
+    :class:`~aiofutu.ConnectionLost` when the link to OpenD is down (with ``reconnect``, calls made
+    while reconnecting wait up to their timeout for the link to return).
     """
 
     def __init__(
@@ -112,6 +171,7 @@ class Client:
         timeout: float = 12.0,
         connect_timeout: float = 10.0,
         max_body: int = DEFAULT_MAX_BODY,
+        reconnect: bool | ReconnectPolicy = False,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ConfigurationError(f"host must be a non-empty str, got {host!r}")
@@ -121,27 +181,46 @@ class Client:
             raise ConfigurationError(f"client_id must be a non-empty str, got {client_id!r}")
         _check_timeout(timeout)
         _check_timeout(connect_timeout, "connect_timeout")
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+            raise ConfigurationError(f"max_body must be a positive int, got {max_body!r}")
+        if reconnect is True:
+            reconnect = ReconnectPolicy()
+        if reconnect is not False and not isinstance(reconnect, ReconnectPolicy):
+            raise ConfigurationError(
+                f"reconnect must be a bool or a ReconnectPolicy, got {reconnect!r}"
+            )
         self.host = host
         self.port = port
         self.client_id = client_id
         self.timeout = float(timeout)
         self.connect_timeout = float(connect_timeout)
+        self.max_body = max_body
+        self.policy: ReconnectPolicy | None = reconnect or None
+        self.reconnects = 0
         self._router = TickerRouter()
-        self._conn = Connection(
-            request_timeout=self.timeout,
-            max_body=max_body,
-            on_push=self._on_push,
-            on_lost=self._on_lost,
-        )
-        self._conn.after_batch = self._router.after_batch
+        self._conn = self._new_connection()
         self._tg: anyio.abc.TaskGroup | None = None
+        self._services: anyio.abc.TaskGroup | None = None
         self._closed = False
         self._entered = False
+        self._state = ClientState.CONNECTING
+        self._upstream = True
+        self._watchers: list[_StateWatch] = []
+        self._ready = anyio.Event()
+        self._lost = anyio.Event()
         #: code -> sub types OpenD confirmed for this connection
         self._subs: dict[str, set[SubType]] = {}
         #: code -> sub types with push registered
         self._push: dict[str, set[SubType]] = {}
-        self._sub_time: dict[tuple[str, SubType], float] = {}
+        #: (code, sub type) -> (monotonic time subscribed, extended_time, session wire value)
+        self._sub_opts: dict[tuple[str, SubType], tuple[float, bool, int]] = {}
+
+    def _new_connection(self) -> Connection:
+        conn = Connection(request_timeout=self.timeout, max_body=self.max_body)
+        conn.on_push = self._on_push
+        conn.on_lost = lambda error: self._on_lost(conn, error)
+        conn.after_batch = self._router.after_batch
+        return conn
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -153,17 +232,30 @@ class Client:
         await tg.__aenter__()
         self._tg = tg
         try:
+            await tg.start(self._run_services)
+            assert self._services is not None
             await self._conn.open(
-                tg,
+                self._services,
                 self.host,
                 self.port,
                 client_id=self.client_id,
                 connect_timeout=self.connect_timeout,
             )
+            if self.policy is not None:
+                self._services.start_soon(self._supervise, name="aiofutu-reconnect")
         except BaseException as exc:
             await self._shutdown(exc)
             raise
+        self._set_state(ClientState.READY, None)
+        self._ready.set()
         return self
+
+    async def _run_services(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """Hosts the connection's tasks, so that closing never cancels the user's own code."""
+        async with anyio.create_task_group() as services:
+            self._services = services
+            task_status.started()
+            await anyio.sleep_forever()
 
     async def __aexit__(
         self,
@@ -174,18 +266,20 @@ class Client:
         await self._shutdown(exc)
 
     async def aclose(self) -> None:
-        """Close the connection and end every stream. Idempotent; also done on ``async with`` exit.
+        """Close the connection and end every stream (their ``async for`` loops finish).
 
-        Called inside the ``async with`` block, it only marks the client closed and stops I/O;
-        the block's exit finishes the cleanup.
+        Idempotent; done automatically when the ``async with`` block exits.
         """
         if self._closed:
             return
         self._closed = True
         self._router.end_all(None)
+        self._set_state(ClientState.CLOSED, "closed by the user")
+        self._ready.set()
+        self._lost.set()
         await self._conn.close()
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
+        if self._services is not None:
+            self._services.cancel_scope.cancel()
 
     async def _shutdown(self, exc: BaseException | None) -> None:
         await self.aclose()
@@ -195,6 +289,7 @@ class Client:
         # Hand the task group only a cancellation: any other exception of the body propagates
         # by itself, unwrapped, instead of coming back inside an ExceptionGroup.
         cancelled = exc if isinstance(exc, anyio.get_cancelled_exc_class()) else None
+        tg.cancel_scope.cancel()
         if cancelled is not None:
             await tg.__aexit__(type(cancelled), cancelled, cancelled.__traceback__)
         else:
@@ -208,6 +303,43 @@ class Client:
     def connected(self) -> bool:
         """True while the link to OpenD is up and the client is open."""
         return not self._closed and not self._conn.closed and self._conn.info is not None
+
+    @property
+    def state(self) -> ClientState:
+        """Where the client is in its life cycle."""
+        return self._state
+
+    def state_changes(self) -> _StateWatch:
+        """Async iterator of :class:`StateChange`: the current state first, then every change.
+
+        It ends after yielding ``CLOSED``; ``aclose()`` it (or use ``async with``) to stop early.
+        """
+        watch = _StateWatch(self)
+        watch.push(StateChange(self._state, None, self._upstream, time.time()))
+        if self._state is not ClientState.CLOSED:
+            self._watchers.append(watch)
+        return watch
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until the link is up (e.g. after a reconnect), at most ``timeout`` seconds."""
+        _check_timeout(timeout)
+        with anyio.move_on_after(self.timeout if timeout is None else timeout):
+            while self._state is not ClientState.READY:
+                if self._state is ClientState.CLOSED:
+                    raise ClientClosed("the client is closed")
+                await self._ready.wait()
+            return
+        raise ConnectionLost(f"OpenD link not ready within {timeout or self.timeout:g}s")
+
+    def _set_state(self, state: ClientState, cause: str | None) -> None:
+        if state is self._state and cause is None:
+            return
+        self._state = state
+        change = StateChange(state, cause, self._upstream, time.time())
+        if state is not ClientState.READY or cause is not None:
+            logger.info("state %s%s", state.value, f": {cause}" if cause else "")
+        for watch in list(self._watchers):
+            watch.push(change)
 
     @property
     def conn_id(self) -> int:
@@ -231,15 +363,187 @@ class Client:
         if not self._entered:
             raise ClientClosed("the client is not open; use `async with aiofutu.connect(...)`")
 
-    def _on_lost(self, error: FutuError) -> None:
-        if not self._closed:
+    def _on_lost(self, conn: Connection, error: FutuError) -> None:
+        if conn is not self._conn or self._closed:
+            return
+        if self.policy is None:
+            self._set_state(ClientState.CLOSED, str(error))
+            self._ready.set()
             self._router.end_all(ConnectionLost(str(error)))
+            return
+        if self._state is not ClientState.RECONNECTING:
+            self._ready = anyio.Event()
+            self._set_state(ClientState.RECONNECTING, str(error))
+        self._router.hold()
+        self._lost.set()
 
     def _on_push(self, frame: Frame) -> None:
-        if frame.proto_id == ProtoId.QOT_UPDATE_TICKER:
+        proto_id = frame.proto_id
+        if proto_id == ProtoId.QOT_UPDATE_TICKER:
             self._router.dispatch(frame)
+        elif proto_id == ProtoId.NOTIFY:
+            self._on_notify(frame)
         elif logger.isEnabledFor(logging.DEBUG):
-            logger.debug("ignored push proto_id=%d", frame.proto_id)
+            logger.debug("ignored push proto_id=%d", proto_id)
+
+    def _on_notify(self, frame: Frame) -> None:
+        """OpenD's system notifications: its own upstream login, gateway events."""
+        resp = notify_pb2.Response()
+        try:
+            resp.ParseFromString(frame.body)
+        except Exception as exc:
+            logger.warning("dropped a Notify push that does not parse: %s", exc)
+            return
+        s2c = resp.s2c
+        if s2c.HasField("connectStatus"):
+            up = s2c.connectStatus.qotLogined
+            if up != self._upstream:
+                self._upstream = up
+                cause = (
+                    "OpenD regained its quote server connection"
+                    if up
+                    else "OpenD lost its quote server connection"
+                )
+                logger.warning(cause)
+                self._set_state(self._state, cause)
+                if up and self._services is not None and not self._closed:
+                    self._services.start_soon(self._resubscribe, name="aiofutu-resubscribe")
+        if s2c.HasField("event"):
+            cause = f"OpenD event {s2c.event.eventType}: {s2c.event.desc}"
+            logger.warning(cause)
+            self._set_state(self._state, cause)
+        if s2c.HasField("programStatus"):
+            logger.info("OpenD program status: %s", s2c.programStatus.programStatus.type)
+
+    # -- reconnect -------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        """Reconnect after every loss, restore subscriptions and backfill streams."""
+        policy = self.policy
+        assert policy is not None
+        assert self._services is not None
+        while not self._closed:
+            await self._lost.wait()
+            attempt = 0
+            while not self._closed:
+                attempt += 1
+                if policy.max_attempts is not None and attempt > policy.max_attempts:
+                    error = ConnectionLost(
+                        f"gave up reconnecting to OpenD at {self.host}:{self.port} "
+                        f"after {policy.max_attempts} attempt(s)"
+                    )
+                    self._set_state(ClientState.CLOSED, str(error))
+                    self._router.release()
+                    self._router.end_all(error)
+                    self._ready.set()
+                    return
+                await anyio.sleep(policy.delay(attempt))
+                conn = self._new_connection()
+                try:
+                    await conn.open(
+                        self._services,
+                        self.host,
+                        self.port,
+                        client_id=self.client_id,
+                        connect_timeout=self.connect_timeout,
+                    )
+                except ConnectError as exc:
+                    logger.info("reconnect attempt %d failed: %s", attempt, exc)
+                    continue
+                self._conn = conn
+                self._lost = anyio.Event()
+                try:
+                    await self._restore(conn, backfill=True)
+                except (ConnectionLost, RequestTimeout, ClientClosed) as exc:
+                    logger.info("link lost again while restoring: %s", exc)
+                    await conn.close()
+                    continue
+                if conn.closed:
+                    continue
+                self.reconnects += 1
+                self._set_state(ClientState.READY, f"reconnected (attempt {attempt})")
+                self._ready.set()
+                break
+
+    async def _resubscribe(self) -> None:
+        try:
+            await self._restore(self._conn, backfill=False)
+        except FutuError as exc:
+            logger.warning("resubscribing after OpenD's upstream returned failed: %s", exc)
+
+    async def _restore(self, conn: Connection, *, backfill: bool) -> None:
+        """Re-issue every subscription (at most 100 codes per Qot_Sub), then backfill streams."""
+        groups: dict[tuple[SubType, bool, bool, int], list[str]] = {}
+        for code, types in self._subs.items():
+            pushed = self._push.get(code, set())
+            for t in types:
+                _, ext, sess = self._sub_opts.get((code, t), (0.0, False, 0))
+                groups.setdefault((t, t in pushed, ext, sess), []).append(code)
+        for (sub_type, push, ext, sess), codes in groups.items():
+            for i in range(0, len(codes), 100):
+                batch = codes[i : i + 100]
+                req = _protocol.sub_request(
+                    [(m.wire, c) for m, c in map(parse_code, batch)],
+                    [sub_type.wire],
+                    subscribe=True,
+                    register_push=push,
+                    first_push=False,
+                    extended_time=ext,
+                    session=sess,
+                )
+                try:
+                    await conn.request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response)
+                except OpenDError as exc:
+                    logger.error(
+                        "OpenD refused to restore %s for %s: %s", sub_type.name, batch, exc
+                    )
+                    self._forget(batch, [sub_type])
+                    failed = {(m.wire, c) for m, c in map(parse_code, batch)}
+                    self._router.fail(failed, exc)
+        if backfill:
+            for market, local, last in self._router.streamed_securities():
+                code = format_code(market, local)
+                if last < 0 or SubType.TICKER not in self._subs.get(code, ()):
+                    continue
+                resp = await conn.request(
+                    ProtoId.QOT_GET_TICKER,
+                    _protocol.get_ticker_request(market, local, MAX_TICKER_NUM),
+                    qot_get_ticker_pb2.Response,
+                )
+                s2c = resp.s2c
+                self._router.backfill(market, local, s2c.name, s2c.tickerList, MAX_TICKER_NUM)
+        self._router.release()
+
+    def _forget(self, codes: Iterable[str], types: Iterable[SubType]) -> None:
+        types = list(types)
+        for code in codes:
+            for record in (self._subs, self._push):
+                held = record.get(code)
+                if held is not None:
+                    held.difference_update(types)
+                    if not held:
+                        del record[code]
+            for t in types:
+                self._sub_opts.pop((code, t), None)
+
+    async def _request(
+        self, proto_id: int, message: Any, rtype: type[_protocol.R], timeout: float | None
+    ) -> _protocol.R:
+        """Send on the current link; while reconnecting, wait (within the timeout) for a new one."""
+        limit = self.timeout if timeout is None else timeout
+        if self._state is ClientState.RECONNECTING:
+            started = time.monotonic()
+            with anyio.move_on_after(limit):
+                while self._state is ClientState.RECONNECTING:
+                    await self._ready.wait()
+            if self._closed:
+                raise ClientClosed("the client is closed")
+            if self.state is not ClientState.READY:
+                raise ConnectionLost(
+                    f"the link to OpenD is down and did not come back within {limit:g}s"
+                )
+            limit = max(limit - (time.monotonic() - started), 0.001)
+        return await self._conn.request(proto_id, message, rtype, timeout=limit)
 
     # -- raw access ------------------------------------------------------------------------
 
@@ -264,7 +568,7 @@ class Client:
             raise ConfigurationError(
                 f"no Response type known for proto_id={proto_id}; pass response_type="
             )
-        return await self._conn.request(proto_id, message, rtype, timeout=timeout)
+        return await self._request(proto_id, message, rtype, timeout)
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -301,14 +605,15 @@ class Client:
             extended_time=bool(extended_time),
             session=sess.wire,
         )
-        await self._conn.request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout=timeout)
+        await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
         now = time.monotonic()
         for code in code_list:
             self._subs.setdefault(code, set()).update(types)
             if subscribe_push:
                 self._push.setdefault(code, set()).update(types)
             for t in types:
-                self._sub_time.setdefault((code, t), now)
+                since = self._sub_opts.get((code, t), (now, False, 0))[0]
+                self._sub_opts[(code, t)] = (since, bool(extended_time), sess.wire)
 
     async def unsubscribe(
         self,
@@ -330,27 +635,19 @@ class Client:
             register_push=False,
             first_push=False,
         )
-        await self._conn.request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout=timeout)
-        for code in code_list:
-            for record in (self._subs, self._push):
-                held = record.get(code)
-                if held is not None:
-                    held.difference_update(types)
-                    if not held:
-                        del record[code]
-            for t in types:
-                self._sub_time.pop((code, t), None)
+        await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
+        self._forget(code_list, types)
 
     async def unsubscribe_all(self, *, timeout: float | None = None) -> None:
         """Cancel every subscription of this connection."""
         self._check_open()
         _check_timeout(timeout)
-        await self._conn.request(
-            ProtoId.QOT_SUB, _protocol.unsub_all_request(), qot_sub_pb2.Response, timeout=timeout
+        await self._request(
+            ProtoId.QOT_SUB, _protocol.unsub_all_request(), qot_sub_pb2.Response, timeout
         )
         self._subs.clear()
         self._push.clear()
-        self._sub_time.clear()
+        self._sub_opts.clear()
 
     def subscriptions(self) -> dict[str, frozenset[SubType]]:
         """This client's subscriptions as OpenD confirmed them (no request is sent)."""
@@ -362,11 +659,11 @@ class Client:
         """Ask OpenD what is subscribed (Qot_GetSubInfo) and how much quota is left."""
         self._check_open()
         _check_timeout(timeout)
-        resp = await self._conn.request(
+        resp = await self._request(
             ProtoId.QOT_GET_SUB_INFO,
             _protocol.sub_info_request(bool(all_connections)),
             qot_get_sub_info_pb2.Response,
-            timeout=timeout,
+            timeout,
         )
         s2c = resp.s2c
         sub_list: dict[SubType, list[str]] = {}
@@ -393,11 +690,11 @@ class Client:
         """GetGlobalState (1002): market states, login flags and server version, as a dict."""
         self._check_open()
         _check_timeout(timeout)
-        resp = await self._conn.request(
+        resp = await self._request(
             ProtoId.GET_GLOBAL_STATE,
             _protocol.global_state_request(self.login_user_id),
             get_global_state_pb2.Response,
-            timeout=timeout,
+            timeout,
         )
         return {field.name: value for field, value in resp.s2c.ListFields()}
 
@@ -420,8 +717,8 @@ class Client:
     async def _get_ticker(self, code: str, num: int, timeout: float | None) -> Any:
         _market, _local, req = self._ticker_request(code, num)
         _check_timeout(timeout)
-        resp = await self._conn.request(
-            ProtoId.QOT_GET_TICKER, req, qot_get_ticker_pb2.Response, timeout=timeout
+        resp = await self._request(
+            ProtoId.QOT_GET_TICKER, req, qot_get_ticker_pb2.Response, timeout
         )
         return resp.s2c
 
@@ -506,7 +803,7 @@ class Client:
                 await self.subscribe(
                     missing, [SubType.TICKER], subscribe_push=True, is_first_push=stream.first_push
                 )
-            if self._conn.closed:
+            if self._conn.closed and self.policy is None:
                 raise ConnectionLost("connection to OpenD is lost")
         except BaseException:
             self._router.detach(stream)
@@ -552,11 +849,15 @@ def connect(
     timeout: float = 12.0,
     connect_timeout: float = 10.0,
     max_body: int = DEFAULT_MAX_BODY,
+    reconnect: bool | ReconnectPolicy = False,
 ) -> Client:
     """Open a session with OpenD: ``async with aiofutu.connect("127.0.0.1", 11111) as client:``.
 
     ``timeout`` is the default per-request timeout (each call can pass its own);
-    ``connect_timeout`` bounds TCP connect plus InitConnect.
+    ``connect_timeout`` bounds TCP connect plus InitConnect. ``reconnect=True`` (or a
+    :class:`ReconnectPolicy`) reconnects after a drop, restores every subscription and backfills
+    open streams so that no tick is lost or repeated (a :class:`Gap` is reported when more ticks
+    were missed than OpenD keeps).
     """
     return Client(
         host,
@@ -565,4 +866,5 @@ def connect(
         timeout=timeout,
         connect_timeout=connect_timeout,
         max_body=max_body,
+        reconnect=reconnect,
     )

@@ -47,15 +47,16 @@ _COUNTER_MARKETS = frozenset({Market.HK.wire})
 
 
 class Gap(NamedTuple):
-    """Ticks missing from the tape of ``code``: counters ``first``..``last`` never arrived."""
+    """A hole in the tape of ``code``: ticks between sequences ``after`` and ``before`` are lost.
+
+    ``missing`` is their number when the sequence carries a trade counter (HK), else ``None``
+    (known to be lost, count unknown: e.g. more than OpenD's 1000-tick window after an outage).
+    """
 
     code: str
-    first: int
-    last: int
-
-    @property
-    def missing(self) -> int:
-        return self.last - self.first + 1
+    after: int
+    before: int
+    missing: int | None
 
 
 def _check_buffer(buffer: object) -> int:
@@ -182,7 +183,9 @@ class _Bounded(_Sink):
         error = self._end_error
         if error is None or isinstance(error, ClientClosed):
             raise StopAsyncIteration
-        raise ConnectionLost(str(error)) from error
+        if isinstance(error, ConnectionLost):
+            raise ConnectionLost(str(error)) from error
+        raise error
 
     def _take_lost(self) -> None:
         lost = self._lost
@@ -413,7 +416,7 @@ class TickerFrameStream(_Bounded):
 class _Route:
     """Per-security dispatch state: its streams, the last sequence seen, gap watching."""
 
-    __slots__ = ("code", "counter", "last_push", "last_seq", "model_sinks", "raw_sinks")
+    __slots__ = ("code", "counter", "held", "last_push", "last_seq", "model_sinks", "raw_sinks")
 
     def __init__(self, market: int, code: str) -> None:
         self.code = format_code(market, code)
@@ -422,6 +425,8 @@ class _Route:
         self.last_push = 0.0
         self.model_sinks: list[_Sink] = []
         self.raw_sinks: list[_Sink] = []
+        #: pushes held back (name, tickers) while a reconnect backfills this security
+        self.held: list[tuple[str, Any]] | None = None
 
 
 class TickerRouter:
@@ -493,7 +498,13 @@ class TickerRouter:
         if route is None or not (route.model_sinks or route.raw_sinks):
             self.unrouted += 1
             return
-        tickers: Any = s2c.tickerList
+        if route.held is not None:
+            route.held.append((s2c.name, s2c.tickerList))
+            return
+        self._deliver(route, market, code, s2c.name, s2c.tickerList)
+
+    def _deliver(self, route: _Route, market: int, code: str, name: str, tickers: Any) -> None:
+        """De-duplicate, watch gaps, and hand ticks to every stream of the security."""
         n = len(tickers)
         if n == 1:
             seq = tickers[0].sequence
@@ -512,7 +523,6 @@ class TickerRouter:
         else:
             return
         route.last_push = _now()
-        name = s2c.name
         if route.model_sinks:
             models = tickers_from_pb(market, code, name, tickers)
             for sink in route.model_sinks:
@@ -554,10 +564,70 @@ class TickerRouter:
         hi = seq & _LOW32
         if hi <= lo:  # the counter restarted (a new trading day): not a gap
             return
-        gap = Gap(route.code, lo + 1, hi - 1)
-        logger.warning("gap on %s: trade counters %d..%d missing", gap.code, gap.first, gap.last)
+        self._report(Gap(route.code, prev, seq, hi - lo - 1), route)
+
+    def _report(self, gap: Gap, route: _Route) -> None:
+        logger.warning(
+            "gap on %s: %s tick(s) lost between sequences %d and %d",
+            gap.code,
+            "an unknown number of" if gap.missing is None else gap.missing,
+            gap.after,
+            gap.before,
+        )
         for sink in (*route.model_sinks, *route.raw_sinks):
             sink.put_gap(gap)
+
+    # -- reconnect support -------------------------------------------------------------------
+
+    def streamed_securities(self) -> list[tuple[int, str, int]]:
+        """(market, code, last sequence) of every security with an open stream."""
+        return [
+            (key[0], key[1], route.last_seq)
+            for key, route in self._routes.items()
+            if route.model_sinks or route.raw_sinks
+        ]
+
+    def hold(self) -> None:
+        """Hold back live pushes of streamed securities until :meth:`release` (after backfill)."""
+        for route in self._routes.values():
+            if (route.model_sinks or route.raw_sinks) and route.held is None:
+                route.held = []
+
+    def backfill(self, market: int, code: str, name: str, tickers: Any, window: int) -> None:
+        """Deliver ticks fetched after a reconnect that are newer than the last one delivered.
+
+        ``window`` is how many ticks OpenD keeps: when all ``window`` returned ticks are new and
+        the sequence has no trade counter, more may have been lost, so a gap is reported.
+        """
+        route = self._routes.get((market, code))
+        if route is None or route.last_seq < 0:
+            return
+        last = route.last_seq
+        newer = [t for t in tickers if t.sequence > last]
+        if not newer:
+            return
+        if not route.counter and len(newer) == len(tickers) and len(tickers) >= window:
+            self._report(Gap(route.code, last, newer[0].sequence, None), route)
+            route.last_seq = last = newer[0].sequence - 1
+        self._deliver(route, market, code, name, newer)
+
+    def release(self) -> None:
+        """Deliver the pushes held during a reconnect, in arrival order."""
+        for key, route in self._routes.items():
+            held = route.held
+            if held is None:
+                continue
+            route.held = None
+            for name, tickers in held:
+                self._deliver(route, key[0], key[1], name, tickers)
+
+    def fail(self, codes: set[tuple[int, str]], error: FutuError) -> None:
+        """End the streams of ``codes`` with ``error`` (a subscription OpenD refused to restore)."""
+        for key in codes:
+            route = self._routes.get(key)
+            if route is not None:
+                for sink in (*route.model_sinks, *route.raw_sinks):
+                    sink.end(error)
 
     def after_batch(self) -> Any:
         """Return an awaitable when a ``block`` stream is full, so the reader stops reading."""
