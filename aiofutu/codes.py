@@ -29,7 +29,9 @@ def parse_code(code: object) -> tuple[Market, str]:
         if hit is not None:
             return hit
     if not isinstance(code, str):
-        raise InvalidCode(f"security code must be a str, not {type(code).__name__}; {_EXAMPLES}")
+        raise InvalidCode(
+            f"security code must be a str, got {code!r} ({type(code).__name__}); {_EXAMPLES}"
+        )
     prefix, dot, rest = code.partition(".")
     if not dot or not rest:
         raise InvalidCode(f"invalid security code {code!r}: no market prefix; {_EXAMPLES}")

@@ -68,7 +68,6 @@ def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any
 
     This is the per-tick hot path: each protobuf field is read once into a local, enums come
     from tuples, and the model is assembled without validation (protobuf typed every value).
-    An ``hpVolume`` of 0 is treated as absent.
     """
     full_code = format_code(market, code)
     out: list[Ticker] = []
@@ -88,7 +87,7 @@ def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any
         else:
             tick_type = types[ty] if 0 <= ty < 32 else _NA_TYPE
         p = t.pushDataType
-        hp = t.hpVolume
+        hp = t.hpVolume if t.HasField("hpVolume") else None
         model = new(cls)
         setattr_(
             model,
@@ -107,7 +106,7 @@ def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any
                 "timestamp": t.timestamp,
                 "recv_time": t.recvTime,
                 "type_sign": t.typeSign,
-                "hp_volume": hp if hp else None,
+                "hp_volume": hp,
             },
         )
         setattr_(model, "__pydantic_fields_set__", fields_set)
