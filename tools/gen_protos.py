@@ -41,7 +41,9 @@ def _snapshot(folder: Path) -> dict[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if regeneration changes anything")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if regeneration changes anything"
+    )
     opts = parser.parse_args()
     if not opts.check:
         for old in TARGET.glob("*_pb2.py*"):
