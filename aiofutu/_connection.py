@@ -325,6 +325,7 @@ class Connection:
         except Exception as exc:  # a bug in a push router must not hang every waiter
             logger.exception("conn %d: reader failed", self.id)
             self._lose(ConnectionLost(f"reader failed: {exc!r}"))
+        await self._abort_stream()
 
     def _bad_frame(self, exc: RemoteProtocolError) -> None:
         """A frame with intact boundaries but bad content: fail its request or drop it."""

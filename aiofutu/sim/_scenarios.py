@@ -38,6 +38,8 @@ class Faults:
     stall: bool = False
     #: The next N reply frames carry a wrong SHA1 in their header (pushes are unaffected).
     corrupt_replies: int = 0
+    #: OpenD is gone: new connections are accepted and closed at once (InitConnect never answered).
+    refuse_connections: bool = False
 
     def take_corrupt(self) -> bool:
         """Consume one pending corrupt reply, if any."""

@@ -179,6 +179,9 @@ class Simulator(AsyncContextManagerMixin):
             raise error
 
     async def _handle(self, stream: SocketStream) -> None:
+        if self.faults.refuse_connections:
+            await stream.aclose()
+            return
         conn_id = self._next_conn_id
         self._next_conn_id += 1
         aes_key = "".join(self._rng.choices("0123456789ABCDEF", k=16))
