@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -44,7 +46,7 @@ from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, Overflow, TickerFrameStream, TickerRouter, TickerStream, _Bounded
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from types import TracebackType
 
     import polars as pl
@@ -70,8 +72,16 @@ class SubscriptionInfo(BaseModel):
     sub_list: dict[SubType, list[str]]
 
 
+def _as_list(value: object, what: str, expected: str) -> list[Any]:
+    if isinstance(value, (str, Enum)):
+        return [value]
+    if isinstance(value, (bytes, bytearray, dict)) or not isinstance(value, Iterable):
+        raise ConfigurationError(f"{what} must be {expected}, got {value!r}")
+    return list(value)
+
+
 def _as_codes(codes: str | Iterable[str], what: str = "codes") -> list[str]:
-    items = [codes] if isinstance(codes, str) else list(codes)
+    items = _as_list(codes, what, "a code string or an iterable of code strings")
     if not items:
         raise ConfigurationError(f"{what} must name at least one security code")
     out: list[str] = []
@@ -83,7 +93,7 @@ def _as_codes(codes: str | Iterable[str], what: str = "codes") -> list[str]:
 
 
 def _as_sub_types(sub_types: SubType | str | Iterable[SubType | str]) -> list[SubType]:
-    items = [sub_types] if isinstance(sub_types, str) else list(sub_types)
+    items = _as_list(sub_types, "sub_types", "a SubType or an iterable of SubType")
     if not items:
         raise ConfigurationError("sub_types must name at least one SubType")
     out: list[SubType] = []
