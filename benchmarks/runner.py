@@ -1,0 +1,938 @@
+"""``python -m benchmarks``: aiofutu against the official SDK, same simulator, same run.
+
+The runner itself measures nothing. It starts the simulator in its own process
+(``benchmarks.sim_proc``), then runs every measurement in a fresh client process
+(``benchmarks.client_aiofutu``, ``benchmarks.client_sdk``, ``benchmarks.client_floor``), so that
+no client shares an interpreter, a GIL or a heap with another one or with the simulator. It
+talks to them with ``@@bench {json}`` lines, prints one table and writes it as JSON.
+
+Every child has a timeout and is killed (by its own process id) when it fails or overstays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+from ._common import PREFIX
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
+CODE = "HK.00700"
+SECTIONS = ("push1", "push10", "slow", "rt", "connect", "import")
+
+
+class BenchError(Exception):
+    """A child failed, answered an error or overstayed its timeout."""
+
+
+# -- child processes ------------------------------------------------------------------------
+
+
+class Child:
+    """A benchmark process: ``@@bench`` lines from its stdout, stderr to a log file."""
+
+    live: ClassVar[set[Child]] = set()
+
+    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port = 0  # the simulator's, once it reported it
+        self.log_path = log_dir / f"{name}.log"
+        self._log: IO[str] = open(self.log_path, "w")  # closed in kill()
+        self._lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches only the runner
+        )
+        Child.live.add(self)
+        threading.Thread(target=self._pump, name=f"pump-{name}", daemon=True).start()
+
+    def _pump(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        for line in stdout:
+            if line.startswith(PREFIX):
+                try:
+                    self._lines.put(json.loads(line[len(PREFIX) :]))
+                except ValueError:
+                    self._log.write(f"[runner] bad message line: {line}")
+            else:
+                self._log.write(f"[stdout] {line}")
+        self._lines.put(None)
+
+    def send(self, line: str) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        try:
+            stdin.write(line + "\n")
+            stdin.flush()
+        except OSError as exc:
+            raise BenchError(f"{self.name}: cannot send {line!r}: {exc}") from None
+
+    def expect(self, event: str, timeout: float) -> dict[str, Any]:
+        """The next message, which must be ``event``; BenchError on error, exit or timeout."""
+        try:
+            msg = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise BenchError(f"{self.name}: no {event!r} within {timeout:.0f}s") from None
+        if msg is None:
+            self.proc.wait(5)
+            raise BenchError(
+                f"{self.name}: exited (status {self.proc.returncode}) before {event!r}"
+                f"{self._tail()}"
+            )
+        if msg.get("event") == "error":
+            raise BenchError(f"{self.name}: {msg.get('message')}{self._tail()}")
+        if msg.get("event") != event:
+            raise BenchError(f"{self.name}: expected {event!r}, got {msg}")
+        return msg
+
+    def _tail(self, lines: int = 15) -> str:
+        self._log.flush()
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return ("\n    | " + "\n    | ".join(text)) if text else ""
+
+    def finish(self, timeout: float = 15.0) -> None:
+        """Wait for a normal exit; kill it when it does not come."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+        with contextlib.suppress(OSError):
+            self._log.close()
+        Child.live.discard(self)
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    n_push: int = 200_000
+    n_slow: int = 200_000
+    slow_buffer: int = 10_000
+    repeat: int = 3
+    sdk_repeat: int = 3
+    rt_calls: int = 200
+    rt_warmup: int = 10
+    connects: int = 10
+    imports: int = 10
+    stream_buffer: int = 10_000
+    stream_overflow: str = "block"
+    frames_max_rows: int = 10_000
+    frames_max_latency: float = 0.1
+    frames_buffer: int = 1_000_000
+    quick: bool = False
+    sections: tuple[str, ...] = SECTIONS
+    profile_dir: str = ""
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    plan = Plan()
+    if args.quick:
+        plan = dataclasses.replace(
+            plan,
+            n_push=50_000,
+            n_slow=50_000,
+            repeat=1,
+            sdk_repeat=1,
+            rt_calls=50,
+            rt_warmup=5,
+            connects=3,
+            imports=3,
+            quick=True,
+        )
+    if args.repeat is not None:
+        plan.repeat = max(args.repeat, 1)
+        plan.sdk_repeat = max(args.repeat, 1)
+    if args.sdk_repeat is not None:
+        plan.sdk_repeat = max(args.sdk_repeat, 1)
+    if args.only:
+        wanted = tuple(s.strip() for s in args.only.split(",") if s.strip())
+        unknown = [s for s in wanted if s not in SECTIONS]
+        if unknown:
+            raise SystemExit(f"--only: unknown section(s) {unknown}; choose from {SECTIONS}")
+        plan.sections = wanted
+    plan.profile_dir = args.profile or ""
+    return plan
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    plan: Plan
+    tmp: Path
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    sim: Child | None = None
+    sim_starts: int = 0
+
+    @property
+    def logs(self) -> Path:
+        path = self.tmp / "logs"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def env(self, *, sdk: bool = False) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env.pop("PYTHONSTARTUP", None)
+        if sdk:
+            home = self.tmp / "sdk-home"
+            home.mkdir(exist_ok=True)
+            env["HOME"] = str(home)  # the SDK writes ~/.com.futunn.FutuOpenD/Log at import
+        return env
+
+    def start_sim(self) -> Child:
+        if self.sim is not None:
+            self.sim.kill()
+        self.sim_starts += 1
+        sim = Child(
+            f"sim-{self.sim_starts}",
+            [sys.executable, "-m", "benchmarks.sim_proc"],
+            env=self.env(),
+            log_dir=self.logs,
+        )
+        self.sim = sim
+        sim.port = int(sim.expect("ready", 30)["port"])
+        return sim
+
+    @property
+    def port(self) -> int:
+        assert self.sim is not None
+        return self.sim.port
+
+    def child(self, name: str, module: str, args: list[str], *, sdk: bool = False) -> Child:
+        argv = [sys.executable, "-m", module, *args, "--port", str(self.port)]
+        return Child(f"{len(self.runs):03d}-{name}", argv, env=self.env(sdk=sdk), log_dir=self.logs)
+
+    # -- push ---------------------------------------------------------------------------
+
+    def push_timeout(self, client: str, n: int, tpp: int) -> float:
+        # generous floors: SDK ~4k ticks/s at 1 tick per push, aiofutu >100k
+        slowest = {"sdk": 1_000.0 * min(tpp, 5), "floor": 20_000.0}.get(client, 10_000.0)
+        return 60.0 + n / slowest
+
+    def push_run(
+        self, client: str, tpp: int, n: int, rep: int, *, profile: str = ""
+    ) -> dict[str, Any]:
+        """One burst of ``n`` ticks into one fresh client process."""
+        plan = self.plan
+        timeout = self.push_timeout(client, n, tpp)
+        common = ["--code", CODE, "--n", str(n), "--timeout", f"{timeout - 10:.0f}"]
+        if client == "floor":
+            module, args, sdk = "benchmarks.client_floor", ["push", *common], False
+        elif client == "sdk":
+            module, args, sdk = "benchmarks.client_sdk", ["push", *common], True
+        elif client == "sdk-slow":
+            module, sdk = "benchmarks.client_sdk", True
+            args = ["slow", *common, "--tpp", str(tpp)]
+        else:
+            module, sdk = "benchmarks.client_aiofutu", False
+            mode = {"models": "models", "frames": "frames", "slow": "slow"}[client]
+            args = [mode, *common]
+            if mode == "models":
+                args += ["--buffer", str(plan.stream_buffer), "--overflow", plan.stream_overflow]
+            elif mode == "frames":
+                args += [
+                    "--buffer",
+                    str(plan.frames_buffer),
+                    "--overflow",
+                    plan.stream_overflow,
+                    "--max-rows",
+                    str(plan.frames_max_rows),
+                    "--max-latency",
+                    str(plan.frames_max_latency),
+                ]
+            else:
+                args += ["--buffer", str(plan.slow_buffer), "--overflow", "drop_oldest"]
+            if profile:
+                args += ["--profile", profile]
+        sim = self.sim
+        assert sim is not None
+        proc = self.child(f"{client}-{tpp}-{rep}", module, args, sdk=sdk)
+        ok = False
+        try:
+            proc.expect("ready", 60)
+            sim.send(f"burst {CODE} {n} {tpp}")
+            done = sim.expect("done", timeout)
+            result = proc.expect("result", timeout)
+            proc.finish()
+            ok = True
+        finally:
+            proc.kill()
+            if not ok:  # the simulator may still be bursting into a dead client: start afresh
+                self.start_sim()
+        if result["ticks"] < n:
+            raise BenchError(f"{proc.name}: only {result['ticks']} of {n} ticks")
+        elapsed = result["t_last"] - done["t_write_start"]
+        run = {
+            "client": client,
+            "ticks_per_push": tpp,
+            "ticks": n,
+            "rep": rep,
+            "rate": n / elapsed if elapsed > 0 else float("inf"),
+            "rate_from_first_tick": (n - 1) / (result["t_last"] - result["t_first"])
+            if result["t_last"] > result["t_first"]
+            else float("inf"),
+            "first_tick_latency_s": result["t_first"] - done["t_write_start"],
+            # from the simulator's last write to the last tick in user code
+            "tail_s": result["t_last"] - done["t_done"],
+            "cpu_us_per_tick": result["cpu_s"] / n * 1e6,
+            "maxrss_mib": result["maxrss_kib"] / 1024,
+            "rss_growth_mib": (result["maxrss_kib"] - result["rss_at_start_kib"]) / 1024,
+            "sim": {k: v for k, v in done.items() if k != "event"},
+            "client_result": {k: v for k, v in result.items() if k != "event"},
+        }
+        return run
+
+    def push_section(self, tpp: int) -> None:
+        plan = self.plan
+        clients = ["floor", "models", "frames", "sdk"]
+        for rep in range(max(plan.repeat, plan.sdk_repeat)):
+            for client in clients:
+                reps = plan.sdk_repeat if client == "sdk" else plan.repeat
+                if rep >= reps:
+                    continue
+                self.attempt(
+                    f"push{tpp}",
+                    lambda c=client, r=rep: self.push_run(c, tpp, plan.n_push, r),
+                    f"{client} {tpp} tick(s)/push #{rep + 1}",
+                )
+        if plan.profile_dir:
+            for client in ("models", "frames"):
+                path = str(Path(plan.profile_dir).resolve() / f"{client}-{tpp}tpp.prof")
+                self.push_run(client, tpp, plan.n_push, 0, profile=path)
+                print(f"  profile of {client} at {tpp} tick(s)/push written to {path}")
+
+    def slow_section(self) -> None:
+        plan = self.plan
+        for client in ("slow", "sdk-slow"):
+            reps = plan.sdk_repeat if client == "sdk-slow" else plan.repeat
+            for rep in range(min(reps, 2)):
+                self.attempt(
+                    "slow",
+                    lambda c=client, r=rep: self.push_run(c, 1, plan.n_slow, r),
+                    f"{client} #{rep + 1}",
+                )
+
+    # -- requests -------------------------------------------------------------------------
+
+    def simple_run(
+        self, name: str, module: str, args: list[str], timeout: float, *, sdk: bool
+    ) -> dict[str, Any]:
+        proc = self.child(name, module, args, sdk=sdk)
+        try:
+            result = proc.expect("result", timeout)
+            proc.finish()
+        finally:
+            proc.kill()
+        return result
+
+    def rt_section(self) -> None:
+        plan = self.plan
+        common = [
+            "rt",
+            "--code",
+            CODE,
+            "--nums",
+            "1000,10",
+            "--calls",
+            str(plan.rt_calls),
+            "--warmup",
+            str(plan.rt_warmup),
+        ]
+        for client, module, sdk in (
+            ("aiofutu", "benchmarks.client_aiofutu", False),
+            ("sdk", "benchmarks.client_sdk", True),
+            ("floor", "benchmarks.client_floor", False),
+        ):
+            self.attempt(
+                "rt",
+                lambda c=client, m=module, s=sdk: {
+                    "client": c,
+                    **self.simple_run(f"rt-{c}", m, common, 240, sdk=s),
+                },
+                f"get_rt_ticker {client}",
+            )
+
+    def connect_section(self) -> None:
+        plan = self.plan
+        args = ["connect", "--count", str(plan.connects), "--warmup", "1"]
+        for client, module, sdk in (
+            ("aiofutu", "benchmarks.client_aiofutu", False),
+            ("sdk", "benchmarks.client_sdk", True),
+        ):
+            self.attempt(
+                "connect",
+                lambda c=client, m=module, s=sdk: {
+                    "client": c,
+                    **self.simple_run(f"connect-{c}", m, args, 120, sdk=s),
+                },
+                f"connect {client}",
+            )
+
+    def import_section(self) -> None:
+        code = (
+            "import sys, time\n"
+            "t = time.perf_counter()\n"
+            "import {mod}\n"
+            "dt = time.perf_counter() - t\n"
+            "import json\n"
+            "print({prefix!r} + json.dumps({{'event': 'result', 's': dt, "
+            "'polars': 'polars' in sys.modules, 'pandas': 'pandas' in sys.modules}}))\n"
+        )
+        for mod in ("aiofutu", "futu"):
+
+            def run(mod: str = mod) -> dict[str, Any]:
+                times: list[float] = []
+                loaded: dict[str, bool] = {}
+                for i in range(self.plan.imports + 1):  # the first one warms the disk cache
+                    argv = [sys.executable, "-c", code.format(mod=mod, prefix=PREFIX)]
+                    env = self.env(sdk=mod == "futu")
+                    # as for an installed package: byte-code cached (by the warm-up run)
+                    env.pop("PYTHONDONTWRITEBYTECODE", None)
+                    proc = Child(
+                        f"{len(self.runs):03d}-import-{mod}-{i}", argv, env=env, log_dir=self.logs
+                    )
+                    try:
+                        result = proc.expect("result", 60)
+                        proc.finish()
+                    finally:
+                        proc.kill()
+                    if i:
+                        times.append(result["s"])
+                        loaded = {"polars": result["polars"], "pandas": result["pandas"]}
+                return {"client": mod, "latencies": times, **loaded}
+
+            self.attempt("import", run, f"import {mod}")
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def attempt(self, section: str, fn: Any, label: str) -> None:
+        t0 = time.monotonic()
+        print(f"  {section:8s} {label} ...", end="", flush=True)
+        try:
+            run = fn()
+        except BenchError as exc:
+            print(f" FAILED ({time.monotonic() - t0:.1f}s)", flush=True)
+            self.errors.append(f"{section} {label}: {exc}")
+            print(f"    {exc}", file=sys.stderr)
+            return
+        run["section"] = section
+        self.runs.append(run)
+        note = f" {run['rate']:,.0f} ticks/s" if "rate" in run and section != "slow" else ""
+        print(f"{note} ({time.monotonic() - t0:.1f}s)", flush=True)
+
+    def run(self) -> None:
+        self.start_sim()
+        sections = self.plan.sections
+        steps: tuple[tuple[str, Callable[[], None]], ...] = (
+            ("push1", lambda: self.push_section(1)),
+            ("push10", lambda: self.push_section(10)),
+            ("slow", self.slow_section),
+            ("rt", self.rt_section),
+            ("connect", self.connect_section),
+            ("import", self.import_section),
+        )
+        for name, fn in steps:
+            if name in sections:
+                fn()
+        if self.sim is not None:
+            with contextlib.suppress(BenchError):
+                self.sim.send("quit")
+            self.sim.finish(10)
+
+
+# -- statistics and the table ---------------------------------------------------------------
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Row:
+    section: str
+    measurement: str
+    client: str
+    unit: str
+    median: float
+    lo: float
+    hi: float
+    spread: str  # "min..max" or "p99"
+    n: int
+    higher_is_better: bool
+    vs_sdk: float | None = None  # aiofutu / SDK
+    vs_floor: float | None = None  # aiofutu / floor
+    target: str = ""
+    met: bool | None = None
+
+
+def _stats(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
+    rows: list[Row] = []
+
+    def of(section: str, client: str, tpp: int | None = None) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in runs
+            if r["section"] == section
+            and r["client"] == client
+            and (tpp is None or r.get("ticks_per_push") == tpp)
+        ]
+
+    labels = {
+        "sdk": "SDK TickerHandlerBase (pandas rows)",
+        "models": "aiofutu async for ticker_stream (Ticker)",
+        "frames": "aiofutu ticker_frames (polars rows)",
+        "floor": "floor: bare asyncio reader",
+    }
+    push_targets = {
+        (1, "models"): (35.0, 0.4),
+        (10, "models"): (12.0, None),
+        (10, "frames"): (25.0, 0.5),
+    }
+    for tpp in (1, 10):
+        section = f"push{tpp}"
+        medians: dict[str, float] = {}
+        for client in ("sdk", "models", "frames", "floor"):
+            rs = of(section, client, tpp)
+            if rs:
+                medians[client] = statistics.median(r["rate"] for r in rs)
+        for client in ("sdk", "models", "frames", "floor"):
+            rs = of(section, client, tpp)
+            if not rs:
+                continue
+            med, lo, hi = _stats([r["rate"] for r in rs])
+            row = Row(
+                section,
+                f"push {tpp} tick/msg",
+                labels[client],
+                "ticks/s",
+                med,
+                lo,
+                hi,
+                "min..max",
+                len(rs),
+                True,
+            )
+            if client in ("models", "frames"):
+                if "sdk" in medians:
+                    row.vs_sdk = med / medians["sdk"]
+                if "floor" in medians:
+                    row.vs_floor = med / medians["floor"]
+                want = push_targets.get((tpp, client))
+                if want:
+                    sdk_x, floor_x = want
+                    parts = [f">={sdk_x:g}x SDK"]
+                    ok = row.vs_sdk is not None and row.vs_sdk >= sdk_x
+                    if floor_x is not None:
+                        parts.append(f">={floor_x:g} of floor")
+                        ok = ok and row.vs_floor is not None and row.vs_floor >= floor_x
+                    row.target = ", ".join(parts)
+                    row.met = ok if row.vs_sdk is not None else None
+            rows.append(row)
+        # client CPU and memory during the same runs
+        cpu_sdk = [r["cpu_us_per_tick"] for r in of(section, "sdk", tpp)]
+        for client in ("sdk", "models", "frames", "floor"):
+            rs = of(section, client, tpp)
+            if not rs:
+                continue
+            med, lo, hi = _stats([r["cpu_us_per_tick"] for r in rs])
+            row = Row(
+                section,
+                f"CPU/tick, push {tpp}",
+                labels[client],
+                "us/tick",
+                med,
+                lo,
+                hi,
+                "min..max",
+                len(rs),
+                False,
+            )
+            if client != "sdk" and cpu_sdk:
+                row.vs_sdk = med / statistics.median(cpu_sdk)
+            rows.append(row)
+        for client in ("sdk", "models", "frames", "floor"):
+            rs = of(section, client, tpp)
+            if not rs:
+                continue
+            med, lo, hi = _stats([r["maxrss_mib"] for r in rs])
+            rows.append(
+                Row(
+                    section,
+                    f"peak RSS, push {tpp}",
+                    labels[client],
+                    "MiB",
+                    med,
+                    lo,
+                    hi,
+                    "min..max",
+                    len(rs),
+                    False,
+                )
+            )
+    # slow consumer
+    slow_sdk = of("slow", "sdk-slow")
+    for client, label in (
+        ("sdk-slow", "SDK handler sleeping (unbounded queue)"),
+        ("slow", "aiofutu ticker_stream buffer=10k drop_oldest"),
+    ):
+        rs = of("slow", client)
+        if not rs:
+            continue
+        for key, what in (("maxrss_mib", "peak RSS"), ("rss_growth_mib", "RSS growth")):
+            med, lo, hi = _stats([r[key] for r in rs])
+            row = Row(
+                "slow",
+                f"slow consumer {what}",
+                label,
+                "MiB",
+                med,
+                lo,
+                hi,
+                "min..max",
+                len(rs),
+                False,
+            )
+            if client == "slow" and slow_sdk:
+                row.vs_sdk = med / statistics.median(r[key] for r in slow_sdk)
+                if key == "maxrss_mib":
+                    row.target = "<=1/5 of SDK"
+                    row.met = row.vs_sdk <= 0.2
+            rows.append(row)
+    # get_rt_ticker
+    rt = {r["client"]: r["latencies"] for r in runs if r["section"] == "rt"}
+    sdk_rt = rt.get("sdk", {})
+    rt_targets = {
+        ("list", 1000): 4.0,
+        ("polars", 1000): 5.0,
+        ("list", 10): 3.0,
+        ("polars", 10): 3.0,
+    }
+    for num in (1000, 10):
+        sdk_key = f"pandas:{num}"
+        for client, key, label in (
+            ("sdk", sdk_key, "SDK get_rt_ticker (pandas)"),
+            ("aiofutu", f"list:{num}", "aiofutu get_rt_ticker (list[Ticker])"),
+            ("aiofutu", f"polars:{num}", "aiofutu get_rt_ticker_frame (polars)"),
+            ("floor", f"raw:{num}", "floor: blocking socket + ParseFromString"),
+        ):
+            values = rt.get(client, {}).get(key)
+            if not values:
+                continue
+            ms = [v * 1e3 for v in values]
+            row = Row(
+                "rt",
+                f"get_rt_ticker({num})",
+                label,
+                "ms",
+                statistics.median(ms),
+                min(ms),
+                _p99(ms),
+                "p99",
+                len(ms),
+                False,
+            )
+            if client == "aiofutu" and sdk_rt.get(sdk_key):
+                row.vs_sdk = row.median / (statistics.median(sdk_rt[sdk_key]) * 1e3)
+                faster = rt_targets[(key.split(":")[0], num)]
+                row.target = f">={faster:g}x faster"
+                row.met = 1 / row.vs_sdk >= faster
+            rows.append(row)
+    # connect and import
+    for section, measurement, names in (
+        (
+            "connect",
+            "connect until ready",
+            (("sdk", "SDK OpenQuoteContext(...)"), ("aiofutu", "aiofutu async with connect()")),
+        ),
+        ("import", "import time", (("futu", "import futu"), ("aiofutu", "import aiofutu"))),
+    ):
+        base: float | None = None
+        for client, label in names:
+            rs = of(section, client)
+            if not rs:
+                continue
+            ms = [v * 1e3 for v in rs[0]["latencies"]]
+            med, lo, hi = _stats(ms)
+            row = Row(section, measurement, label, "ms", med, lo, hi, "min..max", len(ms), False)
+            if client in ("sdk", "futu"):
+                base = med
+            elif base:
+                row.vs_sdk = med / base
+            if client == "aiofutu" and section == "import":
+                row.target = "<150 ms"
+                row.met = med < 150
+                if rs[0].get("polars"):
+                    row.target += " (polars was imported!)"
+            rows.append(row)
+    return rows
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "ticks/s":
+        return f"{value:,.0f}"
+    if unit in ("ms", "us/tick"):
+        return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+    return f"{value:,.1f}"
+
+
+def _vs_sdk(row: Row) -> str:
+    if row.vs_sdk is None:
+        return ""
+    if row.higher_is_better:
+        return f"{row.vs_sdk:,.1f}x"
+    if 0 < row.vs_sdk < 1:
+        word = "faster" if row.unit == "ms" else "less"
+        return f"{row.vs_sdk:.3f} ({1 / row.vs_sdk:,.1f}x {word})"
+    return f"{row.vs_sdk:.3f}"
+
+
+def render(rows: list[Row], machine: dict[str, Any], plan: Plan) -> str:
+    header = (
+        "measurement",
+        "client",
+        "unit",
+        "median",
+        "spread",
+        "aiofutu/SDK",
+        "/floor",
+        "target",
+    )
+    table: list[tuple[str, ...]] = []
+    last = ""
+    for row in rows:
+        spread = f"{_fmt(row.lo, row.unit)}..{_fmt(row.hi, row.unit)}"
+        if row.spread == "p99":
+            spread = f"p99 {_fmt(row.hi, row.unit)}"
+        target = row.target
+        if row.met is not None:
+            target = f"{target}: {'MET' if row.met else 'NOT MET'}"
+        table.append(
+            (
+                row.measurement if row.measurement != last else "",
+                row.client,
+                row.unit,
+                _fmt(row.median, row.unit),
+                f"{spread} (n={row.n})",
+                _vs_sdk(row),
+                f"{row.vs_floor:.2f}" if row.vs_floor is not None else "",
+                target,
+            )
+        )
+        last = row.measurement
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+    right = {3, 5, 6}
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    out = [
+        "aiofutu vs futu-api (official SDK) against the bundled simulator, same run",
+        "machine: "
+        + ", ".join(
+            f"{k}={machine[k]}" for k in ("cores", "python", "protobuf", "backend", "platform")
+        ),
+        f"load average (1/5/15 min) before {machine.get('loadavg_before')}, "
+        f"after {machine.get('loadavg_after')}",
+        f"versions: aiofutu={machine['aiofutu']} futu-api={machine['futu-api']} "
+        f"polars={machine['polars']} pandas={machine['pandas']} pydantic={machine['pydantic']}",
+        f"push bursts: {plan.n_push:,} ticks; repeats: aiofutu/floor {plan.repeat}, SDK "
+        f"{plan.sdk_repeat}; rate = ticks / (last tick delivered - first byte of the burst "
+        f"written); ticker_stream buffer={plan.stream_buffer:,} overflow={plan.stream_overflow}; "
+        f"ticker_frames max_rows={plan.frames_max_rows:,} max_latency={plan.frames_max_latency}s"
+        + ("; QUICK run" if plan.quick else ""),
+        "",
+        line(header),
+        line(tuple("-" * w for w in widths)),
+    ]
+    last_section = ""
+    for row, cells in zip(rows, table, strict=True):
+        if last_section and row.section != last_section:
+            out.append("")
+        last_section = row.section
+        out.append(line(cells))
+    return "\n".join(out)
+
+
+def machine_info() -> dict[str, Any]:
+    from google.protobuf.internal import api_implementation
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "absent"
+
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "protobuf": version("protobuf"),
+        "backend": api_implementation.Type(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "aiofutu": version("aiofutu"),
+        "futu-api": version("futu-api"),
+        "polars": version("polars"),
+        "pandas": version("pandas"),
+        "pydantic": version("pydantic"),
+        "anyio": version("anyio"),
+        "monotonic_clock": time.get_clock_info("monotonic").implementation,
+    }
+
+
+def _loadavg() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return [0.0, 0.0, 0.0]
+
+
+def run_micro(extra: list[str]) -> int:
+    if not any(a.startswith("--benchmark-columns") for a in extra):
+        extra = ["--benchmark-columns=min,median,iqr,ops,rounds", *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "benchmarks" / "test_micro.py"),
+        "-p",
+        "no:cacheprovider",
+        *extra,
+    ]
+    print("$ " + " ".join(argv), flush=True)
+    try:
+        return subprocess.run(argv, cwd=ROOT, timeout=600, check=False).returncode
+    except subprocess.TimeoutExpired:
+        print("micro-benchmarks timed out after 600s", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="aiofutu vs the official SDK against the bundled simulator (see README.md)",
+    )
+    parser.add_argument("--quick", action="store_true", help="small bursts, 1 repeat (~1 min)")
+    parser.add_argument("--repeat", type=int, help="repeats per measurement (default 3)")
+    parser.add_argument("--sdk-repeat", type=int, help="repeats for the SDK (default 3)")
+    parser.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results")
+    parser.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="also write cProfile stats of aiofutu push clients"
+    )
+    parser.add_argument(
+        "--micro",
+        action="store_true",
+        help="run the pytest-benchmark micro-benchmarks instead (extra args go to pytest)",
+    )
+    args, extra = parser.parse_known_args(argv)
+    if args.micro:
+        return run_micro(extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    plan = make_plan(args)
+    machine = machine_info()
+    if machine["monotonic_clock"] != "clock_gettime(CLOCK_MONOTONIC)":
+        print(
+            "warning: time.monotonic is not CLOCK_MONOTONIC here; cross-process timestamps "
+            "may not compare",
+            file=sys.stderr,
+        )
+    started = time.monotonic()
+    machine["loadavg_before"] = _loadavg()
+    if machine["loadavg_before"][0] > 0.5:
+        print(
+            f"warning: load average {machine['loadavg_before'][0]:.2f} before the run: other "
+            "processes compete for the CPUs and the numbers will be lower and noisier",
+            file=sys.stderr,
+        )
+    print(f"benchmarks ({'quick' if plan.quick else 'full'}): sections {','.join(plan.sections)}")
+    with tempfile.TemporaryDirectory(prefix="aiofutu-bench-") as tmp:
+        bench = Bench(plan, Path(tmp))
+        try:
+            bench.run()
+        except BenchError as exc:
+            bench.errors.append(f"aborted: {exc}")
+            print(f"aborted: {exc}", file=sys.stderr)
+        finally:
+            for child in list(Child.live):
+                child.kill()
+    elapsed = time.monotonic() - started
+    machine["loadavg_after"] = _loadavg()
+    rows = build_rows(bench.runs)
+    text = render(rows, machine, plan)
+    print()
+    print(text)
+    if bench.errors:
+        print("\nerrors:")
+        for err in bench.errors:
+            print(f"  {err}")
+    print(f"\nelapsed {elapsed:.0f}s")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "machine": machine,
+        "plan": dataclasses.asdict(plan),
+        "elapsed_s": elapsed,
+        "rows": [dataclasses.asdict(r) for r in rows],
+        "runs": bench.runs,
+        "errors": bench.errors,
+        "table": text,
+    }
+    out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    print(f"results written to {out}")
+    return 1 if bench.errors else 0

@@ -1,0 +1,73 @@
+"""The simulator process of the benchmarks: ``python -m benchmarks.sim_proc``.
+
+Runs ``aiofutu.sim.serve(port=0, tick_rate=0)`` on loopback, reports its port, then takes one
+command per line on stdin:
+
+``burst CODE N TICKS_PER_PUSH``
+    push ``N`` new ticks of ``CODE`` to every connection registered for them, and answer
+    ``done`` (with the simulator's own timings) once every byte was handed to the sockets.
+``ping``
+    answer ``pong``.
+``quit`` (or end of input)
+    stop.
+
+Answers are ``@@bench {json}`` lines (see ``benchmarks._common``). Timestamps are
+``time.monotonic()``, which every process of the machine shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import anyio
+import anyio.to_thread
+
+from aiofutu import sim
+
+from ._common import emit, now
+
+
+async def _serve(seed: int) -> None:
+    async with sim.serve(port=0, seed=seed, tick_rate=0) as server:
+        emit("ready", port=server.port)
+        while True:
+            line = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+            words = line.split()
+            if not words or words[0] == "quit":
+                return
+            if words[0] == "ping":
+                emit("pong")
+                continue
+            if words[0] != "burst" or len(words) != 4:
+                emit("error", message=f"unknown command {line.strip()!r}")
+                continue
+            code, n, per_push = words[1], int(words[2]), int(words[3])
+            t_cmd = now()
+            result = await server.burst(code, n=n, ticks_per_push=per_push)
+            t_done = now()
+            emit(
+                "done",
+                code=code,
+                ticks=result.ticks,
+                messages=result.messages,
+                connections=result.connections,
+                bytes_per_connection=result.bytes_per_connection,
+                encode_s=result.encode_seconds,
+                write_s=result.write_seconds,
+                t_cmd=t_cmd,
+                # the first byte of the burst could be written from here on (frames pre-encoded)
+                t_write_start=t_cmd + result.encode_seconds,
+                t_done=t_done,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    anyio.run(_serve, args.seed)
+
+
+if __name__ == "__main__":
+    main()
