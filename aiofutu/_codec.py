@@ -96,6 +96,7 @@ class FrameDecoder:
         self._pending: list[bytes] = []
         self._pending_len = 0
         self._error: RemoteProtocolError | None = None
+        self._deferred: RemoteProtocolError | None = None
 
     @property
     def buffered(self) -> int:
@@ -138,7 +139,16 @@ class FrameDecoder:
                 if end <= len(buf):
                     body = buf[pos + HEADER_SIZE : end]
                     self._pos = end
-                    return self._finish(proto_id, serial, body, fmt, ver, digest)
+                    if self.decrypt is not None:
+                        body = self._decrypt(proto_id, serial, body)
+                    if self.verify_sha1 and _sha1(body).digest() != digest:
+                        raise RemoteProtocolError(
+                            "SHA1 of the body does not match the header",
+                            proto_id=proto_id,
+                            serial=serial,
+                            recoverable=True,
+                        )
+                    return _new_frame(Frame, proto_id, serial, body, fmt, ver)
                 need = HEADER_SIZE + body_len
             else:
                 need = HEADER_SIZE
@@ -152,29 +162,40 @@ class FrameDecoder:
             self._pending = []
             self._pending_len = 0
 
-    def _finish(
-        self, proto_id: int, serial: int, body: bytes, fmt: int, ver: int, digest: bytes
-    ) -> Frame:
-        if self.decrypt is not None:
-            try:
-                body = self.decrypt(proto_id, body)
-            except RemoteProtocolError:
-                raise
-            except Exception as exc:
-                raise RemoteProtocolError(
-                    f"cannot decrypt body: {exc}",
-                    proto_id=proto_id,
-                    serial=serial,
-                    recoverable=True,
-                ) from None
-        if self.verify_sha1 and _sha1(body).digest() != digest:
+    def _decrypt(self, proto_id: int, serial: int, body: bytes) -> bytes:
+        assert self.decrypt is not None
+        try:
+            return self.decrypt(proto_id, body)
+        except RemoteProtocolError:
+            raise
+        except Exception as exc:
             raise RemoteProtocolError(
-                "SHA1 of the body does not match the header",
-                proto_id=proto_id,
-                serial=serial,
-                recoverable=True,
-            )
-        return _new_frame(Frame, proto_id, serial, body, fmt, ver)
+                f"cannot decrypt body: {exc}", proto_id=proto_id, serial=serial, recoverable=True
+            ) from None
+
+    def drain(self) -> list[Frame]:
+        """Every whole frame buffered now, in order.
+
+        A bad frame met after good ones is raised by the next call, so no good frame is lost.
+        """
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            raise deferred
+        out: list[Frame] = []
+        next_frame = self.next_frame
+        append = out.append
+        while True:
+            try:
+                frame = next_frame()
+            except RemoteProtocolError as exc:
+                if out:
+                    self._deferred = exc
+                    return out
+                raise
+            if frame is None:
+                return out
+            append(frame)
 
     def _fail(self, message: str, proto_id: int, serial: int) -> RemoteProtocolError:
         self._error = RemoteProtocolError(message, proto_id=proto_id, serial=serial)

@@ -106,6 +106,8 @@ class Connection:
         self._stream: anyio.abc.ByteStream | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._error: FutuError | None = None
+        #: Push frames by protocol id, handled synchronously in the reader (never user code).
+        self.push_handlers: dict[int, Callable[[Frame], None]] = {}
         #: Called (synchronously, from the reader) after a batch of frames so that the router can
         #: return an awaitable to wait on for ``overflow="block"`` streams.
         self.after_batch: Callable[[], Any] | None = None
@@ -275,40 +277,39 @@ class Connection:
         decoder = self._decoder
         pending = self._pending
         push_ids = PUSH_PROTO_IDS
+        handlers = self.push_handlers
         try:
             while True:
                 data = await stream.receive(_RECEIVE_SIZE)
                 self.bytes_in += len(data)
                 self.last_receive = time.monotonic()
                 decoder.feed(data)
-                on_push = self.on_push
                 while True:
                     try:
-                        frame = decoder.next_frame()
+                        frames = decoder.drain()
                     except RemoteProtocolError as exc:
                         if not exc.recoverable:
                             raise
                         self._bad_frame(exc)
                         continue
-                    if frame is None:
+                    if not frames:
                         break
-                    proto_id = frame.proto_id
-                    if proto_id in push_ids:
-                        if on_push is not None:
-                            on_push(frame)
-                        continue
-                    waiter = pending.pop((proto_id, frame.serial), None)
-                    if waiter is None:
-                        self.unmatched_replies += 1
-                        logger.debug(
-                            "conn %d: reply proto_id=%d serial=%d matches no pending request",
-                            self.id,
-                            proto_id,
-                            frame.serial,
-                        )
-                        continue
-                    waiter.frame = frame
-                    waiter.event.set()
+                    for frame in frames:
+                        proto_id = frame[0]
+                        handler = handlers.get(proto_id)
+                        if handler is not None:
+                            handler(frame)
+                            continue
+                        if proto_id in push_ids:
+                            if self.on_push is not None:
+                                self.on_push(frame)
+                            continue
+                        waiter = pending.pop((proto_id, frame[1]), None)
+                        if waiter is None:
+                            self._unmatched(frame)
+                            continue
+                        waiter.frame = frame
+                        waiter.event.set()
                 after = self.after_batch
                 if after is not None:
                     blocker = after()
@@ -326,6 +327,15 @@ class Connection:
             logger.exception("conn %d: reader failed", self.id)
             self._lose(ConnectionLost(f"reader failed: {exc!r}"))
         await self._abort_stream()
+
+    def _unmatched(self, frame: Frame) -> None:
+        self.unmatched_replies += 1
+        logger.debug(
+            "conn %d: reply proto_id=%d serial=%d matches no pending request",
+            self.id,
+            frame.proto_id,
+            frame.serial,
+        )
 
     def _bad_frame(self, exc: RemoteProtocolError) -> None:
         """A frame with intact boundaries but bad content: fail its request or drop it."""

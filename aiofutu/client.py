@@ -228,6 +228,7 @@ class Client:
     def _new_connection(self) -> Connection:
         conn = Connection(request_timeout=self.timeout, max_body=self.max_body)
         conn.on_push = self._on_push
+        conn.push_handlers[ProtoId.QOT_UPDATE_TICKER] = self._router.dispatch
         conn.on_lost = lambda error: self._on_lost(conn, error)
         conn.after_batch = self._router.after_batch
         return conn
