@@ -1,0 +1,3 @@
+"""Unit tests: pure logic, no sockets, no event loop."""
+
+from __future__ import annotations
