@@ -344,7 +344,11 @@ class Bench:
         if plan.profile_dir:
             for client in ("models", "frames"):
                 path = str(Path(plan.profile_dir).resolve() / f"{client}-{tpp}tpp.prof")
-                self.push_run(client, tpp, plan.n_push, 0, profile=path)
+                try:
+                    self.push_run(client, tpp, plan.n_push, 0, profile=path)
+                except BenchError as exc:
+                    self.errors.append(f"profile {client} {tpp}: {exc}")
+                    continue
                 print(f"  profile of {client} at {tpp} tick(s)/push written to {path}")
 
     def slow_section(self) -> None:
