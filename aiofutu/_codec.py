@@ -166,8 +166,10 @@ class FrameDecoder:
         assert self.decrypt is not None
         try:
             return self.decrypt(proto_id, body)
-        except RemoteProtocolError:
-            raise
+        except RemoteProtocolError as exc:
+            raise RemoteProtocolError(
+                exc.reason, proto_id=proto_id, serial=serial, recoverable=exc.recoverable
+            ) from None
         except Exception as exc:
             raise RemoteProtocolError(
                 f"cannot decrypt body: {exc}", proto_id=proto_id, serial=serial, recoverable=True

@@ -19,6 +19,7 @@ import anyio.abc
 
 from . import _protocol
 from ._codec import DEFAULT_MAX_BODY, Frame, FrameDecoder, encode_frame
+from ._crypto import AesCipher, RsaKey
 from ._pb import init_connect_pb2, keep_alive_pb2
 from .enums import PUSH_PROTO_IDS, ProtoId
 from .errors import (
@@ -106,6 +107,8 @@ class Connection:
         self._stream: anyio.abc.ByteStream | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._error: FutuError | None = None
+        self._rsa: RsaKey | None = None
+        self._aes: AesCipher | None = None
         #: Push frames by protocol id, handled synchronously in the reader (never user code).
         self.push_handlers: dict[int, Callable[[Frame], None]] = {}
         #: Called (synchronously, from the reader) after a batch of frames so that the router can
@@ -130,8 +133,12 @@ class Connection:
         *,
         client_id: str,
         connect_timeout: float,
+        rsa_key: RsaKey | None = None,
     ) -> ConnectionInfo:
-        """Connect, start the reader and writer in ``tg``, run InitConnect, start KeepAlive."""
+        """Connect, start the reader and writer in ``tg``, run InitConnect, start KeepAlive.
+
+        With ``rsa_key``, InitConnect is RSA-encrypted and every later body AES-encrypted.
+        """
         try:
             with anyio.fail_after(connect_timeout):
                 stream = await anyio.connect_tcp(host, port)
@@ -145,12 +152,17 @@ class Connection:
             ) from None
         self._stream = stream
         self._tg = tg
+        self._rsa = rsa_key
+        if rsa_key is not None:
+            self._decoder.decrypt = self._decrypt_body
         tg.start_soon(self._reader, name=f"aiofutu-reader-{self.id}")
         tg.start_soon(self._writer, name=f"aiofutu-writer-{self.id}")
         try:
             response = await self.request(
                 ProtoId.INIT_CONNECT,
-                _protocol.init_connect_request(client_id),
+                _protocol.init_connect_request(
+                    client_id, packet_enc_algo=2 if rsa_key is not None else -1
+                ),
                 init_connect_pb2.Response,
                 timeout=connect_timeout,
             )
@@ -162,8 +174,22 @@ class Connection:
             ) from None
         except FutuError as exc:
             await self.close()
-            raise ConnectError(f"InitConnect to OpenD at {host}:{port} failed: {exc}") from None
+            hint = (
+                "; check that the client and OpenD use the same RSA key"
+                if rsa_key is not None
+                else "; if OpenD is configured with an RSA key, pass rsa_private_key= to connect()"
+            )
+            reason = exc.reason if isinstance(exc, RemoteProtocolError) else str(exc)
+            raise ConnectError(
+                f"InitConnect to OpenD at {host}:{port} failed: {reason}{hint}"
+            ) from None
         self.info = ConnectionInfo(response.s2c)
+        if rsa_key is not None:
+            try:
+                self._aes = AesCipher(self.info.aes_key, self.info.aes_cbc_iv)
+            except ValueError as exc:
+                await self.close()
+                raise ConnectError(f"OpenD sent an unusable AES key: {exc}") from None
         logger.info(
             "conn %d: connected to OpenD %s:%d (server %d, connID %d, keepalive %ds)",
             self.id,
@@ -216,7 +242,12 @@ class Connection:
             self._raise_closed()
         serial = self._serial()
         self._outbox.append(
-            encode_frame(proto_id, serial, _protocol.encode_message(message, proto_id))
+            encode_frame(
+                proto_id,
+                serial,
+                _protocol.encode_message(message, proto_id),
+                encrypt=self._encryptor(proto_id),
+            )
         )
         if self._writer_wake is not None:
             self._writer_wake.set()
@@ -231,7 +262,7 @@ class Connection:
         key = (proto_id, serial)
         waiter = _Waiter()
         self._pending[key] = waiter
-        self._outbox.append(encode_frame(proto_id, serial, body))
+        self._outbox.append(encode_frame(proto_id, serial, body, encrypt=self._encryptor(proto_id)))
         wake = self._writer_wake
         if wake is not None:
             wake.set()
@@ -328,6 +359,51 @@ class Connection:
             self._lose(ConnectionLost(f"reader failed: {exc!r}"))
         await self._abort_stream()
 
+    # -- encryption --------------------------------------------------------------------------
+
+    def _encryptor(self, proto_id: int) -> Callable[[bytes], bytes] | None:
+        if self._rsa is None:
+            return None
+        if proto_id == ProtoId.INIT_CONNECT:
+            return self._rsa.encrypt
+        if self._aes is None:
+            raise ClientClosed("encrypted session is not initialised")
+        return self._aes.encrypt
+
+    def _decrypt_body(self, proto_id: int, body: bytes) -> bytes:
+        """Decoder hook: RSA for the InitConnect reply, AES for everything after it."""
+        if proto_id == ProtoId.INIT_CONNECT:
+            assert self._rsa is not None
+            try:
+                return self._rsa.decrypt(body)
+            except ValueError:
+                said = _plain_init_reply(body)
+                if said is not None:
+                    raise RemoteProtocolError(
+                        f"OpenD answered InitConnect without encryption ({said}): OpenD has no "
+                        "RSA key configured, or a different one; check OpenD's RSA key setting",
+                        proto_id=proto_id,
+                        recoverable=True,
+                    ) from None
+                raise RemoteProtocolError(
+                    "cannot decrypt OpenD's InitConnect reply with this RSA key",
+                    proto_id=proto_id,
+                    recoverable=True,
+                ) from None
+        aes = self._aes
+        if aes is None:
+            raise RemoteProtocolError(
+                "encrypted frame before the session key is known", proto_id=proto_id
+            )
+        try:
+            return aes.decrypt(body)
+        except ValueError as exc:
+            raise RemoteProtocolError(
+                f"cannot decrypt body with the session's AES key: {exc}",
+                proto_id=proto_id,
+                recoverable=True,
+            ) from None
+
     def _unmatched(self, frame: Frame) -> None:
         self.unmatched_replies += 1
         logger.debug(
@@ -396,3 +472,15 @@ class Connection:
             self._stream = None
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
+
+
+def _plain_init_reply(body: bytes) -> str | None:
+    """What OpenD said, if ``body`` reads as an unencrypted InitConnect reply (else None)."""
+    resp = init_connect_pb2.Response()
+    try:
+        resp.ParseFromString(body)
+    except Exception:
+        return None
+    if not (resp.HasField("s2c") or resp.HasField("retMsg")):
+        return None
+    return f"retType={resp.retType}" + (f": {resp.retMsg}" if resp.retMsg else "")

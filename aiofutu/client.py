@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from . import _protocol
 from ._codec import DEFAULT_MAX_BODY, Frame
 from ._connection import Connection
+from ._crypto import RsaKey
 from ._pb import (
     get_global_state_pb2,
     notify_pb2,
@@ -46,6 +47,7 @@ from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, Overflow, TickerFrameStream, TickerRouter, TickerStream, _Bounded
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable
     from types import TracebackType
 
@@ -182,6 +184,7 @@ class Client:
         connect_timeout: float = 10.0,
         max_body: int = DEFAULT_MAX_BODY,
         reconnect: bool | ReconnectPolicy = False,
+        rsa_private_key: str | os.PathLike[str] | bytes | None = None,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ConfigurationError(f"host must be a non-empty str, got {host!r}")
@@ -199,6 +202,7 @@ class Client:
             raise ConfigurationError(
                 f"reconnect must be a bool or a ReconnectPolicy, got {reconnect!r}"
             )
+        self.rsa_key = RsaKey.load(rsa_private_key) if rsa_private_key is not None else None
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -251,6 +255,7 @@ class Client:
                 self.port,
                 client_id=self.client_id,
                 connect_timeout=self.connect_timeout,
+                rsa_key=self.rsa_key,
             )
             if self.policy is not None:
                 self._services.start_soon(self._supervise, name="aiofutu-reconnect")
@@ -457,6 +462,7 @@ class Client:
                         self.port,
                         client_id=self.client_id,
                         connect_timeout=self.connect_timeout,
+                        rsa_key=self.rsa_key,
                     )
                 except ConnectError as exc:
                     logger.info("reconnect attempt %d failed: %s", attempt, exc)
@@ -522,7 +528,9 @@ class Client:
                     qot_get_ticker_pb2.Response,
                 )
                 s2c = resp.s2c
-                self._router.backfill(market, local, s2c.name, s2c.tickerList, MAX_TICKER_NUM)
+                self._router.backfill(
+                    market, local, s2c.name or "N/A", s2c.tickerList, MAX_TICKER_NUM
+                )
         self._router.release()
 
     def _forget(self, codes: Iterable[str], types: Iterable[SubType]) -> None:
@@ -739,7 +747,7 @@ class Client:
         """The latest ``num`` (1..1000) ticks of a TICKER-subscribed security, oldest first."""
         s2c = await self._get_ticker(code, num, timeout)
         sec = s2c.security
-        return tickers_from_pb(sec.market, sec.code, s2c.name, s2c.tickerList)
+        return tickers_from_pb(sec.market, sec.code, s2c.name or "N/A", s2c.tickerList)
 
     async def get_rt_ticker_frame(
         self, code: str, num: int = 500, *, timeout: float | None = None
@@ -751,7 +759,7 @@ class Client:
         s2c = await self._get_ticker(code, num, timeout)
         sec = s2c.security
         cols = ColumnBuffer()
-        cols.add_pb(sec.market, sec.code, s2c.name, s2c.tickerList)
+        cols.add_pb(sec.market, sec.code, s2c.name or "N/A", s2c.tickerList)
         return cols.to_frame()
 
     # -- push streams ----------------------------------------------------------------------
@@ -861,6 +869,7 @@ def connect(
     connect_timeout: float = 10.0,
     max_body: int = DEFAULT_MAX_BODY,
     reconnect: bool | ReconnectPolicy = False,
+    rsa_private_key: str | os.PathLike[str] | bytes | None = None,
 ) -> Client:
     """Open a session with OpenD: ``async with aiofutu.connect("127.0.0.1", 11111) as client:``.
 
@@ -868,7 +877,8 @@ def connect(
     ``connect_timeout`` bounds TCP connect plus InitConnect. ``reconnect=True`` (or a
     :class:`ReconnectPolicy`) reconnects after a drop, restores every subscription and backfills
     open streams so that no tick is lost or repeated (a :class:`Gap` is reported when more ticks
-    were missed than OpenD keeps).
+    were missed than OpenD keeps). ``rsa_private_key`` (a PEM path or bytes, the key OpenD is
+    configured with) turns on OpenD's encryption: RSA for InitConnect, then AES for every body.
     """
     return Client(
         host,
@@ -878,4 +888,5 @@ def connect(
         connect_timeout=connect_timeout,
         max_body=max_body,
         reconnect=reconnect,
+        rsa_private_key=rsa_private_key,
     )

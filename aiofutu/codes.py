@@ -47,12 +47,12 @@ def parse_code(code: object) -> tuple[Market, str]:
     return result
 
 
-def format_code(market: int, code: str) -> str:
+def format_code(market: int | Market, code: str) -> str:
     """``(1, "00700")`` to ``"HK.00700"``; an unknown market renders as ``"N/A.<code>"``."""
-    key = (market, code)
+    key = (int(market.wire) if isinstance(market, Market) else market, code)
     text = _formatted.get(key)
     if text is None:
-        prefix = MARKET_BY_WIRE.get(market, Market.NONE).value
+        prefix = MARKET_BY_WIRE.get(key[0], Market.NONE).value
         text = f"{prefix}.{code}"
         if len(_formatted) < 65536:
             _formatted[key] = text

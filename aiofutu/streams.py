@@ -499,9 +499,9 @@ class TickerRouter:
             self.unrouted += 1
             return
         if route.held is not None:
-            route.held.append((s2c.name, s2c.tickerList))
+            route.held.append((s2c.name or "N/A", s2c.tickerList))
             return
-        self._deliver(route, market, code, s2c.name, s2c.tickerList)
+        self._deliver(route, market, code, s2c.name or "N/A", s2c.tickerList)
 
     def _deliver(self, route: _Route, market: int, code: str, name: str, tickers: Any) -> None:
         """De-duplicate, watch gaps, and hand ticks to every stream of the security."""

@@ -520,9 +520,13 @@ def test_decrypt_remote_protocol_error_passes_through() -> None:
     decoder.feed(encode_frame(3011, 1, b"x") + encode_frame(3011, 2, b"y"))
     with pytest.raises(RemoteProtocolError) as info:
         decoder.next_frame()
-    assert info.value is original
-    with pytest.raises(RemoteProtocolError):
+    # the hook's own error comes through, re-labelled with the frame it was raised for
+    assert info.value.reason == original.reason
+    assert info.value.recoverable is True
+    assert (info.value.proto_id, info.value.serial) == (3011, 1)
+    with pytest.raises(RemoteProtocolError) as info:
         decoder.next_frame()  # the second frame also goes through the hook
+    assert info.value.serial == 2
 
 
 def test_encode_with_encrypt_hook_gets_plaintext() -> None:
