@@ -789,6 +789,7 @@ def render(rows: list[Row], machine: dict[str, Any], plan: Plan) -> str:
         + ", ".join(
             f"{k}={machine[k]}" for k in ("cores", "python", "protobuf", "backend", "platform")
         ),
+        f"CPUs busy with other work just before: {machine.get('cpu_busy_before')}; "
         f"load average (1/5/15 min) before {machine.get('loadavg_before')}, "
         f"after {machine.get('loadavg_after')}",
         f"versions: aiofutu={machine['aiofutu']} futu-api={machine['futu-api']} "
@@ -836,6 +837,27 @@ def machine_info() -> dict[str, Any]:
         "anyio": version("anyio"),
         "monotonic_clock": time.get_clock_info("monotonic").implementation,
     }
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _cpu_busy(seconds: float = 1.0) -> float | None:
+    """Fraction of all CPUs busy over the next ``seconds`` (other processes: we sleep)."""
+    first = _cpu_times()
+    time.sleep(seconds)
+    second = _cpu_times()
+    if first is None or second is None or second[1] == first[1]:
+        return None
+    return round((second[0] - first[0]) / (second[1] - first[1]), 3)
 
 
 def _loadavg() -> list[float]:
@@ -898,10 +920,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     started = time.monotonic()
     machine["loadavg_before"] = _loadavg()
-    if machine["loadavg_before"][0] > 0.5:
+    machine["cpu_busy_before"] = busy = _cpu_busy()
+    if busy is not None and busy > 0.25:
         print(
-            f"warning: load average {machine['loadavg_before'][0]:.2f} before the run: other "
-            "processes compete for the CPUs and the numbers will be lower and noisier",
+            f"warning: {busy:.0%} of the CPUs were busy just before the run: other processes "
+            "compete for them and the numbers will be lower and noisier",
             file=sys.stderr,
         )
     print(f"benchmarks ({'quick' if plan.quick else 'full'}): sections {','.join(plan.sections)}")
