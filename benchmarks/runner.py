@@ -792,6 +792,8 @@ def render(rows: list[Row], machine: dict[str, Any], plan: Plan) -> str:
         f"CPUs busy with other work just before: {machine.get('cpu_busy_before')}; "
         f"load average (1/5/15 min) before {machine.get('loadavg_before')}, "
         f"after {machine.get('loadavg_after')}",
+        f"aiofutu at commit {machine['aiofutu_git']['head'] or '?'}"
+        + _dirty_note(machine["aiofutu_git"]["uncommitted"]),
         f"versions: aiofutu={machine['aiofutu']} futu-api={machine['futu-api']} "
         f"polars={machine['polars']} pandas={machine['pandas']} pydantic={machine['pydantic']}",
         f"push bursts: {plan.n_push:,} ticks; repeats: aiofutu/floor {plan.repeat}, SDK "
@@ -810,6 +812,14 @@ def render(rows: list[Row], machine: dict[str, Any], plan: Plan) -> str:
         last_section = row.section
         out.append(line(cells))
     return "\n".join(out)
+
+
+def _dirty_note(files: list[str]) -> str:
+    if not files:
+        return " (clean)"
+    if len(files) > 4:
+        return f" plus uncommitted changes in {len(files)} files (listed in the JSON)"
+    return f" plus uncommitted changes in {', '.join(files)}"
 
 
 def machine_info() -> dict[str, Any]:
@@ -836,7 +846,24 @@ def machine_info() -> dict[str, Any]:
         "pydantic": version("pydantic"),
         "anyio": version("anyio"),
         "monotonic_clock": time.get_clock_info("monotonic").implementation,
+        "aiofutu_git": _git_state(),
     }
+
+
+def _git_state() -> dict[str, Any]:
+    """The commit the measured aiofutu is at, and its files with uncommitted changes."""
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.stdout.rstrip("\n")
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "aiofutu").splitlines()]
+    return {"head": git("rev-parse", "--short", "HEAD").strip(), "uncommitted": dirty}
 
 
 def _cpu_times() -> tuple[int, int] | None:
