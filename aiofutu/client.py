@@ -42,7 +42,7 @@ from .errors import (
     SubscriptionRequired,
 )
 from .frames import ColumnBuffer
-from .models import Ticker, tickers_from_pb
+from .models import HP_VOLUME_TAG, Ticker, build_tickers
 from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, Overflow, TickerFrameStream, TickerRouter, TickerStream, _Bounded
 
@@ -234,7 +234,7 @@ class Client:
         conn.on_push = self._on_push
         conn.push_handlers[ProtoId.QOT_UPDATE_TICKER] = self._router.dispatch
         conn.on_lost = lambda error: self._on_lost(conn, error)
-        conn.after_batch = self._router.after_batch
+        conn.after_batch = self._router.flush
         return conn
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -549,6 +549,10 @@ class Client:
         self, proto_id: int, message: Any, rtype: type[_protocol.R], timeout: float | None
     ) -> _protocol.R:
         """Send on the current link; while reconnecting, wait (within the timeout) for a new one."""
+        frame = await self._request_frame(proto_id, message, timeout)
+        return _protocol.decode_response(rtype, frame.body, proto_id, frame.serial)
+
+    async def _request_frame(self, proto_id: int, message: Any, timeout: float | None) -> Frame:
         limit = self.timeout if timeout is None else timeout
         if self._state is ClientState.RECONNECTING:
             started = time.monotonic()
@@ -562,7 +566,7 @@ class Client:
                     f"the link to OpenD is down and did not come back within {limit:g}s"
                 )
             limit = max(limit - (time.monotonic() - started), 0.001)
-        return await self._conn.request(proto_id, message, rtype, timeout=limit)
+        return await self._conn.request_frame(proto_id, message, limit)
 
     # -- raw access ------------------------------------------------------------------------
 
@@ -733,21 +737,26 @@ class Client:
             raise SubscriptionRequired(code, SubType.TICKER.name)
         return market, local, _protocol.get_ticker_request(market.wire, local, num)
 
-    async def _get_ticker(self, code: str, num: int, timeout: float | None) -> Any:
+    async def _get_ticker(self, code: str, num: int, timeout: float | None) -> tuple[Any, bool]:
+        """The reply's S2C, and whether any tick in it may carry ``hpVolume``."""
         _market, _local, req = self._ticker_request(code, num)
         _check_timeout(timeout)
-        resp = await self._request(
-            ProtoId.QOT_GET_TICKER, req, qot_get_ticker_pb2.Response, timeout
+        frame = await self._request_frame(ProtoId.QOT_GET_TICKER, req, timeout)
+        body = frame.body
+        resp = _protocol.decode_response(
+            qot_get_ticker_pb2.Response, body, ProtoId.QOT_GET_TICKER, frame.serial
         )
-        return resp.s2c
+        return resp.s2c, HP_VOLUME_TAG in body
 
     async def get_rt_ticker(
         self, code: str, num: int = 500, *, timeout: float | None = None
     ) -> list[Ticker]:
         """The latest ``num`` (1..1000) ticks of a TICKER-subscribed security, oldest first."""
-        s2c = await self._get_ticker(code, num, timeout)
+        s2c, hp = await self._get_ticker(code, num, timeout)
         sec = s2c.security
-        return tickers_from_pb(sec.market, sec.code, s2c.name or "N/A", s2c.tickerList)
+        out: list[Ticker] = []
+        build_tickers(format_code(sec.market, sec.code), s2c.name or "N/A", s2c.tickerList, out, hp)
+        return out
 
     async def get_rt_ticker_frame(
         self, code: str, num: int = 500, *, timeout: float | None = None
@@ -756,10 +765,10 @@ class Client:
 
         Built straight from the protobuf message (no model per tick).
         """
-        s2c = await self._get_ticker(code, num, timeout)
+        s2c, hp = await self._get_ticker(code, num, timeout)
         sec = s2c.security
         cols = ColumnBuffer()
-        cols.add_pb(sec.market, sec.code, s2c.name or "N/A", s2c.tickerList)
+        cols.add_pb(sec.market, sec.code, s2c.name or "N/A", s2c.tickerList, hp)
         return cols.to_frame()
 
     # -- push streams ----------------------------------------------------------------------

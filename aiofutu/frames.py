@@ -6,6 +6,7 @@ polars is an optional extra and is imported here only when a frame is asked for,
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from .codes import format_code
@@ -34,9 +35,9 @@ TICKER_COLUMNS = (
     "type",
 )
 
-_DIRECTION_STR = tuple(TickerDirection.from_wire(i).value for i in range(4))
-_TYPE_STR = tuple(TickerType.from_wire(i).value for i in range(32))
-_PUSH_STR = tuple(PushDataType.from_wire(i).value for i in range(4))
+_DIRECTION_STR = [TickerDirection.from_wire(i).value for i in range(4)]
+_TYPE_STR = [TickerType.from_wire(i).value for i in range(32)]
+_PUSH_STR = [PushDataType.from_wire(i).value for i in range(4)]
 _NA = "N/A"
 
 
@@ -50,8 +51,18 @@ def _polars() -> Any:
     return polars
 
 
+_schemas: dict[bool, dict[str, Any]] = {}
+
+
 def schema(*, push_data_type: bool = False) -> dict[str, Any]:
     """The frame schema: SDK columns (and ``push_data_type`` last for push frames)."""
+    cached = _schemas.get(push_data_type)
+    if cached is None:
+        cached = _schemas[push_data_type] = _build_schema(push_data_type)
+    return dict(cached)
+
+
+def _build_schema(push_data_type: bool) -> dict[str, Any]:
     pl = _polars()
     direction = pl.Enum([m.value for m in TickerDirection])
     types = pl.Enum([m.value for m in TickerType])
@@ -98,8 +109,15 @@ def to_polars(ticks: Iterable[Ticker], *, push_data_type: bool = False) -> pl.Da
     )
 
 
+_ROW = attrgetter("time", "price", "volume", "turnover", "dir", "sequence", "type", "pushDataType")
+
+
 class ColumnBuffer:
-    """Accumulates ticks straight from protobuf messages into column lists (no model per tick)."""
+    """Accumulates ticks straight from protobuf messages into rows (no model per tick).
+
+    Each tick costs one C-level ``attrgetter`` call; the transpose, the enum mapping and the
+    typing happen in bulk in :meth:`to_frame` (``zip`` in C, ``replace_strict`` in polars).
+    """
 
     def __init__(self, *, push_data_type: bool = False) -> None:
         self.push_data_type = push_data_type
@@ -107,63 +125,73 @@ class ColumnBuffer:
 
     def clear(self) -> None:
         self.rows = 0
-        self.code: list[str] = []
-        self.name: list[str] = []
-        self.time: list[str] = []
-        self.price: list[float] = []
-        self.volume: list[int] = []
-        self.turnover: list[float] = []
-        self.direction: list[str] = []
-        self.sequence: list[int] = []
-        self.type: list[str] = []
-        self.pdt: list[str] = []
+        self._rows: list[tuple[Any, ...]] = []
+        #: (code, name, count) per added message, in order
+        self._runs: list[tuple[str, str, int]] = []
+        #: (row index, ticker) of ticks whose ``type`` is 0: absent (N/A) or really UNKNOWN
+        self._zero_types: list[tuple[int, Any]] = []
+        #: row index -> hpVolume, for ticks that carry one (the SDK reports it as volume)
+        self._hp: dict[int, float] = {}
 
-    def add_pb(self, market: int, code: str, name: str, ticker_list: Sequence[Any]) -> None:
-        """Append every ``Qot_Common.Ticker`` of one security."""
+    def add_pb(
+        self, market: int, code: str, name: str, ticker_list: Sequence[Any], hp: bool = True
+    ) -> None:
+        """Append every ``Qot_Common.Ticker`` of one security.
+
+        ``hp=False`` promises that no ticker carries ``hpVolume`` (see ``HP_VOLUME_TAG``).
+        """
         n = len(ticker_list)
         if not n:
             return
+        base = self.rows
         self.rows += n
-        self.code.extend([format_code(market, code)] * n)
-        self.name.extend([name] * n)
-        dirs = _DIRECTION_STR
-        types = _TYPE_STR
-        time_a = self.time.append
-        price_a = self.price.append
-        vol_a = self.volume.append
-        turn_a = self.turnover.append
-        dir_a = self.direction.append
-        seq_a = self.sequence.append
-        type_a = self.type.append
-        pdt_a = self.pdt.append if self.push_data_type else None
-        for t in ticker_list:
-            time_a(t.time)
-            price_a(t.price)
-            vol_a(t.volume if not t.HasField("hpVolume") else round(t.hpVolume))
-            turn_a(t.turnover)
-            d = t.dir
-            dir_a(dirs[d] if 0 <= d < 4 else _NA)
-            seq_a(t.sequence)
-            ty = t.type
-            type_a(types[ty] if t.HasField("type") and 0 <= ty < 32 else _NA)
-            if pdt_a is not None:
-                p = t.pushDataType
-                pdt_a(_PUSH_STR[p] if 0 <= p < 4 else _NA)
+        self._runs.append((format_code(market, code), name, n))
+        rows = self._rows
+        rows.extend(map(_ROW, ticker_list))
+        for i in range(base, base + n):
+            if rows[i][6] == 0:
+                self._zero_types.append((i, ticker_list[i - base]))
+        if hp:
+            for i, t in enumerate(ticker_list):
+                if t.HasField("hpVolume"):
+                    self._hp[base + i] = t.hpVolume
 
     def to_frame(self) -> pl.DataFrame:
         """The buffered rows as a DataFrame (the buffer is left as is)."""
-        data: dict[str, list[Any]] = {
-            "code": self.code,
-            "name": self.name,
-            "time": self.time,
-            "price": self.price,
-            "volume": self.volume,
-            "turnover": self.turnover,
-            "ticker_direction": self.direction,
-            "sequence": self.sequence,
-            "type": self.type,
+        plr = _polars()
+        full_schema = schema(push_data_type=self.push_data_type)
+        if not self.rows:
+            return cast("pl.DataFrame", plr.DataFrame(schema=full_schema))
+        time_c, price_c, vol_c, turn_c, dir_c, seq_c, type_c, pdt_c = zip(*self._rows, strict=True)
+        if self._hp:
+            volumes = list(vol_c)
+            for i, value in self._hp.items():
+                volumes[i] = round(value)
+            vol_c = tuple(volumes)
+        if self._zero_types:
+            types = list(type_c)
+            for i, t in self._zero_types:
+                if not t.HasField("type"):
+                    types[i] = -1
+            type_c = tuple(types)
+        dirs = _DIRECTION_STR
+        types = _TYPE_STR
+        code_c: list[str] = []
+        name_c: list[str] = []
+        for code, name, n in self._runs:
+            code_c += [code] * n
+            name_c += [name] * n
+        data: dict[str, Any] = {
+            "code": code_c,
+            "name": name_c,
+            "time": time_c,
+            "price": plr.Series(price_c, dtype=plr.Float64),
+            "volume": plr.Series(vol_c, dtype=plr.Int64),
+            "turnover": plr.Series(turn_c, dtype=plr.Float64),
+            "ticker_direction": [dirs[d] if 0 <= d < 4 else _NA for d in dir_c],
+            "sequence": plr.Series(seq_c, dtype=plr.Int64),
+            "type": [types[t] if 0 <= t < 32 else _NA for t in type_c],
         }
         if self.push_data_type:
-            data["push_data_type"] = self.pdt
-        frame = _polars().DataFrame(data, schema=schema(push_data_type=self.push_data_type))
-        return cast("pl.DataFrame", frame)
+            data["push_data_type"] = [_PUSH_STR[p] if 0 <= p < 4 else _NA for p in pdt_c]
+        return cast("pl.DataFrame", plr.DataFrame(data, schema=full_schema))

@@ -63,17 +63,32 @@ _NA_PUSH = PushDataType.NA
 _UNKNOWN_TYPE = TickerType.UNKNOWN
 
 
-def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any]) -> list[Ticker]:
-    """Models for every ``Qot_Common.Ticker`` of one security (a 3010 reply or a 3011 push).
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+#: The protobuf tag byte of ``Ticker.hpVolume`` (field 12, fixed64). A body without this byte
+#: anywhere cannot carry the field, so the per-tick presence check can be skipped.
+HP_VOLUME_TAG = b"\x61"
+
+
+def build_tickers(
+    full_code: str, name: str, ticker_list: Iterable[Any], out: list[Ticker], hp: bool = True
+) -> None:
+    """Append a model for every ``Qot_Common.Ticker`` to ``out``.
 
     This is the per-tick hot path: each protobuf field is read once into a local, enums come
-    from tuples, and the model is assembled without validation (protobuf typed every value).
+    from tuples, and the model is assembled without validation (protobuf typed every value),
+    through the slot descriptors rather than ``object.__setattr__``. ``hp=False`` promises that
+    no ticker carries ``hpVolume`` (see :data:`HP_VOLUME_TAG`).
     """
-    full_code = format_code(market, code)
-    out: list[Ticker] = []
     append = out.append
-    new = object.__new__
-    setattr_ = object.__setattr__
+    new = _new
+    set_dict = _set_dict
+    set_fields_set = _set_fields_set
+    set_extra = _set_extra
+    set_private = _set_private
     fields_set = _ALL_FIELDS_SET
     dirs = _DIRECTIONS
     types = _TYPES
@@ -87,11 +102,9 @@ def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any
         else:
             tick_type = types[ty] if 0 <= ty < 32 else _NA_TYPE
         p = t.pushDataType
-        hp = t.hpVolume if t.HasField("hpVolume") else None
         model = new(cls)
-        setattr_(
+        set_dict(
             model,
-            "__dict__",
             {
                 "code": full_code,
                 "name": name,
@@ -106,11 +119,17 @@ def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any
                 "timestamp": t.timestamp,
                 "recv_time": t.recvTime,
                 "type_sign": t.typeSign,
-                "hp_volume": hp,
+                "hp_volume": t.hpVolume if hp and t.HasField("hpVolume") else None,
             },
         )
-        setattr_(model, "__pydantic_fields_set__", fields_set)
-        setattr_(model, "__pydantic_extra__", None)
-        setattr_(model, "__pydantic_private__", None)
+        set_fields_set(model, fields_set)
+        set_extra(model, None)
+        set_private(model, None)
         append(model)
+
+
+def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any]) -> list[Ticker]:
+    """Models for every ``Qot_Common.Ticker`` of one security (a 3010 reply or a 3011 push)."""
+    out: list[Ticker] = []
+    build_tickers(format_code(market, code), name, ticker_list, out)
     return out

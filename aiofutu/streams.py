@@ -23,7 +23,7 @@ from .codes import format_code, parse_code
 from .enums import Market
 from .errors import ClientClosed, ConfigurationError, ConnectionLost, FutuError, SlowConsumer
 from .frames import ColumnBuffer
-from .models import Ticker, tickers_from_pb
+from .models import HP_VOLUME_TAG, Ticker, build_tickers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -76,11 +76,15 @@ class _Sink:
 
     codes: tuple[str, ...]
     wants_models: bool
+    #: models built during the current read chunk, handed over in one piece by ``flush``
+    staged: list[Ticker]
 
     def put_models(self, ticks: list[Ticker]) -> None:
         raise NotImplementedError
 
-    def put_raw(self, market: int, code: str, name: str, tickers: Any, n: int) -> None:
+    def put_raw(
+        self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
+    ) -> None:
         raise NotImplementedError
 
     def put_gap(self, gap: Gap) -> None:
@@ -120,6 +124,7 @@ class _Bounded(_Sink):
         self._end_error: FutuError | None = None
         self._attached = False
         self._closed = False
+        self.staged = []
         #: ask OpenD to re-send the latest tick when this stream's subscription is made
         self.first_push = True
 
@@ -261,7 +266,9 @@ class TickerStream(_Bounded):
             self._wake = None
             wake.set()
 
-    def put_raw(self, market: int, code: str, name: str, tickers: Any, n: int) -> None:
+    def put_raw(
+        self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
+    ) -> None:
         raise AssertionError("TickerStream takes models")  # pragma: no cover
 
     async def __aenter__(self) -> TickerStream:
@@ -332,8 +339,8 @@ class TickerFrameStream(_Bounded):
         super().__init__(client, codes, _check_buffer(buffer), _check_overflow(overflow), on_gap)
         self.max_rows = max_rows
         self.max_latency = float(max_latency)
-        # raw pushes: (market, code, name, repeated Ticker, count, arrival time)
-        self._msgs: deque[tuple[int, str, str, Any, int, float]] = deque()
+        # raw pushes: (market, code, name, repeated Ticker, count, arrival time, may have hp)
+        self._msgs: deque[tuple[int, str, str, Any, int, float, bool]] = deque()
         self._rows = 0
 
     @property
@@ -346,7 +353,9 @@ class TickerFrameStream(_Bounded):
     def put_models(self, ticks: list[Ticker]) -> None:
         raise AssertionError("TickerFrameStream takes raw pushes")  # pragma: no cover
 
-    def put_raw(self, market: int, code: str, name: str, tickers: Any, n: int) -> None:
+    def put_raw(
+        self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
+    ) -> None:
         self.received += n
         if self._rows + n > self.buffer and self.overflow != "block":
             if self.overflow == "raise":
@@ -358,7 +367,7 @@ class TickerFrameStream(_Bounded):
                 self._rows -= old[4]
                 lost += old[4]
             self._overflowed(lost)
-        self._msgs.append((market, code, name, tickers, n, time.monotonic()))
+        self._msgs.append((market, code, name, tickers, n, time.monotonic(), hp))
         self._rows += n
         if self._rows >= self.max_rows or len(self._msgs) == 1:
             self._notify()
@@ -397,15 +406,15 @@ class TickerFrameStream(_Bounded):
         msgs = self._msgs
         take = self.max_rows
         while msgs and take > 0:
-            market, code, name, tickers, n, arrived = msgs[0]
+            market, code, name, tickers, n, arrived, hp = msgs[0]
             if n <= take:
                 msgs.popleft()
-                cols.add_pb(market, code, name, tickers)
+                cols.add_pb(market, code, name, tickers, hp)
                 take -= n
                 self._rows -= n
             else:  # split a large push: leave the tail for the next frame
-                cols.add_pb(market, code, name, tickers[:take])
-                msgs[0] = (market, code, name, tickers[take:], n - take, arrived)
+                cols.add_pb(market, code, name, tickers[:take], hp)
+                msgs[0] = (market, code, name, tickers[take:], n - take, arrived, hp)
                 self._rows -= take
                 take = 0
         if self._space is not None:
@@ -416,9 +425,23 @@ class TickerFrameStream(_Bounded):
 class _Route:
     """Per-security dispatch state: its streams, the last sequence seen, gap watching."""
 
-    __slots__ = ("code", "counter", "held", "last_push", "last_seq", "model_sinks", "raw_sinks")
+    __slots__ = (
+        "code",
+        "counter",
+        "dirty",
+        "held",
+        "last_push",
+        "last_seq",
+        "local",
+        "market",
+        "model_sinks",
+        "raw_sinks",
+    )
 
     def __init__(self, market: int, code: str) -> None:
+        self.market = market
+        self.local = code
+        self.dirty = False
         self.code = format_code(market, code)
         self.counter = market in _COUNTER_MARKETS
         self.last_seq = -1
@@ -434,8 +457,9 @@ class TickerRouter:
 
     def __init__(self) -> None:
         self._routes: dict[tuple[int, str], _Route] = {}
-        self._blocking: list[_Bounded] = []
         self._block_sinks: set[int] = set()
+        self._dirty_sinks: list[_Sink] = []
+        self._dirty_routes: list[_Route] = []
         self.unrouted = 0
         self.duplicates = 0
         self.bad_pushes = 0
@@ -476,10 +500,15 @@ class TickerRouter:
             sink.end(error)
 
     def dispatch(self, frame: Frame) -> None:
-        """Handle one push frame of protocol 3011 (the per-message hot path)."""
+        """Handle one push frame of protocol 3011 (the per-message hot path).
+
+        Models are staged per stream and handed over by :meth:`flush`, which the reader calls
+        once per read chunk: consumers wake once per chunk, not once per message.
+        """
         response = _UpdateTickerResponse()
+        body = frame[2]
         try:
-            response.ParseFromString(frame.body)
+            response.ParseFromString(body)
         except Exception as exc:  # protobuf raises DecodeError; keep the reader alive regardless
             self.bad_pushes += 1
             logger.warning("dropped a Qot_UpdateTicker push that does not parse: %s", exc)
@@ -492,19 +521,17 @@ class TickerRouter:
             return
         s2c = response.s2c
         security = s2c.security
-        market = security.market
-        code = security.code
-        route = self._routes.get((market, code))
+        route = self._routes.get((security.market, security.code))
         if route is None or not (route.model_sinks or route.raw_sinks):
             self.unrouted += 1
             return
         if route.held is not None:
             route.held.append((s2c.name or "N/A", s2c.tickerList))
             return
-        self._deliver(route, market, code, s2c.name or "N/A", s2c.tickerList)
+        self._deliver(route, s2c.name or "N/A", s2c.tickerList, HP_VOLUME_TAG in body)
 
-    def _deliver(self, route: _Route, market: int, code: str, name: str, tickers: Any) -> None:
-        """De-duplicate, watch gaps, and hand ticks to every stream of the security."""
+    def _deliver(self, route: _Route, name: str, tickers: Any, hp: bool = True) -> None:
+        """De-duplicate, watch gaps, and stage ticks for every stream of the security."""
         n = len(tickers)
         if n == 1:
             seq = tickers[0].sequence
@@ -522,17 +549,55 @@ class TickerRouter:
                 return
         else:
             return
-        route.last_push = _now()
-        if route.model_sinks:
-            models = tickers_from_pb(market, code, name, tickers)
-            for sink in route.model_sinks:
-                sink.put_models(models)
+        if not route.dirty:
+            route.dirty = True
+            self._dirty_routes.append(route)
+        sinks = route.model_sinks
+        if sinks:
+            if len(sinks) == 1:
+                sink = sinks[0]
+                staged = sink.staged
+                if not staged:
+                    self._dirty_sinks.append(sink)
+                build_tickers(route.code, name, tickers, staged, hp)
+            else:
+                models: list[Ticker] = []
+                build_tickers(route.code, name, tickers, models, hp)
+                for sink in sinks:
+                    if not sink.staged:
+                        self._dirty_sinks.append(sink)
+                    sink.staged.extend(models)
         for sink in route.raw_sinks:
-            sink.put_raw(market, code, name, tickers, n)
+            sink.put_raw(route.market, route.local, name, tickers, n, hp)
+
+    def flush(self) -> Any:
+        """Hand staged ticks to their streams; the reader calls this after every read chunk.
+
+        Returns an awaitable when an ``overflow="block"`` stream is full, so that the reader
+        stops reading until its consumer catches up.
+        """
+        if self._dirty_routes:
+            now = _now()
+            for route in self._dirty_routes:
+                route.dirty = False
+                route.last_push = now
+            self._dirty_routes.clear()
+        dirty = self._dirty_sinks
+        if dirty:
+            self._dirty_sinks = []
+            for sink in dirty:
+                batch = sink.staged
+                sink.staged = []
+                sink.put_models(batch)
         if self._block_sinks:
-            for sink in (*route.model_sinks, *route.raw_sinks):
-                if id(sink) in self._block_sinks and sink.is_full():
-                    self._blocking.append(sink)  # type: ignore[arg-type]
+            blocked = [
+                sink
+                for sink in self.sinks()
+                if id(sink) in self._block_sinks and sink.is_full() and isinstance(sink, _Bounded)
+            ]
+            if blocked:
+                return _wait_all(blocked)
+        return None
 
     def _order(self, route: _Route, tickers: Any) -> Any:
         """Drop re-sent ticks (sequence not above the last one) and record counter gaps."""
@@ -609,17 +674,19 @@ class TickerRouter:
         if not route.counter and len(newer) == len(tickers) and len(tickers) >= window:
             self._report(Gap(route.code, last, newer[0].sequence, None), route)
             route.last_seq = last = newer[0].sequence - 1
-        self._deliver(route, market, code, name, newer)
+        self._deliver(route, name, newer)
+        self.flush()
 
     def release(self) -> None:
         """Deliver the pushes held during a reconnect, in arrival order."""
-        for key, route in self._routes.items():
+        for route in self._routes.values():
             held = route.held
             if held is None:
                 continue
             route.held = None
             for name, tickers in held:
-                self._deliver(route, key[0], key[1], name, tickers)
+                self._deliver(route, name, tickers)
+        self.flush()
 
     def fail(self, codes: set[tuple[int, str]], error: FutuError) -> None:
         """End the streams of ``codes`` with ``error`` (a subscription OpenD refused to restore)."""
@@ -628,13 +695,6 @@ class TickerRouter:
             if route is not None:
                 for sink in (*route.model_sinks, *route.raw_sinks):
                     sink.end(error)
-
-    def after_batch(self) -> Any:
-        """Return an awaitable when a ``block`` stream is full, so the reader stops reading."""
-        if not self._blocking:
-            return None
-        blocked, self._blocking = self._blocking, []
-        return _wait_all(blocked)
 
 
 async def _wait_all(sinks: list[_Bounded]) -> None:
