@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 soak: $(STAMP)
-	$(BIN)/python -m pytest -m slow -p no:timeout tests
+	$(BIN)/python -m pytest -m slow -o timeout=0 -s tests/soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
