@@ -117,6 +117,10 @@ class AesCipher:
         if len(key_bytes) not in (16, 24, 32):
             raise ValueError(f"AES key must be 16, 24 or 32 bytes, got {len(key_bytes)}")
         algorithm = algorithms.AES(key_bytes)
+        # One long-lived ECB decryptor serves every packet: ECB keeps no state between blocks,
+        # and CBC decryption is ECB decryption XOR the previous ciphertext block (or the IV).
+        self._block_decrypt = Cipher(algorithm, modes.ECB()).decryptor().update
+        self._iv = b""
         if iv is None:
             self.mode = "ecb"
             self._cipher = Cipher(algorithm, modes.ECB())
@@ -125,6 +129,7 @@ class AesCipher:
             if len(iv_bytes) != _BLOCK:
                 raise ValueError(f"AES-CBC IV must be 16 bytes, got {len(iv_bytes)}")
             self.mode = "cbc"
+            self._iv = iv_bytes
             self._cipher = Cipher(algorithm, modes.CBC(iv_bytes))
 
     def encrypt(self, data: bytes) -> bytes:
@@ -137,19 +142,23 @@ class AesCipher:
         return bytes(enc.update(body) + enc.finalize()) + bytes(15) + bytes((rem,))
 
     def decrypt(self, data: bytes) -> bytes:
-        dec = self._cipher.decryptor()
+        n = len(data)
         if self.mode == "cbc":
-            if not data or len(data) % _BLOCK:
-                raise ValueError(f"AES-CBC body of {len(data)} bytes is not whole blocks")
-            plain = bytes(dec.update(data) + dec.finalize())
+            if not n or n % _BLOCK:
+                raise ValueError(f"AES-CBC body of {n} bytes is not whole blocks")
+            blocks = self._block_decrypt(data)
+            chain = self._iv + data[:-_BLOCK]
+            plain = (int.from_bytes(blocks, "big") ^ int.from_bytes(chain, "big")).to_bytes(
+                n, "big"
+            )
             pad = plain[-1]
             if not 1 <= pad <= _BLOCK or plain[-pad:] != bytes((pad,)) * pad:
                 raise ValueError("bad PKCS#7 padding (wrong AES key?)")
             return plain[:-pad]
-        if len(data) < _BLOCK or len(data) % _BLOCK:
-            raise ValueError(f"AES-ECB body of {len(data)} bytes is not whole blocks + trailer")
+        if n < _BLOCK or n % _BLOCK:
+            raise ValueError(f"AES-ECB body of {n} bytes is not whole blocks + trailer")
         rem = data[-1]
         if rem >= _BLOCK or any(data[-_BLOCK:-1]):
             raise ValueError("bad AES-ECB trailer")
-        plain = bytes(dec.update(data[:-_BLOCK]) + dec.finalize())
+        plain = bytes(self._block_decrypt(data[:-_BLOCK]))
         return plain[: len(plain) - (_BLOCK - rem)] if rem else plain
