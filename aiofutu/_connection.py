@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from itertools import count
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -99,6 +100,8 @@ class Connection:
         self.bad_frames = 0
         self.unmatched_replies = 0
         self.last_receive = time.monotonic()
+        #: seconds from send to reply of the latest requests (shared by the client across links)
+        self.latencies: deque[float] = deque(maxlen=1024)
         self._decoder = FrameDecoder(max_body)
         self._serial = _protocol.SerialCounter()
         self._pending: dict[tuple[int, int], _Waiter] = {}
@@ -267,12 +270,14 @@ class Connection:
         if wake is not None:
             wake.set()
         limit = self.request_timeout if timeout is None else timeout
+        started = time.perf_counter()
         try:
             with anyio.move_on_after(limit if limit > 0 else math.inf):
                 await waiter.event.wait()
         finally:
             self._pending.pop(key, None)
         if waiter.frame is not None:
+            self.latencies.append(time.perf_counter() - started)
             return waiter.frame
         error = waiter.error
         if error is None:

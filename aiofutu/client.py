@@ -60,6 +60,7 @@ logger = logging.getLogger("aiofutu.client")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11111
 MAX_TICKER_NUM = 1000
+_TRAFFIC_COUNTERS = ("bytes_in", "bytes_out", "bad_frames", "unmatched_replies")
 
 
 class SubscriptionInfo(BaseModel):
@@ -211,6 +212,10 @@ class Client:
         self.max_body = max_body
         self.policy: ReconnectPolicy | None = reconnect or None
         self.reconnects = 0
+        self._latencies: deque[float] = deque(maxlen=1024)
+        self._totals = dict.fromkeys(
+            ("bytes_in", "bytes_out", "bad_frames", "unmatched_replies"), 0
+        )
         self._router = TickerRouter()
         self._conn = self._new_connection()
         self._tg: anyio.abc.TaskGroup | None = None
@@ -230,7 +235,12 @@ class Client:
         self._sub_opts: dict[tuple[str, SubType], tuple[float, bool, int]] = {}
 
     def _new_connection(self) -> Connection:
+        old = getattr(self, "_conn", None)
+        if old is not None:  # keep traffic totals across reconnects
+            for name in self._totals:
+                self._totals[name] += getattr(old, name)
         conn = Connection(request_timeout=self.timeout, max_body=self.max_body)
+        conn.latencies = self._latencies
         conn.on_push = self._on_push
         conn.push_handlers[ProtoId.QOT_UPDATE_TICKER] = self._router.dispatch
         conn.on_lost = lambda error: self._on_lost(conn, error)
@@ -841,16 +851,33 @@ class Client:
         self._router.detach(stream)
 
     def stats(self) -> dict[str, Any]:
-        """Counters for monitoring: traffic, pending requests, pushes, per-stream figures."""
+        """Counters for monitoring: link state, traffic, requests, pushes and every stream.
+
+        Traffic counters add up over reconnects; ``request_latency_ms`` summarises the latest
+        1024 answered requests.
+        """
         conn = self._conn
         router = self._router
+        latencies = sorted(self._latencies)
+        if latencies:
+            n = len(latencies)
+            latency: dict[str, float | int] = {
+                "count": n,
+                "p50": round(latencies[n // 2] * 1e3, 3),
+                "p99": round(latencies[min(n - 1, (n * 99) // 100)] * 1e3, 3),
+                "max": round(latencies[-1] * 1e3, 3),
+            }
+        else:
+            latency = {"count": 0}
+        totals = {name: value + getattr(conn, name) for name, value in self._totals.items()}
         return {
+            "state": self._state.value,
             "connected": self.connected,
-            "bytes_in": conn.bytes_in,
-            "bytes_out": conn.bytes_out,
+            "upstream": self._upstream,
+            "reconnects": self.reconnects,
+            **totals,
             "pending_requests": conn.pending_requests,
-            "bad_frames": conn.bad_frames,
-            "unmatched_replies": conn.unmatched_replies,
+            "request_latency_ms": latency,
             "unrouted_pushes": router.unrouted,
             "duplicate_ticks": router.duplicates,
             "bad_pushes": router.bad_pushes,
@@ -858,6 +885,7 @@ class Client:
             "streams": [
                 {
                     "codes": list(s.codes),
+                    "kind": "frames" if isinstance(s, TickerFrameStream) else "ticks",
                     "received": s.received,
                     "dropped": s.dropped,
                     "pending": s.pending,

@@ -277,3 +277,27 @@ async def test_raw_request_and_global_state(client: aiofutu.Client) -> None:
     assert resp.s2c.time > 0
     state = await client.get_global_state()
     assert state["qotLogined"] is True
+
+
+async def test_stats_for_monitoring(client: aiofutu.Client, server: sim.Simulator) -> None:
+    await client.subscribe(["HK.00700"], [SubType.TICKER])
+    for _ in range(5):
+        await client.get_rt_ticker("HK.00700", 10)
+    async with client.ticker_stream("HK.00700", is_first_push=False) as stream:
+        await server.burst("HK.00700", n=20)
+        with anyio.fail_after(5):
+            for _ in range(20):
+                await stream.__anext__()
+        stats = client.stats()
+    assert stats["state"] == "ready"
+    assert stats["reconnects"] == 0
+    assert stats["bytes_in"] > 0
+    assert stats["bytes_out"] > 0
+    latency = stats["request_latency_ms"]
+    assert latency["count"] >= 6
+    assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+    assert "HK.00700" in stats["last_push"]
+    (mine,) = stats["streams"]
+    assert mine["codes"] == ["HK.00700"]
+    assert mine["received"] == 20
+    assert mine["kind"] == "ticks"
