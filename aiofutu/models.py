@@ -52,8 +52,24 @@ class Ticker(BaseModel):
         """The trade time as a timezone-aware UTC datetime (from ``timestamp``)."""
         return _dt.datetime.fromtimestamp(self.timestamp, tz=_dt.timezone.utc)
 
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # Models built from OpenD's messages (``build_tickers``) set only ``__dict__``; their
+            # pydantic bookkeeping slots fall back to these constants, which is what a
+            # validated model would hold anyway. Saves three slot writes per tick.
+            try:
+                return _TRUSTED_DEFAULTS[name]
+            except KeyError:
+                return super().__getattr__(name)
+
 
 _ALL_FIELDS_SET = set(Ticker.model_fields)
+_TRUSTED_DEFAULTS: dict[str, Any] = {
+    "__pydantic_fields_set__": _ALL_FIELDS_SET,
+    "__pydantic_extra__": None,
+    "__pydantic_private__": None,
+}
 _DIRECTIONS = tuple(TickerDirection.from_wire(i) for i in range(4))
 _TYPES = tuple(TickerType.from_wire(i) for i in range(32))
 _PUSH_TYPES = tuple(PushDataType.from_wire(i) for i in range(4))
@@ -65,9 +81,6 @@ _UNKNOWN_TYPE = TickerType.UNKNOWN
 
 _new = object.__new__
 _set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 #: The protobuf tag byte of ``Ticker.hpVolume`` (field 12, fixed64). A body without this byte
 #: anywhere cannot carry the field, so the per-tick presence check can be skipped.
 HP_VOLUME_TAG = b"\x61"
@@ -79,17 +92,13 @@ def build_tickers(
     """Append a model for every ``Qot_Common.Ticker`` to ``out``.
 
     This is the per-tick hot path: each protobuf field is read once into a local, enums come
-    from tuples, and the model is assembled without validation (protobuf typed every value),
-    through the slot descriptors rather than ``object.__setattr__``. ``hp=False`` promises that
+    from tuples, and the model is assembled without validation (protobuf typed every value):
+    one object and its ``__dict__``, nothing else. ``hp=False`` promises that
     no ticker carries ``hpVolume`` (see :data:`HP_VOLUME_TAG`).
     """
     append = out.append
     new = _new
     set_dict = _set_dict
-    set_fields_set = _set_fields_set
-    set_extra = _set_extra
-    set_private = _set_private
-    fields_set = _ALL_FIELDS_SET
     dirs = _DIRECTIONS
     types = _TYPES
     pushes = _PUSH_TYPES
@@ -122,9 +131,6 @@ def build_tickers(
                 "hp_volume": t.hpVolume if hp and t.HasField("hpVolume") else None,
             },
         )
-        set_fields_set(model, fields_set)
-        set_extra(model, None)
-        set_private(model, None)
         append(model)
 
 

@@ -9,8 +9,8 @@ not once per tick.
 
 from __future__ import annotations
 
-import itertools
 import logging
+import operator
 import math
 import time
 from collections import deque
@@ -42,6 +42,7 @@ _OVERFLOWS = ("drop_oldest", "raise", "block")
 _LOW32 = 0xFFFFFFFF
 _UpdateTickerResponse = qot_update_ticker_pb2.Response
 _now = time.time
+_lt = operator.lt
 #: Markets whose ``sequence`` low 32 bits are a per-security trade counter (fact sheet §11).
 _COUNTER_MARKETS = frozenset({Market.HK.wire})
 
@@ -604,7 +605,7 @@ class TickerRouter:
         seqs = [t.sequence for t in tickers]
         last = route.last_seq
         kept: list[int] | None = None
-        if seqs[0] <= last or any(b <= a for a, b in itertools.pairwise(seqs)):
+        if seqs[0] <= last or not all(map(_lt, seqs, seqs[1:])):
             kept = []
             cur = last
             for i, s in enumerate(seqs):
