@@ -242,8 +242,7 @@ async def healthz(request: web.Request) -> web.Response:
     if client is None or client.state is not aiofutu.ClientState.READY:
         body = {"state": client.state.value if client else "down", "problem": gateway.problem}
         return web.json_response(body, status=503)
-    body = {"state": client.state.value, "reconnects": client.reconnects, **client.stats()}
-    return web.json_response(body)
+    return web.json_response(client.stats())  # state, reconnects, traffic, latency, streams
 
 
 async def ticker(request: web.Request) -> web.Response:

@@ -274,8 +274,7 @@ def create_app(
         if client is None or client.state is not aiofutu.ClientState.READY:
             body = {"state": client.state.value if client else "down", "problem": gateway.problem}
             return JSONResponse(body, status_code=503)
-        stats = client.stats()
-        return JSONResponse({"state": client.state.value, "reconnects": client.reconnects, **stats})
+        return JSONResponse(client.stats())  # state, reconnects, traffic, latency, streams
 
     @app.get("/ticker/{code}")
     async def ticker(code: str, num: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
