@@ -10,8 +10,8 @@ not once per tick.
 from __future__ import annotations
 
 import logging
-import operator
 import math
+import operator
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
