@@ -106,7 +106,7 @@ class Connection:
         self._serial = _protocol.SerialCounter()
         self._pending: dict[tuple[int, int], _Waiter] = {}
         self._outbox: list[bytes] = []
-        self._writer_wake: anyio.Event | None = None
+        self._sending = False
         self._stream: anyio.abc.ByteStream | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._error: FutuError | None = None
@@ -159,7 +159,6 @@ class Connection:
         if rsa_key is not None:
             self._decoder.decrypt = self._decrypt_body
         tg.start_soon(self._reader, name=f"aiofutu-reader-{self.id}")
-        tg.start_soon(self._writer, name=f"aiofutu-writer-{self.id}")
         try:
             response = await self.request(
                 ProtoId.INIT_CONNECT,
@@ -225,8 +224,7 @@ class Connection:
             waiter.error = error
             waiter.event.set()
         self._pending.clear()
-        if self._writer_wake is not None:
-            self._writer_wake.set()
+        self._outbox.clear()
         if self.on_lost is not None:
             self.on_lost(error)
 
@@ -239,23 +237,6 @@ class Connection:
 
     # -- requests --------------------------------------------------------------------------
 
-    def send_nowait(self, proto_id: int, message: Any) -> int:
-        """Queue a request frame without waiting for a reply; returns its serial."""
-        if self._error is not None:
-            self._raise_closed()
-        serial = self._serial()
-        self._outbox.append(
-            encode_frame(
-                proto_id,
-                serial,
-                _protocol.encode_message(message, proto_id),
-                encrypt=self._encryptor(proto_id),
-            )
-        )
-        if self._writer_wake is not None:
-            self._writer_wake.set()
-        return serial
-
     async def request_frame(self, proto_id: int, message: Any, timeout: float | None) -> Frame:
         """Send a request and wait for the frame that answers it."""
         if self._error is not None:
@@ -265,14 +246,12 @@ class Connection:
         key = (proto_id, serial)
         waiter = _Waiter()
         self._pending[key] = waiter
-        self._outbox.append(encode_frame(proto_id, serial, body, encrypt=self._encryptor(proto_id)))
-        wake = self._writer_wake
-        if wake is not None:
-            wake.set()
+        data = encode_frame(proto_id, serial, body, encrypt=self._encryptor(proto_id))
         limit = self.request_timeout if timeout is None else timeout
         started = time.perf_counter()
         try:
             with anyio.move_on_after(limit if limit > 0 else math.inf):
+                await self._transmit(data)
                 await waiter.event.wait()
         finally:
             self._pending.pop(key, None)
@@ -428,22 +407,38 @@ class Connection:
             waiter.event.set()
         logger.warning("conn %d: skipped a bad frame: %s", self.id, exc)
 
-    async def _writer(self) -> None:
+    async def _transmit(self, data: bytes) -> None:
+        """Write a frame now, from the requesting task (no hand-off to a writer task).
+
+        One task writes at a time: a request that finds a write in progress only queues its
+        frame, and the writing task drains the queue before it lets go. The write is shielded,
+        so cancelling a request can never leave half a frame on the wire; it is bounded by the
+        request timeout instead, after which the link counts as dead.
+        """
+        if self._sending:
+            self._outbox.append(data)
+            return
         stream = self._stream
-        assert stream is not None
+        if stream is None or self._error is not None:
+            return
+        self._sending = True
         outbox = self._outbox
         try:
-            while self._error is None:
-                if not outbox:
-                    self._writer_wake = wake = anyio.Event()
-                    await wake.wait()
-                    continue
-                data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
-                outbox.clear()
-                await stream.send(data)
-                self.bytes_out += len(data)
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(max(self.request_timeout, 1.0)) as scope:
+                    while True:
+                        await stream.send(data)
+                        self.bytes_out += len(data)
+                        if not outbox:
+                            break
+                        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+                        outbox.clear()
+                if scope.cancelled_caught:
+                    self._lose(ConnectionLost("OpenD stopped reading: a write did not complete"))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._lose(ConnectionLost(f"sending to OpenD failed: {exc or type(exc).__name__}"))
+        finally:
+            self._sending = False
 
     async def _keepalive(self) -> None:
         """KeepAlive at 0.8x the server's interval; no answer within the interval means dead."""
