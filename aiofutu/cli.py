@@ -1,7 +1,9 @@
-"""The ``aiofutu`` command line: ``demo``, ``tail``, ``ticker`` and ``sim``.
+"""The ``aiofutu`` command line: ``tail``, ``ticker``, ``record``, ``sim`` and ``demo``.
 
-User errors (OpenD unreachable, an invalid code, a refused subscription) end with one line on
-stderr and a non-zero exit status, never a traceback.
+A user error (OpenD unreachable, an invalid code, a refused subscription, a bad option) ends
+with one line on stderr and a non-zero status, never a traceback: 2 for a bad command line,
+1 for everything that went wrong at run time, 130 after Ctrl-C (``record`` then writes its file
+and exits 0, since Ctrl-C is how a recording is ended).
 """
 
 from __future__ import annotations
@@ -9,91 +11,146 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import anyio
 
+from . import __version__
 from .client import DEFAULT_HOST, DEFAULT_PORT, connect
-from .errors import ConfigurationError, FutuError, MissingDependency
-from .frames import to_polars
+from .codes import parse_code
+from .errors import ConfigurationError, FutuError, MissingDependency, OpenDError
+from .record import Recorder, ticks_to_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from .models import Ticker
+    from .sim import Simulator
 
 __all__ = ("main",)
 
 DEMO_CODES = ("HK.00700", "US.AAPL", "HK.09988", "SH.600519")
+MAX_NUM = 1000
 _COLOURS = {"BUY": "\033[32m", "SELL": "\033[31m", "NEUTRAL": "\033[33m"}
 _RESET = "\033[0m"
+_INTERRUPTED = 130
 
 
-def _env_port() -> int:
-    raw = os.environ.get("AIOFUTU_PORT")
-    if not raw:
-        return DEFAULT_PORT
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(
-            f"aiofutu: error: AIOFUTU_PORT must be a port number, got {raw!r}"
-        ) from None
+class UsageError(Exception):
+    """A bad command line: one line on stderr, exit status 2."""
 
 
-def _add_endpoint(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--host",
-        default=os.environ.get("AIOFUTU_HOST", DEFAULT_HOST),
-        help="OpenD host (env AIOFUTU_HOST, default %(default)s)",
-    )
-    parser.add_argument(
-        "--port", type=int, default=_env_port(), help="OpenD port (env AIOFUTU_PORT, default 11111)"
-    )
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (its default prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+# ---- output ----------------------------------------------------------------------------------
+
+
+def _price(value: float) -> str:
+    return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else "nan"
 
 
 class TickPrinter:
-    """Renders ticks as an aligned, colourised table, or as JSON lines."""
+    """Renders ticks as an aligned, colourised table, or as JSON lines (every field)."""
 
     HEADER = f"{'time':<23}  {'code':<10} {'price':>10} {'volume':>9}  {'direction':<9} type"
 
     def __init__(self, out: TextIO, fmt: str = "table", colour: bool | None = None) -> None:
         self.out = out
         self.fmt = fmt
-        self.colour = out.isatty() if colour is None else colour
+        self.colour = _use_colour(out, "auto") if colour is None else colour
         self._header_done = False
 
     def __call__(self, tick: Ticker) -> None:
         if self.fmt == "json":
             self.out.write(tick.model_dump_json() + "\n")
-        else:
-            if not self._header_done:
-                self._header_done = True
-                self.out.write(self.HEADER + "\n")
-            direction = tick.ticker_direction.value
-            line = (
-                f"{tick.time:<23}  {tick.code:<10} {tick.price:>10.3f} {tick.volume:>9}  "
-                f"{direction:<9} {tick.type.value}"
-            )
-            if self.colour:
-                line = f"{_COLOURS.get(direction, '')}{line}{_RESET}"
-            self.out.write(line + "\n")
+            return
+        if not self._header_done:
+            self._header_done = True
+            self.out.write(self.HEADER + "\n")
+        direction = tick.ticker_direction.value
+        line = (
+            f"{tick.time:<23}  {tick.code:<10} {_price(tick.price):>10} {tick.volume:>9}  "
+            f"{direction:<9} {tick.type.value}"
+        )
+        if self.colour:
+            line = f"{_COLOURS.get(direction, '')}{line}{_RESET}"
+        self.out.write(line + "\n")
+
+    def flush(self) -> None:
         self.out.flush()
 
 
-async def _tail(host: str, port: int, codes: Sequence[str], fmt: str, limit: int | None) -> None:
-    printer = TickPrinter(sys.stdout, fmt)
+def _use_colour(out: TextIO, mode: str) -> bool:
+    if mode != "auto":
+        return mode == "always"
+    return out.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _table(ticks: list[Ticker]) -> str:
+    lines = [
+        f"{'code':<10} {'time':<23} {'price':>10} {'volume':>9} {'turnover':>14} "
+        f"{'direction':<9} {'sequence':>20} type"
+    ]
+    lines += [
+        f"{t.code:<10} {t.time:<23} {_price(t.price):>10} {t.volume:>9} {t.turnover:>14.2f} "
+        f"{t.ticker_direction.value:<9} {t.sequence:>20} {t.type.value}"
+        for t in ticks
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _write_ticks(ticks: list[Ticker], fmt: str, out: str | None) -> None:
+    if fmt == "parquet":
+        assert out is not None  # checked with the command line
+        ticks_to_frame(ticks).write_parquet(out)
+        return
+    if fmt == "table":
+        text = _table(ticks)
+    elif fmt == "json":
+        text = "".join(t.model_dump_json() + "\n" for t in ticks)
+    else:
+        text = ticks_to_frame(ticks).write_csv()
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+# ---- commands --------------------------------------------------------------------------------
+
+
+async def _stream(
+    host: str, port: int, codes: Sequence[str], printer: TickPrinter, limit: int | None
+) -> None:
     async with (
         connect(host, port, client_id="aiofutu-cli") as client,
         client.ticker_stream(*codes, overflow="drop_oldest") as stream,
     ):
         count = 0
-        async for tick in stream:
-            printer(tick)
-            count += 1
-            if limit is not None and count >= limit:
-                return
+        try:
+            async for tick in stream:
+                printer(tick)
+                count += 1
+                if limit is not None and count >= limit:
+                    break
+                if not stream.pending:
+                    printer.flush()
+        finally:
+            printer.flush()
+
+
+async def _tail(args: argparse.Namespace) -> None:
+    printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
+    await _stream(args.host, args.port, args.codes, printer, args.limit)
 
 
 async def _ticker(args: argparse.Namespace) -> None:
@@ -103,122 +160,303 @@ async def _ticker(args: argparse.Namespace) -> None:
     _write_ticks(ticks, args.format, args.out)
 
 
-def _write_ticks(ticks: list[Ticker], fmt: str, out: str | None) -> None:
-    if fmt == "table":
-        text = _table(ticks)
-    elif fmt == "json":
-        text = "".join(t.model_dump_json() + "\n" for t in ticks)
-    elif fmt == "csv":
-        text = to_polars(ticks).write_csv()
-    else:  # parquet
-        if not out:
-            raise ConfigurationError("--format parquet needs --out FILE")
-        to_polars(ticks).write_parquet(out)
-        return
-    if out:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
-
-
-def _table(ticks: list[Ticker]) -> str:
-    lines = [
-        f"{'code':<10} {'time':<23} {'price':>10} {'volume':>9} {'turnover':>14} "
-        f"{'direction':<9} {'sequence':>20} type"
-    ]
-    lines += [
-        f"{t.code:<10} {t.time:<23} {t.price:>10.3f} {t.volume:>9} {t.turnover:>14.2f} "
-        f"{t.ticker_direction.value:<9} {t.sequence:>20} {t.type.value}"
-        for t in ticks
-    ]
-    return "\n".join(lines) + "\n"
-
-
-async def _serve(args: argparse.Namespace) -> None:
-    from .sim import SimConfig, run_forever
-
-    codes = tuple(c for c in args.codes.split(",") if c)
-    config = SimConfig(
-        host=args.host, port=args.port, seed=args.seed, tick_rate=args.rate, codes=codes
+async def _record(args: argparse.Namespace) -> None:
+    recorder = Recorder(
+        args.codes, limit=args.limit, duration=args.duration, first_push=args.first_push
     )
+    try:
+        async with connect(args.host, args.port, client_id="aiofutu-record") as client:
+            await recorder.run(client)
+    finally:
+        if recorder.streaming:  # subscribed: write what was recorded, even after Ctrl-C
+            count = recorder.write(args.out)
+            gaps = f", {len(recorder.gaps)} gap(s) in the tape" if recorder.gaps else ""
+            sys.stderr.write(f"aiofutu record: wrote {count} ticks to {args.out}{gaps}\n")
 
-    def ready(server: Any) -> None:
-        sys.stderr.write(
-            f"aiofutu simulator listening on {server.host}:{server.port} (Ctrl-C stops)\n"
-        )
-        sys.stderr.flush()
 
-    await run_forever(config, on_ready=ready)
+def _sim_config(args: argparse.Namespace, **fixed: Any) -> Any:
+    from .sim import SimConfig
+
+    options: dict[str, Any] = {}
+    for field in _SIM_FIELDS:
+        value = getattr(args, field, None)
+        if value is not None and value is not False:  # only what was given: presets fill in
+            options[field] = value
+    if "codes" in options:
+        options["codes"] = tuple(c for c in options["codes"].split(",") if c)
+    options.update(fixed)
+    try:
+        return SimConfig(**options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def _sim(args: argparse.Namespace) -> None:
+    from .sim import Simulator
+
+    config = _sim_config(args, host=args.host, port=args.port)
+    async with Simulator(config) as server, anyio.create_task_group() as tg:
+        extra = ", ".join(f"{k}={v}" for k, v in config.changed().items() if k != "codes")
+        _say(f"aiofutu sim: listening on {server.host}:{server.port}" + (extra and f" ({extra})"))
+        if server.replay is not None:
+            tg.start_soon(_report_replay, server)
+        if hasattr(signal, "SIGUSR1"):
+            tg.start_soon(_burst_on_signal, server)
+        await anyio.sleep_forever()
+
+
+async def _report_replay(server: Simulator) -> None:
+    assert server.replay is not None
+    _say(f"aiofutu sim: replay of {len(server.replay.rows)} ticks starts at the first subscription")
+    await server.replay.done.wait()
+    _say(f"aiofutu sim: replay finished ({server.replay.pushed} ticks)")
+
+
+async def _burst_on_signal(server: Simulator) -> None:
+    """``kill -USR1 <pid>``: a burst of every code someone receives pushes for."""
+    n = server.config.burst or 10_000
+    with anyio.open_signal_receiver(signal.SIGUSR1) as signals:
+        async for _ in signals:
+            for code in server.watched_codes():
+                result = await server.burst(code, n, ticks_per_push=server.config.burst_per_push)
+                _say(f"aiofutu sim: burst of {result.ticks} {code} ticks")
 
 
 async def _demo(args: argparse.Namespace) -> None:
     from .sim import serve
 
-    codes = tuple(args.codes.split(",")) if args.codes else DEMO_CODES
-    async with serve(host="127.0.0.1", port=0, seed=args.seed, tick_rate=args.rate) as server:
-        sys.stderr.write(
-            f"aiofutu demo: simulator on 127.0.0.1:{server.port}, streaming "
-            f"{', '.join(codes)} (Ctrl-C stops)\n"
+    codes = args.codes or DEMO_CODES
+    async with serve(
+        host=args.host, port=args.port, seed=args.seed, tick_rate=args.rate, codes=codes
+    ) as server:
+        _say(
+            f"aiofutu demo: simulator on {server.host}:{server.port}, streaming "
+            f"{', '.join(codes)} (Ctrl-C stops)"
         )
-        await _tail("127.0.0.1", server.port, codes, args.format, args.limit)
+        printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
+        await _stream(server.host, server.port, codes, printer, args.limit)
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
+    "tail": _tail,
+    "ticker": _ticker,
+    "record": _record,
+    "sim": _sim,
+    "demo": _demo,
+}
+
+
+# ---- command line ----------------------------------------------------------------------------
+
+#: sim flags that map one to one onto SimConfig fields: (flag, field, type, help)
+_SIM_FLAGS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--codes", "codes", str, "comma-separated codes with live ticks from the start"),
+    ("--seed", "seed", int, "seed of prices and volumes (default 1)"),
+    ("--rate", "tick_rate", float, "live ticks per second per code (default 50; 0 = none)"),
+    ("--burst", "burst", int, "N ticks as fast as possible after each push registration"),
+    ("--burst-per-push", "burst_per_push", int, "ticks per push message in a burst (default 1)"),
+    ("--gap-every", "gap_every", int, "skip trades before every N-th tick (sequence gaps)"),
+    ("--gap-size", "gap_size", int, "trades skipped at each gap (default 1)"),
+    ("--reply-delay", "reply_delay", float, "seconds before every reply (a slow OpenD)"),
+    ("--drop-after-frames", "drop_after_frames", int, "close each connection after N frames"),
+    ("--corrupt-replies", "corrupt_replies", int, "the first N replies get a bad SHA1"),
+    ("--corrupt-pushes", "corrupt_pushes", int, "the first N pushes get a bad SHA1"),
+    ("--corrupt-every", "corrupt_every", int, "every N-th push of a connection gets a bad SHA1"),
+    ("--sub-quota", "sub_quota", int, "subscription quota (default 1000; 0 refuses all)"),
+    ("--unsub-min-age", "unsub_min_age", float, "seconds before unsubscribing is allowed (60)"),
+    ("--max-ticks", "max_ticks", int, "ticks kept per code for get_rt_ticker (default 1000)"),
+    ("--keepalive-interval", "keepalive_interval", int, "keepAliveInterval sent (default 10)"),
+    ("--replay", "replay", str, "serve a recording (aiofutu record) instead of random ticks"),
+    ("--speed", "speed", float, "replay speed: 1 = real time, 10 = 10x, 0 = no waiting"),
+)
+_SIM_FIELDS = (*(f[1] for f in _SIM_FLAGS), "scenario", "market_hours", "hp_volume")
+
+
+def _endpoint(parser: argparse.ArgumentParser, what: str = "OpenD") -> None:
+    parser.add_argument("--host", help=f"{what} host (env AIOFUTU_HOST, default {DEFAULT_HOST})")
+    parser.add_argument(
+        "--port", type=int, help=f"{what} port (env AIOFUTU_PORT, default {DEFAULT_PORT})"
+    )
+
+
+def _output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--colour", "--color", choices=("auto", "always", "never"), default="auto",
+        help="colour the table by direction (auto: on a terminal, unless NO_COLOR is set)",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The argument parser of every command."""
+    from .sim import MARKET_HOURS, SCENARIOS
+
+    parser = _Parser(
         prog="aiofutu", description="asyncio client for the Futu / moomoo OpenD quote gateway"
     )
+    parser.add_argument("--version", action="version", version=f"aiofutu {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("demo", help="run the bundled simulator and stream its live ticks")
-    p.add_argument("--codes", default="", help=f"comma-separated codes (default {DEMO_CODES})")
-    p.add_argument("--rate", type=float, default=4.0, help="ticks per second per code")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--limit", type=int, default=None, help="stop after this many ticks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("tail", help="stream live ticks of CODE... until Ctrl-C")
-    p.add_argument("codes", nargs="+", metavar="CODE")
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--limit", type=int, default=None, help="stop after this many ticks")
-    _add_endpoint(p)
+    p.add_argument("codes", nargs="+", metavar="CODE", help="e.g. HK.00700 US.AAPL")
+    _output(p)
+    p.add_argument("--limit", type=int, help="stop after this many ticks")
+    _endpoint(p)
 
-    p = sub.add_parser("ticker", help="print the latest ticks of CODE (get_rt_ticker)")
+    p = sub.add_parser("ticker", help="the latest ticks of CODE (get_rt_ticker)")
     p.add_argument("code", metavar="CODE")
     p.add_argument("--num", type=int, default=100, help="1..1000 (default %(default)s)")
-    p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
-    p.add_argument("--out", default=None, help="write to FILE instead of stdout")
-    _add_endpoint(p)
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json", "parquet"),
+        default="table",
+        help="csv, json and parquet carry every field (parquet needs --out)",
+    )
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    _endpoint(p)
 
-    p = sub.add_parser("sim", help="run the OpenD simulator as a server")
-    _add_endpoint(p)
+    p = sub.add_parser("record", help="record every pushed tick of CODE... to a Parquet file")
+    p.add_argument("codes", nargs="+", metavar="CODE")
+    p.add_argument("--out", metavar="FILE", required=True, help="Parquet file to write")
+    p.add_argument("--limit", type=int, help="stop after this many ticks")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument(
+        "--first-push", action="store_true", help="also record the latest tick sent on subscribe"
+    )
+    _endpoint(p)
+
+    p = sub.add_parser("sim", help="run the OpenD simulator as a server (Ctrl-C stops)")
+    _endpoint(p, "listen")
+    p.add_argument(
+        "--scenario", choices=tuple(SCENARIOS), help="a preset; the other flags override it"
+    )
+    p.add_argument("--market-hours", dest="market_hours", choices=MARKET_HOURS, help="default open")
+    p.add_argument("--hp-volume", dest="hp_volume", action="store_true", help="set hpVolume")
+    for flag, field, kind, text in _SIM_FLAGS:
+        p.add_argument(flag, dest=field, type=kind, help=text)
+    p.epilog = "kill -USR1 PID sets off a burst of every code with subscribers."
+
+    p = sub.add_parser("demo", help="run a simulator in-process and stream its ticks")
+    p.add_argument("--codes", type=lambda s: tuple(c for c in s.split(",") if c), default=())
+    p.add_argument("--rate", type=float, default=4.0, help="ticks per second per code")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--rate", type=float, default=50.0, help="ticks per second per code")
-    p.add_argument("--codes", default="HK.00700,US.AAPL", help="comma-separated codes")
+    _output(p)
+    p.add_argument("--limit", type=int, help="stop after this many ticks")
+    p.add_argument("--host", default="127.0.0.1", help="simulator host (default %(default)s)")
+    p.add_argument("--port", type=int, default=0, help="simulator port (default: a free one)")
     return parser
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Validate the command line before any connection is made; raises :class:`UsageError`."""
+    if args.command in ("tail", "ticker", "record", "sim"):
+        args.host = args.host or os.environ.get("AIOFUTU_HOST") or DEFAULT_HOST
+        if args.port is None:
+            raw = os.environ.get("AIOFUTU_PORT") or str(DEFAULT_PORT)
+            try:
+                args.port = int(raw)
+            except ValueError:
+                raise UsageError(f"AIOFUTU_PORT must be a port number, got {raw!r}") from None
+    low = 0 if args.command in ("sim", "demo") else 1
+    if not low <= args.port <= 65535:
+        raise UsageError(f"--port must be in {low}..65535, got {args.port}")
+    codes = [args.code] if args.command == "ticker" else getattr(args, "codes", None)
+    if args.command != "sim":  # SimConfig checks its own
+        for code in codes or ():
+            parse_code(code)
+    if args.command == "ticker":
+        if not 1 <= args.num <= MAX_NUM:
+            raise UsageError(
+                f"--num must be in 1..{MAX_NUM} (OpenD keeps the latest {MAX_NUM} ticks), "
+                f"got {args.num}"
+            )
+        if args.format == "parquet" and not args.out:
+            raise UsageError("--format parquet needs --out FILE")
+    if getattr(args, "limit", None) is not None and args.limit < 1:
+        raise UsageError(f"--limit must be >= 1, got {args.limit}")
+    if getattr(args, "duration", None) is not None and not args.duration > 0:
+        raise UsageError(f"--duration must be > 0 seconds, got {args.duration}")
+    out = getattr(args, "out", None)
+    if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise UsageError(f"cannot write {out!r}: its directory does not exist")
+    if args.command == "sim":
+        _sim_config(args)  # every SimConfig rule, before binding a port
+
+
+async def _run(args: argparse.Namespace) -> int:
+    """Run the command; SIGINT/SIGTERM cancel it cleanly (files are written, sockets closed)."""
+    command = _COMMANDS[args.command]
+    if sys.platform == "win32":  # no signal receivers: Ctrl-C arrives as KeyboardInterrupt
+        await command(args)
+        return 0
+    caught: list[int] = []
+    error: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_watch_signals, tg.cancel_scope, caught)
+        try:
+            await command(args)
+        except Exception as exc:  # re-raised below, outside the task group (not wrapped)
+            error = exc
+        tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    if caught:
+        return 0 if args.command == "record" else _INTERRUPTED
+    return 0
+
+
+async def _watch_signals(scope: anyio.CancelScope, caught: list[int]) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            caught.append(signum)
+            scope.cancel()
+            return
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OpenDError) and exc.proto_id == 3001:
+        text = f"OpenD refused the subscription: {exc.ret_msg} (errCode {exc.err_code})"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    while len(getattr(exc, "exceptions", ())) == 1:
+        exc = exc.exceptions[0]  # type: ignore[attr-defined]
+    return exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``aiofutu`` and ``python -m aiofutu``; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    runners: dict[str, Any] = {
-        "demo": lambda: _demo(args),
-        "tail": lambda: _tail(args.host, args.port, args.codes, args.format, args.limit),
-        "ticker": lambda: _ticker(args),
-        "sim": lambda: _serve(args),
-    }
     try:
-        anyio.run(runners[args.command])
+        _check(args)
+        return anyio.run(_run, args)
     except KeyboardInterrupt:
-        return 130
-    except (FutuError, MissingDependency) as exc:
-        sys.stderr.write(f"aiofutu: error: {exc}\n")
-        return 1
-    except BrokenPipeError:
-        return 0
-    return 0
+        return _INTERRUPTED
+    except BaseException as raised:
+        exc = _unwrap(raised)
+        if isinstance(exc, SystemExit):
+            raise exc from None
+        if isinstance(exc, BrokenPipeError):  # `aiofutu tail ... | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        if isinstance(exc, (UsageError, ConfigurationError)):
+            sys.stderr.write(f"aiofutu {args.command}: error: {_one_line(exc)}\n")
+            return 2
+        if isinstance(exc, (FutuError, MissingDependency, OSError)):
+            sys.stderr.write(f"aiofutu {args.command}: error: {_one_line(exc)}\n")
+            return 1
+        raise

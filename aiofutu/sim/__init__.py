@@ -7,19 +7,27 @@
 
 It answers InitConnect, KeepAlive, GetGlobalState, Qot_Sub, Qot_RegQotPush, Qot_GetSubInfo and
 Qot_GetTicker like OpenD (including the one-minute unsubscribe rule, the subscription quota and
-the first-push duplicate), pushes Qot_UpdateTicker, and injects faults on demand.
+the first-push duplicate), pushes Qot_UpdateTicker, plays named scenarios (``SCENARIOS``: bursts,
+market hours, gaps, a slow server, dropped connections, corrupt frames, an exhausted quota),
+injects faults on demand (``server.faults``) and replays recordings made by ``aiofutu record``.
 """
 
 from __future__ import annotations
 
-from ._market import SecurityState, SimMarket, market_states
-from ._scenarios import ErrCode, Faults
-from ._server import BurstResult, SimConfig, Simulator, run_forever, serve
+from ._config import SimConfig
+from ._market import SecurityState, SimMarket, market_states, trading_markets
+from ._replay import Replay, ticker_to_pb
+from ._scenarios import MARKET_HOURS, SCENARIOS, ErrCode, Faults, MarketHours
+from ._server import BurstResult, Simulator, run_forever, serve
 
 __all__ = (
+    "MARKET_HOURS",
+    "SCENARIOS",
     "BurstResult",
     "ErrCode",
     "Faults",
+    "MarketHours",
+    "Replay",
     "SecurityState",
     "SimConfig",
     "SimMarket",
@@ -27,4 +35,6 @@ __all__ = (
     "market_states",
     "run_forever",
     "serve",
+    "ticker_to_pb",
+    "trading_markets",
 )

@@ -123,7 +123,14 @@ class SecurityState:
     """One simulated security: price walk, trade counter and the ring buffer of recent ticks."""
 
     def __init__(
-        self, code: str, *, seed: int, max_ticks: int, hp_volume: bool, now: float
+        self,
+        code: str,
+        *,
+        seed: int,
+        max_ticks: int,
+        hp_volume: bool,
+        now: float,
+        prefill: bool = True,
     ) -> None:
         market, short = parse_code(code)
         self.code = code
@@ -143,21 +150,36 @@ class SecurityState:
         self._start = round(start * _UNIT)
         self.price = self._start - self._start % _tick(market, self._start, True)
         self.counter = rng.randint(10_000, 60_000)
+        self.made = 0  # ticks generated since creation, for periodic gaps
         self.last_ts = 0.0
         self._tz = _ZONES.get(market, _UTC8)
         self._fmt_second = -1
         self._fmt_prefix = ""
-        # History: ~2 s apart on average, ending now.
-        gaps = [round(rng.expovariate(0.5), 3) for _ in range(max_ticks)]
-        ts = now - sum(gaps)
-        for gap in gaps:
-            ts += gap
-            self.ring.append(self._tick(*self._stamp(ts)))
+        if prefill:  # history: ~2 s apart on average, ending now
+            gaps = [round(rng.expovariate(0.5), 3) for _ in range(max_ticks)]
+            ts = now - sum(gaps)
+            for gap in gaps:
+                ts += gap
+                self.ring.append(self._tick(*self._stamp(ts)))
 
-    def generate(self, n: int, now: float | None = None) -> list[qot_common_pb2.Ticker]:
-        """``n`` new ticks sharing one timestamp (``now`` or the clock), stored in the ring."""
+    def generate(
+        self, n: int, now: float | None = None, *, gap_every: int = 0, gap_size: int = 1
+    ) -> list[qot_common_pb2.Ticker]:
+        """``n`` new ticks sharing one timestamp (``now`` or the clock), stored in the ring.
+
+        With ``gap_every``, every ``gap_every``-th tick made by this security follows
+        ``gap_size`` trades that are never produced: a real hole in the tape.
+        """
         stamp = self._stamp(time.time() if now is None else now)
-        ticks = [self._tick(*stamp) for _ in range(n)]
+        if gap_every <= 0:
+            ticks = [self._tick(*stamp) for _ in range(n)]
+        else:
+            ticks = []
+            for _ in range(n):
+                self.made += 1
+                if self.made % gap_every == 0:
+                    self.counter = (self.counter + gap_size) & _U32
+                ticks.append(self._tick(*stamp))
         self.ring.extend(ticks)
         return ticks
 
@@ -256,10 +278,13 @@ class SimMarket:
         max_ticks: int = 1000,
         hp_volume: bool = False,
         codes: tuple[str, ...] = (),
+        prefill: bool = True,
     ) -> None:
         self.seed = seed
         self.max_ticks = max_ticks
         self.hp_volume = hp_volume
+        #: New securities start with ``max_ticks`` ticks of history (off for a replay).
+        self.prefill = prefill
         self._securities: dict[str, SecurityState] = {}
         self._by_wire: dict[tuple[int, str], SecurityState] = {}
         self._live: dict[str, SecurityState] = {}
@@ -276,6 +301,7 @@ class SimMarket:
                 max_ticks=self.max_ticks,
                 hp_volume=self.hp_volume,
                 now=time.time(),
+                prefill=self.prefill,
             )
             self._securities[code] = sec
             self._by_wire[(sec.security.market, sec.security.code)] = sec
@@ -363,8 +389,35 @@ _HKF_TABLE = (
 )
 
 
-def market_states(now: float) -> dict[str, int]:
-    """Plausible ``QotMarketState`` values by trading calendar (weekends closed, no holidays)."""
+#: States in which a market makes trades (Morning, Afternoon, NightOpen, FutureDayOpen).
+_TRADING = frozenset({_MORNING, _AFTERNOON, _NIGHT_OPEN, _FUTURE_DAY_OPEN})
+_FORCED_OPEN = {
+    "marketHK": _AFTERNOON,
+    "marketUS": _AFTERNOON,
+    "marketSH": _AFTERNOON,
+    "marketSZ": _AFTERNOON,
+    "marketHKFuture": _FUTURE_DAY_OPEN,
+    "marketUSFuture": _AFTERNOON,
+}
+_STATE_FIELD = {
+    Market.HK: "marketHK",
+    Market.US: "marketUS",
+    Market.SH: "marketSH",
+    Market.SZ: "marketSZ",
+    Market.HK_FUTURE: "marketHKFuture",
+}
+
+
+def market_states(now: float, hours: str = "real") -> dict[str, int]:
+    """``QotMarketState`` values for GetGlobalState.
+
+    ``hours="real"``: by trading calendar (weekends closed, no holidays); ``"open"``: every
+    market in a trading session; ``"closed"``: every market closed.
+    """
+    if hours == "open":
+        return dict(_FORCED_OPEN)
+    if hours == "closed":
+        return dict.fromkeys(_FORCED_OPEN, _CLOSED)
     return {
         "marketHK": _state(now, _UTC8, _HK_TABLE, _CLOSED),
         "marketUS": _state(now, _NEW_YORK, _US_TABLE, _CLOSED),
@@ -373,3 +426,16 @@ def market_states(now: float) -> dict[str, int]:
         "marketHKFuture": _state(now, _UTC8, _HKF_TABLE, _NIGHT_OPEN),
         "marketUSFuture": _state(now, _NEW_YORK, _US_TABLE, _CLOSED),
     }
+
+
+def trading_markets(now: float, hours: str) -> frozenset[Market] | None:
+    """Markets that make trades at ``now``; ``None`` means all of them.
+
+    Markets without a calendar here (SG, JP, ...) trade unless ``hours`` is ``"closed"``.
+    """
+    if hours == "open":
+        return None
+    if hours == "closed":
+        return frozenset()
+    states = market_states(now)
+    return frozenset(m for m in Market if states.get(_STATE_FIELD.get(m, ""), _MORNING) in _TRADING)

@@ -1,16 +1,49 @@
-"""Fault injection for the simulator: knobs that may be turned while the server runs.
+"""Scenarios of the simulator: named presets, and the knobs that may be turned while it runs.
 
-Each fault is a plain attribute so a test can flip it mid-conversation
-(``server.faults.stall = True``). New scenarios (drop after N frames, market hours, quota refusal
-by rule, ...) belong here as further fields, checked by the session at the one place they apply.
+A scenario is a set of :class:`~aiofutu.sim.SimConfig` values (``SimConfig(scenario="gaps")``,
+``aiofutu sim --scenario gaps``); each knob is also a field of its own, so presets and single
+flags combine. The runtime half lives in :class:`Faults` (``server.faults``): plain attributes,
+so a test can flip one mid-conversation (``server.faults.market_hours = "closed"``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any, Literal
 
-__all__ = ("ErrCode", "Faults", "corrupt_sha1")
+__all__ = ("MARKET_HOURS", "SCENARIOS", "ErrCode", "Faults", "MarketHours", "corrupt_sha1")
+
+#: ``"open"``: every market trades around the clock (the default, so a demo always moves);
+#: ``"closed"``: no live ticks anywhere; ``"real"``: each market trades only in its sessions
+#: (HK/SH/SZ/US calendars, weekends closed, no holidays).
+MarketHours = Literal["open", "closed", "real"]
+MARKET_HOURS: tuple[str, ...] = ("open", "closed", "real")
+
+#: Named presets. A preset only fills in fields left at their default, so
+#: ``SimConfig(scenario="gaps", gap_every=5)`` keeps ``gap_every=5``.
+SCENARIOS: dict[str, dict[str, Any]] = {
+    # ticks at tick_rate per second per code, every OpenD rule in force
+    "steady": {},
+    # every TICKER push registration is answered with 10,000 ticks as fast as possible
+    "burst": {"burst": 10_000, "burst_per_push": 1},
+    # no live ticks: the market is closed (GetGlobalState says so too)
+    "closed": {"market_hours": "closed"},
+    # ticks only during each market's real trading sessions
+    "hours": {"market_hours": "real"},
+    # one trade in every 20 is skipped: HK sequence counters jump, clients see gaps
+    "gaps": {"gap_every": 20, "gap_size": 1},
+    # every reply is sent half a second late
+    "slow": {"reply_delay": 0.5},
+    # every connection is dropped after it was sent 200 frames
+    "drop": {"drop_after_frames": 200},
+    # every 50th push frame of a connection carries a wrong SHA1
+    "corrupt": {"corrupt_every": 50},
+    # no subscription quota left: every Qot_Sub for something new is refused
+    "quota": {"sub_quota": 0},
+    # OpenD's limits relaxed for quick tests: unsubscribe at once
+    "lenient": {"unsub_min_age": 0.0},
+}
 
 
 class ErrCode(IntEnum):
@@ -29,17 +62,28 @@ class ErrCode(IntEnum):
 
 @dataclass
 class Faults:
-    """Runtime faults; all of them apply to every connection."""
+    """Runtime knobs; all of them apply to every connection, and take effect at once."""
 
     #: Seconds to wait before sending each reply (requests are still handled in order).
     reply_delay: float = 0.0
     #: A hung OpenD: requests are read and dropped unanswered, pushes are withheld, sockets stay
     #: open. The market keeps moving, so ticks made while stalled are in the ring afterwards.
     stall: bool = False
-    #: The next N reply frames carry a wrong SHA1 in their header (pushes are unaffected).
+    #: The next N reply frames carry a wrong SHA1 in their header.
     corrupt_replies: int = 0
+    #: The next N push frames carry a wrong SHA1 in their header.
+    corrupt_pushes: int = 0
+    #: Every N-th push frame of each connection carries a wrong SHA1 (0 = never).
+    corrupt_every: int = 0
     #: OpenD is gone: new connections are accepted and closed at once (InitConnect never answered).
     refuse_connections: bool = False
+    #: Close each connection once it was sent this many frames, replies and pushes (0 = never).
+    drop_after_frames: int = 0
+    #: Every N-th tick of a security comes after ``gap_size`` trades that never appear (0 = no).
+    gap_every: int = 0
+    gap_size: int = 1
+    #: When live ticks flow, and what GetGlobalState reports (see :data:`MarketHours`).
+    market_hours: MarketHours = "open"
 
     def take_corrupt(self) -> bool:
         """Consume one pending corrupt reply, if any."""
@@ -48,7 +92,21 @@ class Faults:
             return True
         return False
 
+    def corrupt_push(self, serial: int) -> bool:
+        """Whether the push frame with this connection serial gets a wrong SHA1."""
+        if self.corrupt_every > 0 and serial % self.corrupt_every == 0:
+            return True
+        if self.corrupt_pushes > 0:
+            self.corrupt_pushes -= 1
+            return True
+        return False
+
 
 def corrupt_sha1(frame: bytes) -> bytes:
     """``frame`` with the first byte of its header's SHA1 (offset 16) inverted."""
     return frame[:16] + bytes((frame[16] ^ 0xFF,)) + frame[17:]
+
+
+def corrupt_digest(digest: bytes) -> bytes:
+    """A SHA1 digest with its first byte inverted."""
+    return bytes((digest[0] ^ 0xFF,)) + digest[1:]

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import random
 import time
+from collections import Counter
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,9 @@ import anyio.lowlevel
 from anyio import AsyncContextManagerMixin
 from anyio.abc import SocketAttribute
 
-from ..codes import parse_code
-from ._market import SecurityState, SimMarket
+from ._config import SimConfig
+from ._market import SecurityState, SimMarket, trading_markets
+from ._replay import Replay
 from ._scenarios import Faults
 from ._session import Session, SubKey
 from ._wire import PushEncoder
@@ -29,60 +31,13 @@ from ._wire import PushEncoder
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
-    from anyio.abc import SocketStream
+    from anyio.abc import SocketStream, TaskGroup
 
     from .._pb import qot_common_pb2
 
 __all__ = ("BurstResult", "SimConfig", "Simulator", "run_forever", "serve")
 
 logger = logging.getLogger("aiofutu.sim")
-
-_MIB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Everything a :class:`Simulator` is built from (runtime faults live in :class:`Faults`)."""
-
-    host: str = "127.0.0.1"
-    #: 0 picks a free port; read the bound one from ``Simulator.port``.
-    port: int = 0
-    #: Seeds every security's random walk, so prices and volumes repeat run to run.
-    seed: int = 1
-    #: Live ticks per second per active security; 0 = no live flow (only bursts).
-    tick_rate: float = 50.0
-    #: Securities that get live ticks from the start (subscribed ones are added on demand).
-    codes: tuple[str, ...] = ("HK.00700", "US.AAPL")
-    #: Sent in the InitConnect reply (seconds).
-    keepalive_interval: int = 10
-    #: Initial value of ``Faults.reply_delay``.
-    reply_delay: float = 0.0
-    #: Subscriptions younger than this (seconds) cannot be cancelled (OpenD: one minute).
-    unsub_min_age: float = 60.0
-    #: Distinct (security, subtype) pairs over all connections before Qot_Sub is refused.
-    sub_quota: int = 1000
-    #: Ring buffer length per security and the cap on Qot_GetTicker's maxRetNum.
-    max_ticks: int = 1000
-    #: Also set ``Ticker.hpVolume`` (the SDK then reports a float volume).
-    hp_volume: bool = False
-    server_ver: int = 1011
-    server_build_no: int = 7108
-    login_user_id: int = 12_345_678
-    #: A connection whose unsent replies and live pushes exceed this many bytes is dropped.
-    max_push_backlog: int = 64 * _MIB
-    #: A burst waits while more than this many bytes are queued for a connection.
-    burst_high_water: int = 1 * _MIB
-
-    def __post_init__(self) -> None:
-        if self.tick_rate < 0:
-            raise ValueError("tick_rate must be >= 0")
-        if self.max_ticks < 1:
-            raise ValueError("max_ticks must be >= 1")
-        if not 0 <= self.port <= 65535:
-            raise ValueError("port must be in 0..65535")
-        object.__setattr__(self, "codes", tuple(self.codes))
-        for code in self.codes:
-            parse_code(code)
 
 
 @dataclass(frozen=True)
@@ -112,15 +67,35 @@ class Simulator(AsyncContextManagerMixin):
         cfg = config or SimConfig()
         self.config: SimConfig = dataclasses.replace(cfg, **options) if options else cfg
         cfg = self.config
+        replaying = cfg.replay is not None
         self.market = SimMarket(
-            seed=cfg.seed, max_ticks=cfg.max_ticks, hp_volume=cfg.hp_volume, codes=cfg.codes
+            seed=cfg.seed,
+            max_ticks=cfg.max_ticks,
+            hp_volume=cfg.hp_volume,
+            codes=() if replaying else cfg.codes,
+            prefill=not replaying,
         )
-        self.faults = Faults(reply_delay=cfg.reply_delay)
+        self.faults = Faults(
+            reply_delay=cfg.reply_delay,
+            corrupt_replies=cfg.corrupt_replies,
+            corrupt_pushes=cfg.corrupt_pushes,
+            corrupt_every=cfg.corrupt_every,
+            drop_after_frames=cfg.drop_after_frames,
+            gap_every=cfg.gap_every,
+            gap_size=cfg.gap_size,
+            market_hours=cfg.market_hours,
+        )
         self.host = cfg.host
         self.port = cfg.port
+        #: Requests received, by protocol id (over all connections, for tests and the CLI).
+        self.requests: Counter[int] = Counter()
+        #: The recording being served (``config.replay``), else None.
+        self.replay: Replay | None = Replay(self, cfg.replay) if cfg.replay is not None else None
         self._sessions: dict[int, Session] = {}
         self._watchers: dict[str, set[Session]] = {}  # code -> connections with TICKER push
         self._encoders: dict[str, PushEncoder] = {}
+        self._burst_locks: dict[str, anyio.Lock] = {}
+        self._tg: TaskGroup | None = None
         self._rng = random.Random(f"{cfg.seed}:server")
         self._next_conn_id = 7_000_000_000_000_000_000 + self._rng.randrange(1 << 40)
 
@@ -145,6 +120,17 @@ class Simulator(AsyncContextManagerMixin):
         self.faults.reply_delay = value
 
     @property
+    def market_hours(self) -> str:
+        """``"open"``, ``"closed"`` or ``"real"``: when live ticks flow (see ``Faults``)."""
+        return self.faults.market_hours
+
+    @market_hours.setter
+    def market_hours(self, value: Any) -> None:
+        if value not in ("open", "closed", "real"):
+            raise ValueError(f"market_hours must be 'open', 'closed' or 'real', got {value!r}")
+        self.faults.market_hours = value
+
+    @property
     def connection_count(self) -> int:
         """Open client connections."""
         return len(self._sessions)
@@ -166,8 +152,13 @@ class Simulator(AsyncContextManagerMixin):
             # rather than wrapped in an ExceptionGroup.
             error: BaseException | None = None
             async with anyio.create_task_group() as tg:
+                self._tg = tg
                 tg.start_soon(listener.serve, self._handle)
-                tg.start_soon(self._live_loop)
+                if self.replay is not None:
+                    self.replay.open()
+                    tg.start_soon(self.replay.run)
+                else:
+                    tg.start_soon(self._live_loop)
                 try:
                     yield self
                 except BaseException as exc:
@@ -207,6 +198,31 @@ class Simulator(AsyncContextManagerMixin):
         else:
             watchers.discard(session)
 
+    def push_registered(self, session: Session, code: str) -> None:
+        """A connection registered TICKER push for ``code``: start a replay or a burst."""
+        replay = self.replay
+        if replay is not None and code in replay.codes:
+            replay.start()
+        first = code not in session.registered
+        session.registered.add(code)
+        if first and self.config.burst > 0:
+            # After the reply: the session's task runs once the handler has queued it.
+            session.start_soon(self._auto_burst, code)
+
+    async def _auto_burst(self, code: str) -> None:
+        cfg = self.config
+        await self.burst(code, cfg.burst, ticks_per_push=cfg.burst_per_push)
+
+    async def wait_room(self, code: str) -> None:
+        """Wait until no connection watching ``code`` has more than the burst high water queued."""
+        high_water = self.config.burst_high_water
+        for session in tuple(self._watchers.get(code, ())):
+            await session.outbox.wait_room(high_water)
+
+    def watched_codes(self) -> list[str]:
+        """Codes that at least one connection gets TICKER pushes for."""
+        return sorted(code for code, watchers in self._watchers.items() if watchers)
+
     def used_quota(self) -> set[SubKey]:
         """Distinct (code, subtype) subscriptions over all connections."""
         used: set[SubKey] = set()
@@ -238,9 +254,13 @@ class Simulator(AsyncContextManagerMixin):
             if due <= 0:
                 continue
             now = time.time()
+            faults = self.faults
+            trading = trading_markets(now, faults.market_hours)
             for sec in self.market.live():
-                if not sec.paused:
-                    self.push_ticks(sec, sec.generate(due, now))
+                if sec.paused or (trading is not None and sec.market not in trading):
+                    continue
+                ticks = sec.generate(due, now, gap_every=faults.gap_every, gap_size=faults.gap_size)
+                self.push_ticks(sec, ticks)
 
     def push_ticks(self, sec: SecurityState, ticks: list[qot_common_pb2.Ticker]) -> None:
         """Push ``ticks`` (one per message) to every connection registered for them."""
@@ -265,19 +285,29 @@ class Simulator(AsyncContextManagerMixin):
         All ticks are generated, serialized and framed first; then each connection registered for
         ``code``'s TICKER push gets them in ~256 KiB writes, with backpressure (nothing is
         dropped). Returns once every byte went to the sockets. Live ticks for ``code`` pause
-        meanwhile, so sequences stay in order. The ticks are stored like live ones.
+        meanwhile, and bursts of one code run one at a time, so sequences stay in order. The
+        ticks are stored like live ones. Bursts ignore market hours but not the gap settings.
         """
         if n < 0 or ticks_per_push < 1:
             raise ValueError("n must be >= 0 and ticks_per_push >= 1")
+        lock = self._burst_locks.setdefault(code, anyio.Lock())
+        async with lock:
+            return await self._burst(code, n, ticks_per_push)
+
+    async def _burst(self, code: str, n: int, ticks_per_push: int) -> BurstResult:
         sec = self.market.security(code)
         encoder = self.encoder(sec)
+        faults = self.faults
         started = time.perf_counter()
         sec.paused = True
         try:
             bodies: list[bytes] = []
             batch = max(10_000 // ticks_per_push, 1) * ticks_per_push
             for offset in range(0, n, batch):
-                raw = [t.SerializeToString() for t in sec.generate(min(batch, n - offset))]
+                made = sec.generate(
+                    min(batch, n - offset), gap_every=faults.gap_every, gap_size=faults.gap_size
+                )
+                raw = [t.SerializeToString() for t in made]
                 bodies += [
                     encoder.body(raw[i : i + ticks_per_push])
                     for i in range(0, len(raw), ticks_per_push)
@@ -293,7 +323,7 @@ class Simulator(AsyncContextManagerMixin):
             written = time.perf_counter()
         finally:
             sec.paused = False
-        size = sum(len(c) for c in work[0][1]) if work else 0
+        size = sum(len(c) for c, _ in work[0][1]) if work else 0
         result = BurstResult(
             ticks=n,
             messages=len(bodies),

@@ -8,6 +8,7 @@ carries the connection's serial, differs per connection.
 from __future__ import annotations
 
 import logging
+import struct
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from .._pb import qot_common_pb2
 
-__all__ = ("CHUNK", "Outbox", "PushEncoder", "pack_header", "varint")
+__all__ = ("CHUNK", "Outbox", "PushEncoder", "pack_header", "split_frames", "varint")
 
 logger = logging.getLogger("aiofutu.sim")
 
@@ -30,6 +31,7 @@ logger = logging.getLogger("aiofutu.sim")
 CHUNK = 256 * 1024
 _RESERVED = bytes(8)
 _pack = HEADER.pack
+_BODY_LEN = struct.Struct("<I")
 
 
 def varint(value: int) -> bytes:
@@ -47,6 +49,15 @@ def varint(value: int) -> bytes:
 def pack_header(proto_id: int, serial: int, body_len: int, digest: bytes, fmt: int = 0) -> bytes:
     """The 44-byte frame header for a body whose SHA1 is already known."""
     return _pack(MAGIC, proto_id, fmt, 0, serial, body_len, digest, _RESERVED)
+
+
+def split_frames(data: bytes, n: int) -> bytes:
+    """The first ``n`` whole frames of ``data`` (consecutive frames, as queued for a socket)."""
+    offset = 0
+    for _ in range(n):
+        (body_len,) = _BODY_LEN.unpack_from(data, offset + 12)
+        offset += 44 + body_len
+    return data[:offset]
 
 
 class PushEncoder:
@@ -84,7 +95,8 @@ class Outbox:
     ``put_nowait`` never blocks (replies and live pushes: the caller checks :attr:`queued`
     against its own bound); ``put`` waits while more than ``high_water`` bytes are queued
     (bursts: backpressure, so nothing is lost). Chunks are whole frames, so replies may be
-    interleaved between them without splitting a frame.
+    interleaved between them without splitting a frame. After :meth:`finish` nothing more is
+    taken and :meth:`run` returns once what was queued is written.
     """
 
     def __init__(self) -> None:
@@ -92,25 +104,35 @@ class Outbox:
         #: Bytes queued or being written.
         self.queued = 0
         self.closed = False
+        self.finishing = False
         self._wake = anyio.Event()
         self._progress = anyio.Event()
 
     def put_nowait(self, data: bytes) -> None:
         """Queue ``data`` (one or more whole frames)."""
-        if self.closed:
+        if self.closed or self.finishing:
             return
         self._chunks.append(data)
         self.queued += len(data)
         self._wake.set()
 
-    async def put(self, data: bytes, high_water: int) -> bool:
-        """Queue ``data`` once the backlog is at most ``high_water``; False if the outbox closed."""
+    async def wait_room(self, high_water: int) -> bool:
+        """Wait until the backlog is at most ``high_water``; False if the outbox closed."""
         while self.queued > high_water and not self.closed:
             await self._progress.wait()
-        if self.closed:
+        return not (self.closed or self.finishing)
+
+    async def put(self, data: bytes, high_water: int) -> bool:
+        """Queue ``data`` once the backlog is at most ``high_water``; False if the outbox closed."""
+        if not await self.wait_room(high_water):
             return False
         self.put_nowait(data)
         return True
+
+    def finish(self) -> None:
+        """Take nothing more; :meth:`run` returns once everything queued was written."""
+        self.finishing = True
+        self._wake.set()
 
     async def drain(self) -> bool:
         """Wait until everything queued so far has been written; False if the outbox closed."""
@@ -131,6 +153,8 @@ class Outbox:
         chunks = self._chunks
         while not self.closed:
             if not chunks:
+                if self.finishing:
+                    return
                 self._wake = anyio.Event()
                 await self._wake.wait()
                 continue

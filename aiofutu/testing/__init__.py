@@ -1,35 +1,43 @@
 """Test your own bot against the bundled simulator, with pytest fixtures.
 
-Enable the fixtures in your ``conftest.py``::
+Enable the fixtures in your ``conftest.py`` (or in a test module)::
 
     pytest_plugins = ["aiofutu.testing"]
 
-then write tests (with the anyio pytest plugin, e.g. ``anyio_mode = "auto"``)::
+then write async tests (run them with anyio's pytest plugin: ``@pytest.mark.anyio``)::
 
+    @pytest.mark.anyio
+    @pytest.mark.opend(burst=500)  # 500 ticks as soon as the bot subscribes
     async def test_my_bot(opend, client):
-        await client.subscribe(["HK.00700"], ["TICKER"])
-        ticks = await client.get_rt_ticker("HK.00700", 10)
         ...
 
 ``opend`` is a running :class:`aiofutu.sim.Simulator` on a free loopback port, quiet by default
-(``tick_rate=0``: drive it with ``await opend.burst(code, n)``); ``client`` is an
+(``tick_rate=0``: drive it with ``await opend.burst(code, n)``, or a scenario); ``client`` is an
 :class:`aiofutu.Client` connected to it. Override the ``opend_options`` fixture, or mark a test
-with ``@pytest.mark.opend(tick_rate=50, seed=3)``, to configure the simulator.
+with ``@pytest.mark.opend(tick_rate=50, scenario="gaps", ...)`` (any ``SimConfig`` field), to
+configure the simulator.
+
+For synchronous code (a thread-based bot, the official SDK, a subprocess),
+:func:`background_simulator` runs a simulator on its own event loop in a thread.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio.from_thread
 import pytest
 
 from ..client import Client, connect
 from ..sim import Simulator, serve
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
-__all__ = ("client", "opend", "opend_options")
+    from anyio.from_thread import BlockingPortal
+
+__all__ = ("BackgroundSimulator", "background_simulator", "client", "opend", "opend_options")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -64,3 +72,38 @@ async def client(opend: Simulator) -> AsyncIterator[Client]:
     """An aiofutu client connected to the ``opend`` simulator."""
     async with connect(opend.host, opend.port, client_id="aiofutu-testing", timeout=10) as c:
         yield c
+
+
+class BackgroundSimulator:
+    """A simulator served from a background thread; reach into it with :meth:`call`."""
+
+    def __init__(self, portal: BlockingPortal, server: Simulator) -> None:
+        self.portal = portal
+        #: The simulator itself. Read or change it only through :meth:`call`.
+        self.server = server
+        self.host = server.host
+        self.port = server.port
+
+    def call(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run ``func(*args)`` (a plain or an async function) on the simulator's event loop."""
+        return self.portal.call(func, *args)
+
+
+@contextmanager
+def background_simulator(**options: Any) -> Iterator[BackgroundSimulator]:
+    """Run ``sim.serve(**options)`` on an event loop in a thread, for synchronous tests::
+
+    with background_simulator(tick_rate=0) as sim:
+        subprocess.run([..., "--port", str(sim.port)])
+        sim.call(sim.server.burst, "HK.00700", 100)
+    """
+    options.setdefault("host", "127.0.0.1")
+    options.setdefault("port", 0)
+    with anyio.from_thread.start_blocking_portal() as portal:
+        cm = portal.call(_make_server, options)
+        with portal.wrap_async_context_manager(cm) as server:
+            yield BackgroundSimulator(portal, server)
+
+
+def _make_server(options: dict[str, Any]) -> Simulator:
+    return serve(**options)

@@ -1,0 +1,129 @@
+"""The simulator's configuration: one frozen dataclass, with named scenarios folded in."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..codes import parse_code
+from ._scenarios import MARKET_HOURS, SCENARIOS, MarketHours
+
+if TYPE_CHECKING:
+    import os
+
+__all__ = ("SimConfig",)
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything a :class:`Simulator` is built from (runtime knobs live in :class:`Faults`).
+
+    ``scenario`` names a preset of :data:`~aiofutu.sim.SCENARIOS`; it fills in the fields
+    that are still at their defaults, so explicit values win.
+    """
+
+    host: str = "127.0.0.1"
+    #: 0 picks a free port; read the bound one from ``Simulator.port``.
+    port: int = 0
+    #: Seeds every security's random walk, so prices and volumes repeat run to run.
+    seed: int = 1
+    #: Live ticks per second per active security; 0 = no live flow (only bursts).
+    tick_rate: float = 50.0
+    #: Securities that get live ticks from the start (subscribed ones are added on demand).
+    codes: tuple[str, ...] = ("HK.00700", "US.AAPL")
+    #: Sent in the InitConnect reply (seconds).
+    keepalive_interval: int = 10
+    #: Initial value of ``Faults.reply_delay``.
+    reply_delay: float = 0.0
+    #: Subscriptions younger than this (seconds) cannot be cancelled (OpenD: one minute).
+    unsub_min_age: float = 60.0
+    #: Distinct (security, subtype) pairs over all connections before Qot_Sub is refused.
+    sub_quota: int = 1000
+    #: Ring buffer length per security and the cap on Qot_GetTicker's maxRetNum.
+    max_ticks: int = 1000
+    #: Also set ``Ticker.hpVolume`` (the SDK then reports a float volume).
+    hp_volume: bool = False
+    server_ver: int = 1011
+    server_build_no: int = 7108
+    login_user_id: int = 12_345_678
+    #: A connection whose unsent replies and live pushes exceed this many bytes is dropped.
+    max_push_backlog: int = 64 * _MIB
+    #: A burst waits while more than this many bytes are queued for a connection.
+    burst_high_water: int = 1 * _MIB
+    #: A preset of :data:`~aiofutu.sim.SCENARIOS` (``"steady"``, ``"gaps"``, ``"drop"``, ...).
+    scenario: str = "steady"
+    #: When live ticks flow: ``"open"`` (always), ``"closed"`` (never) or ``"real"`` (sessions).
+    market_hours: MarketHours = "open"
+    #: When > 0, each connection's first TICKER push registration of a code is followed by this
+    #: many ticks of that code as fast as possible (``burst_per_push`` ticks per push message).
+    burst: int = 0
+    burst_per_push: int = 1
+    #: Every ``gap_every``-th tick of a security is preceded by ``gap_size`` trades that never
+    #: appear anywhere (sequence counters jump). 0 = no gaps.
+    gap_every: int = 0
+    gap_size: int = 1
+    #: Close each connection once it was sent this many frames (0 = never).
+    drop_after_frames: int = 0
+    #: Initial values of the ``Faults`` counters of the same names.
+    corrupt_replies: int = 0
+    corrupt_pushes: int = 0
+    #: Every N-th push frame of each connection carries a wrong SHA1 (0 = never).
+    corrupt_every: int = 0
+    #: A recording (``aiofutu record`` Parquet file) to serve as live pushes instead of the
+    #: synthetic flow; it starts at the first TICKER push registration of a recorded code.
+    replay: str | os.PathLike[str] | None = None
+    #: Replay pacing: 1 = the recording's own timing, 10 = ten times faster, 0 = no waiting.
+    speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        preset = SCENARIOS.get(self.scenario)
+        if preset is None:
+            names = ", ".join(SCENARIOS)
+            raise ValueError(f"unknown scenario {self.scenario!r}; choose one of: {names}")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, value in preset.items():
+            if getattr(self, name) == defaults[name]:
+                object.__setattr__(self, name, value)
+        object.__setattr__(self, "codes", tuple(self.codes))
+        self._validate()
+
+    def _validate(self) -> None:
+        if self.tick_rate < 0:
+            raise ValueError("tick_rate must be >= 0")
+        if self.max_ticks < 1:
+            raise ValueError("max_ticks must be >= 1")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be in 0..65535")
+        if self.market_hours not in MARKET_HOURS:
+            raise ValueError(
+                f"market_hours must be one of {MARKET_HOURS}, got {self.market_hours!r}"
+            )
+        if self.burst_per_push < 1 or self.gap_size < 1:
+            raise ValueError("burst_per_push and gap_size must be >= 1")
+        for name in (
+            "reply_delay",
+            "unsub_min_age",
+            "sub_quota",
+            "burst",
+            "gap_every",
+            "drop_after_frames",
+            "corrupt_replies",
+            "corrupt_pushes",
+            "corrupt_every",
+            "speed",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for code in self.codes:
+            parse_code(code)
+
+    def changed(self) -> dict[str, Any]:
+        """The fields that differ from the defaults (for a start-up log line)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default and f.name not in ("host", "port")
+        }
