@@ -23,6 +23,7 @@ For synchronous code (a thread-based bot, the official SDK, a subprocess),
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -84,9 +85,9 @@ class BackgroundSimulator:
         self.host = server.host
         self.port = server.port
 
-    def call(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Run ``func(*args)`` (a plain or an async function) on the simulator's event loop."""
-        return self.portal.call(func, *args)
+    def call(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``func(*args, **kwargs)`` (plain or async) on the simulator's event loop."""
+        return self.portal.call(functools.partial(func, *args, **kwargs))
 
 
 @contextmanager
