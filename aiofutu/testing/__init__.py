@@ -13,12 +13,18 @@ then write async tests (run them with anyio's pytest plugin: ``@pytest.mark.anyi
 
 ``opend`` is a running :class:`aiofutu.sim.Simulator` on a free loopback port, quiet by default
 (``tick_rate=0``: drive it with ``await opend.burst(code, n)``, or a scenario); ``client`` is an
-:class:`aiofutu.Client` connected to it. Override the ``opend_options`` fixture, or mark a test
-with ``@pytest.mark.opend(tick_rate=50, scenario="gaps", ...)`` (any ``SimConfig`` field), to
-configure the simulator.
+:class:`aiofutu.Client` connected to it. To configure the simulator (any ``SimConfig`` field),
+decorate a test with ``@opend_config(scenario="gaps", ...)``, override the ``opend_options``
+fixture, or, when the plugin is enabled in a ``conftest.py``, mark a test with
+``@pytest.mark.opend(...)`` (a marker is checked when the test module is imported, before a
+``pytest_plugins`` line in that same module registers it).
 
 For synchronous code (a thread-based bot, the official SDK, a subprocess),
 :func:`background_simulator` runs a simulator on its own event loop in a thread.
+
+PYTEST_DONT_REWRITE: a test module may import ``opend_config`` from here before its own
+``pytest_plugins`` line registers the plugin; this marker keeps pytest from warning that the
+module was imported before it could rewrite its asserts (it has none that need it).
 """
 
 from __future__ import annotations
@@ -31,14 +37,23 @@ import anyio.from_thread
 import pytest
 
 from ..client import Client, connect
-from ..sim import Simulator, serve
+from ..sim import SimConfig, Simulator, serve
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from anyio.from_thread import BlockingPortal
 
-__all__ = ("BackgroundSimulator", "background_simulator", "client", "opend", "opend_options")
+__all__ = (
+    "BackgroundSimulator",
+    "background_simulator",
+    "client",
+    "opend",
+    "opend_config",
+    "opend_options",
+)
+
+_DEFAULTS: dict[str, Any] = {"tick_rate": 0.0, "seed": 1}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,7 +65,18 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def opend_options() -> dict[str, Any]:
     """SimConfig fields for the ``opend`` fixture; override it to change every test's simulator."""
-    return {"tick_rate": 0.0, "seed": 1}
+    return dict(_DEFAULTS)
+
+
+def opend_config(**options: Any) -> pytest.MarkDecorator:
+    """Simulator options for one test: ``@opend_config(burst=500)`` (any ``SimConfig`` field).
+
+    It parametrizes the ``opend_options`` fixture (the defaults plus ``options``), so it works
+    wherever the plugin is enabled. The options are checked at once: a typo fails collection.
+    """
+    SimConfig(**options)
+    label = ",".join(f"{key}={value}" for key, value in options.items()) or "defaults"
+    return pytest.mark.parametrize("opend_options", [{**_DEFAULTS, **options}], ids=[label])
 
 
 @pytest.fixture

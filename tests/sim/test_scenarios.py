@@ -55,6 +55,15 @@ def test_scenario_presets_fill_defaults_only() -> None:
         sim.SimConfig(drop_after_frames=-1)
 
 
+@pytest.mark.opend(scenario="closed", tick_rate=100)
+async def test_opend_marker_configures_the_fixture(
+    opend: sim.Simulator, client: aiofutu.Client
+) -> None:
+    assert opend.market_hours == "closed"
+    assert opend.config.tick_rate == 100
+    assert client.connected
+
+
 # ---- steady flow and bursts ----------------------------------------------------------------
 
 
