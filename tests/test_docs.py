@@ -11,7 +11,7 @@ A fenced block is tested when the line before it is a marker comment:
     a test module written into the sandbox, run with pytest there; all its tests must pass.
 ``<!-- test: shell -->`` (a ``bash`` block)
     one command per line, run with ``AIOFUTU_HOST``/``AIOFUTU_PORT`` pointing at the simulator;
-    each must exit 0 and print something.
+    each must exit 0 and print something (on stdout or stderr).
 
 Untested ``python`` blocks must still compile (top-level ``await`` allowed), and every
 ``aiofutu.NAME``, ``client.METHOD(...)`` and ``server.METHOD(...)`` they mention must exist.
@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from anyio.from_thread import start_blocking_portal
 
 from aiofutu import sim
+from aiofutu.testing import background_simulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -127,13 +127,10 @@ JOBS = _jobs()
 def opend_port() -> Iterator[int]:
     """A simulator on its own thread, with 1000 ticks of history for each code."""
     codes = ("HK.00700", "US.AAPL")
-    with (
-        start_blocking_portal("asyncio") as portal,
-        portal.wrap_async_context_manager(sim.serve(port=0, tick_rate=50, codes=codes)) as server,
-    ):
+    with background_simulator(tick_rate=50, codes=codes) as opend:
         for code in codes:
-            portal.call(server.burst, code, 1000)
-        yield server.port
+            opend.call(opend.server.burst, code, 1000)
+        yield opend.port
 
 
 def _run(job: Job, port: int, workdir: Path) -> subprocess.CompletedProcess[str]:
@@ -182,7 +179,7 @@ def test_doc_example_runs(job: Job, results: dict[str, subprocess.CompletedProce
     done = results[job.id]
     report = f"{' '.join(job.argv)}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
     assert done.returncode == 0, report
-    assert done.stdout.strip(), f"printed nothing\n{report}"
+    assert (done.stdout + done.stderr).strip(), f"printed nothing\n{report}"
     if job.argv[1:3] == ("-m", "pytest"):
         assert re.search(r"\d+ passed", done.stdout) and "failed" not in done.stdout, report
 
@@ -220,11 +217,14 @@ def _simulator_has(name: str) -> bool:
 
 
 def test_names_used_in_docs_exist() -> None:
-    """``aiofutu.X``, ``client.m(``, ``server.m(``/``opend.m(`` and ``ticks.m(`` in the docs."""
-    import aiofutu.sim
+    """``aiofutu.X`` anywhere in the docs; ``client.m``, ``server.m``/``opend.m`` and ``ticks.m``
+    in their Python blocks (outside string literals)."""
+    import aiofutu.record
     import aiofutu.testing
 
-    modules = {"sim": aiofutu.sim, "testing": aiofutu.testing}
+    modules = {"sim": aiofutu.sim, "testing": aiofutu.testing, "record": aiofutu.record}
+    internal = {"client", "streams", "models", "frames", "errors", "enums", "state", "codes", "cli"}
+    stream_attrs = {"received", "dropped", "gaps", "codes"}
     missing = []
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
@@ -233,26 +233,20 @@ def test_names_used_in_docs_exist() -> None:
             if head in modules:
                 if tail and not hasattr(modules[head], tail):
                     missing.append(f"{page.name}: aiofutu.{head}.{tail}")
-            elif head not in {"client", "streams", "models", "frames", "errors", "enums"} | {
-                "state",
-                "codes",
-                "cli",
-            } and not hasattr(aiofutu, head):
+            elif head not in internal and not hasattr(aiofutu, head):
                 missing.append(f"{page.name}: aiofutu.{head}")
-        for m in re.finditer(r"\bclient\.(\w+)", text):
-            if not hasattr(aiofutu.Client, m[1]) and m[1] not in {"reconnects", "host", "port"}:
-                missing.append(f"{page.name}: client.{m[1]}")
-        for m in re.finditer(r"\b(?:server|opend)\.(\w+)", text):
-            if not _simulator_has(m[1]):
-                missing.append(f"{page.name}: Simulator.{m[1]}")
-        for m in re.finditer(r"\b(?:ticks|latest|stream)\.(\w+)\b", text):
-            if not hasattr(aiofutu.TickerStream, m[1]) and m[1] not in {
-                "received",
-                "dropped",
-                "gaps",
-                "codes",
-            }:
-                missing.append(f"{page.name}: TickerStream.{m[1]}")
+        code = "".join(b.code for b in BLOCKS if b.page == page.name and b.lang == "python")
+        for obj, name in re.findall(r"(?<![\w\"'/.-])(\w+)\.(\w+)", code):
+            if obj == "client" and not hasattr(aiofutu.Client, name) and name != "reconnects":
+                missing.append(f"{page.name}: client.{name}")
+            elif obj in {"server", "opend"} and not _simulator_has(name):
+                missing.append(f"{page.name}: Simulator.{name}")
+            elif (
+                obj in {"ticks", "latest", "stream"}
+                and not hasattr(aiofutu.TickerStream, name)
+                and name not in stream_attrs
+            ):
+                missing.append(f"{page.name}: TickerStream.{name}")
     assert not missing, missing
 
 

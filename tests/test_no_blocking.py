@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 import pytest
-from anyio.from_thread import BlockingPortal, start_blocking_portal
 from blockbuster import BlockingError, blockbuster_ctx
 
 import aiofutu
-from aiofutu import sim
+from aiofutu.testing import BackgroundSimulator, background_simulator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -51,15 +50,10 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture(scope="module")
-def remote_sim() -> Iterator[tuple[BlockingPortal, sim.Simulator]]:
+def remote_sim() -> Iterator[BackgroundSimulator]:
     """A simulator on its own thread and event loop."""
-    with (
-        start_blocking_portal("asyncio") as portal,
-        portal.wrap_async_context_manager(
-            sim.serve(port=0, tick_rate=0, codes=(HK,), unsub_min_age=0)
-        ) as server,
-    ):
-        yield portal, server
+    with background_simulator(tick_rate=0, codes=(HK,), unsub_min_age=0) as opend:
+        yield opend
 
 
 def _backend_name(anyio_backend: Any) -> str:
@@ -128,9 +122,9 @@ def _consecutive(ticks: list[aiofutu.Ticker]) -> bool:
     return counters == list(range(counters[0], counters[0] + len(counters)))
 
 
-async def _on_sim(portal: BlockingPortal, func: Callable[..., Any], *args: Any) -> Any:
-    """Run a simulator coroutine on its thread, without blocking this loop."""
-    return await anyio.to_thread.run_sync(portal.call, func, *args)
+async def _on_sim(opend: BackgroundSimulator, func: Callable[..., Any], *args: Any) -> Any:
+    """Run a simulator method on its thread, without blocking this loop."""
+    return await anyio.to_thread.run_sync(opend.call, func, *args)
 
 
 async def _take(stream: aiofutu.TickerStream, n: int) -> list[aiofutu.Ticker]:
@@ -144,19 +138,17 @@ async def _take(stream: aiofutu.TickerStream, n: int) -> list[aiofutu.Ticker]:
 
 
 async def test_client_never_blocks_the_loop(
-    anyio_backend: Any, remote_sim: tuple[BlockingPortal, sim.Simulator]
+    anyio_backend: Any, remote_sim: BackgroundSimulator
 ) -> None:
-    portal, server = remote_sim
+    opend, server = remote_sim, remote_sim.server
     backend = _backend_name(anyio_backend)
     import polars  # noqa: F401  # imported once per process by the first frame: not our concern
 
     policy = aiofutu.ReconnectPolicy(initial_delay=0.05, max_delay=0.2, jitter=0.0)
     with blocking_calls(backend), long_steps(backend) as slow:
-        async with aiofutu.connect(
-            "127.0.0.1", server.port, timeout=10, reconnect=policy
-        ) as client:
+        async with aiofutu.connect(opend.host, opend.port, timeout=10, reconnect=policy) as client:
             await client.subscribe([HK], [aiofutu.SubType.TICKER])
-            await _on_sim(portal, server.burst, HK, 1000)
+            await _on_sim(opend, server.burst, HK, 1000)
             recent = await client.get_rt_ticker(HK, 1000)
             assert len(recent) == 1000 and _consecutive(recent)
             frame = await client.get_rt_ticker_frame(HK, 1000)
@@ -166,21 +158,21 @@ async def test_client_never_blocks_the_loop(
 
             async with client.ticker_stream(HK, buffer=50_000, is_first_push=False) as ticks:
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(_on_sim, portal, server.burst, HK, 20_000)
+                    tg.start_soon(_on_sim, opend, server.burst, HK, 20_000)
                     burst = await _take(ticks, 20_000)
                 assert _consecutive(burst) and burst[0].sequence > recent[-1].sequence
 
-                await _on_sim(portal, server.drop_connections)
+                await _on_sim(opend, server.drop_connections)
                 with anyio.fail_after(10):
                     while client.reconnects == 0:  # noqa: ASYNC110
                         await anyio.sleep(0.01)
                     await client.wait_ready(timeout=10)
-                await _on_sim(portal, server.burst, HK, 500)
+                await _on_sim(opend, server.burst, HK, 500)
                 after = await _take(ticks, 500)
                 assert _consecutive(burst + after) and ticks.gaps == []
 
             async with client.ticker_frames(HK, max_rows=2_000, max_latency=0.05) as frames:
-                await _on_sim(portal, server.burst, HK, 5_000)
+                await _on_sim(opend, server.burst, HK, 5_000)
                 rows = 0
                 with anyio.fail_after(10):
                     async for df in frames:
@@ -193,12 +185,12 @@ async def test_client_never_blocks_the_loop(
 
 async def test_detectors_are_live(
     anyio_backend: Any,
-    remote_sim: tuple[BlockingPortal, sim.Simulator],
+    remote_sim: BackgroundSimulator,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Positive controls: a user callback run by the library (``on_gap``, called from the
     client's reader) that sleeps, then one that burns CPU, must both be caught."""
-    portal, server = remote_sim
+    opend, server = remote_sim, remote_sim.server
     backend = _backend_name(anyio_backend)
     behaviour: dict[str, Callable[[], None]] = {}
 
@@ -211,13 +203,13 @@ async def test_detectors_are_live(
             pass
 
     async def gap_then_tick(stream: aiofutu.TickerStream) -> None:
-        await _on_sim(portal, server.burst, HK, 1)  # a first tick: the route knows a sequence
+        await _on_sim(opend, server.burst, HK, 1)  # a first tick: the route knows a sequence
         await _take(stream, 1)
-        await _on_sim(portal, server.skip_ticks, HK, 3)  # 3 trades never pushed: a gap
-        await _on_sim(portal, server.burst, HK, 1)
+        await _on_sim(opend, server.skip_ticks, HK, 3)  # 3 trades never pushed: a gap
+        await _on_sim(opend, server.burst, HK, 1)
         await _take(stream, 1)
 
-    async with aiofutu.connect("127.0.0.1", server.port, timeout=10) as client:
+    async with aiofutu.connect(opend.host, opend.port, timeout=10) as client:
         async with client.ticker_stream(HK, on_gap=on_gap, is_first_push=False) as ticks:
             if backend == "asyncio":
                 behaviour["gap"] = lambda: time.sleep(0.001)
