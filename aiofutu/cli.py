@@ -253,26 +253,26 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
 
 # ---- command line ----------------------------------------------------------------------------
 
-#: sim flags that map one to one onto SimConfig fields: (flag, field, type, help)
-_SIM_FLAGS: tuple[tuple[str, str, Any, str], ...] = (
-    ("--codes", "codes", str, "comma-separated codes with live ticks from the start"),
-    ("--seed", "seed", int, "seed of prices and volumes (default 1)"),
-    ("--rate", "tick_rate", float, "live ticks per second per code (default 50; 0 = none)"),
-    ("--burst", "burst", int, "N ticks as fast as possible after each push registration"),
-    ("--burst-per-push", "burst_per_push", int, "ticks per push message in a burst (default 1)"),
-    ("--gap-every", "gap_every", int, "skip trades before every N-th tick (sequence gaps)"),
-    ("--gap-size", "gap_size", int, "trades skipped at each gap (default 1)"),
-    ("--reply-delay", "reply_delay", float, "seconds before every reply (a slow OpenD)"),
-    ("--drop-after-frames", "drop_after_frames", int, "close each connection after N frames"),
-    ("--corrupt-replies", "corrupt_replies", int, "the first N replies get a bad SHA1"),
-    ("--corrupt-pushes", "corrupt_pushes", int, "the first N pushes get a bad SHA1"),
-    ("--corrupt-every", "corrupt_every", int, "every N-th push of a connection gets a bad SHA1"),
-    ("--sub-quota", "sub_quota", int, "subscription quota (default 1000; 0 refuses all)"),
-    ("--unsub-min-age", "unsub_min_age", float, "seconds before unsubscribing is allowed (60)"),
-    ("--max-ticks", "max_ticks", int, "ticks kept per code for get_rt_ticker (default 1000)"),
-    ("--keepalive-interval", "keepalive_interval", int, "keepAliveInterval sent (default 10)"),
-    ("--replay", "replay", str, "serve a recording (aiofutu record) instead of random ticks"),
-    ("--speed", "speed", float, "replay speed: 1 = real time, 10 = 10x, 0 = no waiting"),
+#: sim flags that map one to one onto SimConfig fields: (flag, field, type, metavar, help)
+_SIM_FLAGS: tuple[tuple[str, str, Any, str, str], ...] = (
+    ("--codes", "codes", str, "CODES", "comma-separated codes with live ticks from the start"),
+    ("--seed", "seed", int, "N", "seed of prices and volumes (default 1)"),
+    ("--rate", "tick_rate", float, "N", "live ticks per second per code (default 50; 0 = none)"),
+    ("--burst", "burst", int, "N", "N ticks as fast as possible after each push registration"),
+    ("--burst-per-push", "burst_per_push", int, "K", "ticks per push message in a burst"),
+    ("--gap-every", "gap_every", int, "N", "skip trades before every N-th tick (gaps)"),
+    ("--gap-size", "gap_size", int, "N", "trades skipped at each gap (default 1)"),
+    ("--reply-delay", "reply_delay", float, "S", "seconds before every reply (a slow OpenD)"),
+    ("--drop-after-frames", "drop_after_frames", int, "N", "close connections after N frames"),
+    ("--corrupt-replies", "corrupt_replies", int, "N", "the next N replies get a bad SHA1"),
+    ("--corrupt-pushes", "corrupt_pushes", int, "N", "the next N pushes get a bad SHA1"),
+    ("--corrupt-every", "corrupt_every", int, "N", "every N-th push gets a bad SHA1"),
+    ("--sub-quota", "sub_quota", int, "N", "subscription quota (default 1000; 0 refuses all)"),
+    ("--unsub-min-age", "unsub_min_age", float, "S", "seconds before unsubscribing (60)"),
+    ("--max-ticks", "max_ticks", int, "N", "ticks kept per code for get_rt_ticker (1000)"),
+    ("--keepalive-interval", "keepalive_interval", int, "S", "keepAliveInterval (default 10)"),
+    ("--replay", "replay", str, "FILE", "serve a recording (aiofutu record), not random ticks"),
+    ("--speed", "speed", float, "X", "replay speed: 1 = as recorded, 10 = 10x, 0 = no waiting"),
 )
 _SIM_FIELDS = (*(f[1] for f in _SIM_FLAGS), "scenario", "market_hours", "hp_volume")
 
@@ -295,6 +295,7 @@ def _output(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from .sim import MARKET_HOURS, SCENARIOS
+    from .sim._scenarios import SCENARIO_HELP
 
     parser = _Parser(
         prog="aiofutu", description="asyncio client for the Futu / moomoo OpenD quote gateway"
@@ -338,9 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--market-hours", dest="market_hours", choices=MARKET_HOURS, help="default open")
     p.add_argument("--hp-volume", dest="hp_volume", action="store_true", help="set hpVolume")
-    for flag, field, kind, text in _SIM_FLAGS:
-        p.add_argument(flag, dest=field, type=kind, help=text)
-    p.epilog = "kill -USR1 PID sets off a burst of every code with subscribers."
+    for flag, field, kind, metavar, text in _SIM_FLAGS:
+        p.add_argument(flag, dest=field, type=kind, metavar=metavar, help=text)
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "scenarios:\n" + "".join(f"  {k:<9} {v}\n" for k, v in SCENARIO_HELP.items())
+    p.epilog += "\nkill -USR1 PID sets off a burst of every code that has subscribers."
 
     p = sub.add_parser("demo", help="run a simulator in-process and stream its ticks")
     p.add_argument("--codes", type=lambda s: tuple(c for c in s.split(",") if c), default=())

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal
 
-__all__ = ("MARKET_HOURS", "SCENARIOS", "ErrCode", "Faults", "MarketHours", "corrupt_sha1")
+__all__ = (
+    "MARKET_HOURS",
+    "SCENARIOS",
+    "SCENARIO_HELP",
+    "ErrCode",
+    "Faults",
+    "MarketHours",
+    "corrupt_sha1",
+)
 
 #: ``"open"``: every market trades around the clock (the default, so a demo always moves);
 #: ``"closed"``: no live ticks anywhere; ``"real"``: each market trades only in its sessions
@@ -23,26 +31,30 @@ MARKET_HOURS: tuple[str, ...] = ("open", "closed", "real")
 #: Named presets. A preset only fills in fields left at their default, so
 #: ``SimConfig(scenario="gaps", gap_every=5)`` keeps ``gap_every=5``.
 SCENARIOS: dict[str, dict[str, Any]] = {
-    # ticks at tick_rate per second per code, every OpenD rule in force
     "steady": {},
-    # every TICKER push registration is answered with 10,000 ticks as fast as possible
     "burst": {"burst": 10_000, "burst_per_push": 1},
-    # no live ticks: the market is closed (GetGlobalState says so too)
     "closed": {"market_hours": "closed"},
-    # ticks only during each market's real trading sessions
     "hours": {"market_hours": "real"},
-    # one trade in every 20 is skipped: HK sequence counters jump, clients see gaps
     "gaps": {"gap_every": 20, "gap_size": 1},
-    # every reply is sent half a second late
     "slow": {"reply_delay": 0.5},
-    # every connection is dropped after it was sent 200 frames
     "drop": {"drop_after_frames": 200},
-    # every 50th push frame of a connection carries a wrong SHA1
     "corrupt": {"corrupt_every": 50},
-    # no subscription quota left: every Qot_Sub for something new is refused
     "quota": {"sub_quota": 0},
-    # OpenD's limits relaxed for quick tests: unsubscribe at once
     "lenient": {"unsub_min_age": 0.0},
+}
+
+#: One line per preset, for ``aiofutu sim --help`` and the docs.
+SCENARIO_HELP: dict[str, str] = {
+    "steady": "live ticks at --rate per second per code, every OpenD rule in force",
+    "burst": "10,000 ticks as fast as possible after each TICKER push registration",
+    "closed": "no live ticks: every market is closed (GetGlobalState says so too)",
+    "hours": "ticks only in each market's real trading sessions",
+    "gaps": "one trade in 20 never appears: HK sequence counters jump (gaps)",
+    "slow": "every reply half a second late",
+    "drop": "every connection is closed after it was sent 200 frames",
+    "corrupt": "every 50th push frame of a connection has a wrong SHA1",
+    "quota": "no subscription quota: every new Qot_Sub is refused",
+    "lenient": "unsubscribe at once (no one-minute rule)",
 }
 
 

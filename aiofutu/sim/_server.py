@@ -31,7 +31,7 @@ from ._wire import PushEncoder
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
-    from anyio.abc import SocketStream, TaskGroup
+    from anyio.abc import SocketStream
 
     from .._pb import qot_common_pb2
 
@@ -95,7 +95,6 @@ class Simulator(AsyncContextManagerMixin):
         self._watchers: dict[str, set[Session]] = {}  # code -> connections with TICKER push
         self._encoders: dict[str, PushEncoder] = {}
         self._burst_locks: dict[str, anyio.Lock] = {}
-        self._tg: TaskGroup | None = None
         self._rng = random.Random(f"{cfg.seed}:server")
         self._next_conn_id = 7_000_000_000_000_000_000 + self._rng.randrange(1 << 40)
 
@@ -152,7 +151,6 @@ class Simulator(AsyncContextManagerMixin):
             # rather than wrapped in an ExceptionGroup.
             error: BaseException | None = None
             async with anyio.create_task_group() as tg:
-                self._tg = tg
                 tg.start_soon(listener.serve, self._handle)
                 if self.replay is not None:
                     self.replay.open()
@@ -364,7 +362,8 @@ def serve(
 ) -> Simulator:
     """A :class:`Simulator` to use as ``async with sim.serve(...) as server``.
 
-    ``options`` are the other :class:`SimConfig` fields (``reply_delay``, ``unsub_min_age``, ...).
+    ``options`` are the other :class:`SimConfig` fields (``scenario="gaps"``, ``burst=500``,
+    ``reply_delay``, ``unsub_min_age``, ``replay="ticks.parquet"``, ...).
     """
     config = SimConfig(
         host=host,

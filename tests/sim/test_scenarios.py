@@ -13,6 +13,7 @@ import aiofutu
 from aiofutu import Ticker, sim
 from aiofutu._pb import qot_common_pb2, qot_get_ticker_pb2
 from aiofutu.enums import Market
+from aiofutu.sim._scenarios import SCENARIO_HELP
 
 pytestmark = pytest.mark.anyio
 
@@ -38,6 +39,7 @@ def _seqs(ticks: list[Ticker] | list[qot_common_pb2.Ticker]) -> list[int]:
 
 
 def test_scenario_presets_fill_defaults_only() -> None:
+    assert set(SCENARIO_HELP) == set(sim.SCENARIOS)
     assert sim.SimConfig(scenario="gaps").gap_every == 20
     assert sim.SimConfig(scenario="gaps", gap_every=3).gap_every == 3
     assert sim.SimConfig(scenario="quota").sub_quota == 0
