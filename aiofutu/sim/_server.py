@@ -31,7 +31,7 @@ from ._wire import PushEncoder
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
-    from anyio.abc import SocketStream
+    from anyio.abc import SocketStream, TaskGroup
 
     from .._pb import qot_common_pb2
 
@@ -95,6 +95,7 @@ class Simulator(AsyncContextManagerMixin):
         self._watchers: dict[str, set[Session]] = {}  # code -> connections with TICKER push
         self._encoders: dict[str, PushEncoder] = {}
         self._burst_locks: dict[str, anyio.Lock] = {}
+        self._tg: TaskGroup | None = None  # the server's own tasks (auto bursts)
         self._rng = random.Random(f"{cfg.seed}:server")
         self._next_conn_id = 7_000_000_000_000_000_000 + self._rng.randrange(1 << 40)
 
@@ -151,6 +152,7 @@ class Simulator(AsyncContextManagerMixin):
             # rather than wrapped in an ExceptionGroup.
             error: BaseException | None = None
             async with anyio.create_task_group() as tg:
+                self._tg = tg
                 tg.start_soon(listener.serve, self._handle)
                 if self.replay is not None:
                     self.replay.open()
@@ -203,9 +205,10 @@ class Simulator(AsyncContextManagerMixin):
             replay.start()
         first = code not in session.registered
         session.registered.add(code)
-        if first and self.config.burst > 0:
-            # After the reply: the session's task runs once the handler has queued it.
-            session.start_soon(self._auto_burst, code)
+        if first and self.config.burst > 0 and self._tg is not None:
+            # It starts after the handler returned, so the reply is queued first; it runs in the
+            # server's task group so that it completes for every watcher even if this one leaves.
+            self._tg.start_soon(self._auto_burst, code)
 
     async def _auto_burst(self, code: str) -> None:
         cfg = self.config

@@ -101,11 +101,6 @@ class Session:
         self.outbox.close()
         self._scope.cancel()
 
-    def start_soon(self, func: Any, *args: Any) -> None:
-        """Run ``func(*args)`` in this connection's task group (ends with the connection)."""
-        if self._tg is not None:
-            self._tg.start_soon(func, *args)
-
     async def _write_loop(self) -> None:
         try:
             await self.outbox.run(self.stream)

@@ -120,6 +120,26 @@ async def test_closed_market_has_no_ticks_until_it_opens() -> None:
         assert state["marketHK"] == 5  # Afternoon: trading
 
 
+async def test_real_hours_tick_only_markets_in_session() -> None:
+    # HK and US sessions never overlap, so whatever the time, one of the two is silent.
+    async with (
+        sim.serve(tick_rate=200, scenario="hours", codes=(HK, US, "SG.D05")) as server,
+        aiofutu.connect(server.host, server.port) as client,
+        client.ticker_stream(HK, US, "SG.D05", is_first_push=False) as ticks,
+    ):
+        await anyio.sleep(0.3)
+        got = ticks.drain()
+        trading = sim.trading_markets(time.time(), "real")
+        state = await client.get_global_state()
+    assert trading is not None
+    assert {t.code for t in got} <= {
+        code for code in (HK, US, "SG.D05") if aiofutu.parse_code(code)[0] in trading
+    }
+    assert "SG.D05" in {t.code for t in got}  # no calendar: always in session
+    assert not {HK, US} <= {t.code for t in got}
+    assert state["marketHK"] == sim.market_states(time.time())["marketHK"]
+
+
 def test_real_market_hours_follow_each_calendar() -> None:
     hk_morning = dt.datetime(2024, 1, 3, 10, 0, tzinfo=ZoneInfo("Asia/Hong_Kong")).timestamp()
     trading = sim.trading_markets(hk_morning, "real")
