@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from .client import Client, SubscriptionInfo, connect
 from .codes import format_code, parse_code
 from .enums import (
@@ -37,6 +39,9 @@ from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, TickerFrameStream, TickerStream
 
 __version__ = "0.1.0"
+
+# A library stays silent unless the application configures logging.
+logging.getLogger("aiofutu").addHandler(logging.NullHandler())
 
 __all__ = (
     "TICKER_COLUMNS",

@@ -8,6 +8,7 @@ and owns the push router that feeds ticker streams.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -47,7 +48,6 @@ from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, Overflow, TickerFrameStream, TickerRouter, TickerStream, _Bounded
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Callable
     from types import TracebackType
 
@@ -203,7 +203,16 @@ class Client:
             raise ConfigurationError(
                 f"reconnect must be a bool or a ReconnectPolicy, got {reconnect!r}"
             )
-        self.rsa_key = RsaKey.load(rsa_private_key) if rsa_private_key is not None else None
+        # PEM bytes are parsed now; a key file is read (off the event loop) when entering.
+        self.rsa_key = RsaKey(rsa_private_key) if isinstance(rsa_private_key, bytes) else None
+        self._rsa_path: str | None = None
+        if rsa_private_key is not None and self.rsa_key is None:
+            if not isinstance(rsa_private_key, (str, os.PathLike)):
+                raise ConfigurationError(
+                    "rsa_private_key must be PEM bytes or the path of a PEM file, "
+                    f"got {rsa_private_key!r}"
+                )
+            self._rsa_path = os.fspath(rsa_private_key)
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -253,6 +262,8 @@ class Client:
         if self._entered:
             raise FutuError("a Client can be entered only once; call aiofutu.connect() again")
         self._entered = True
+        if self._rsa_path is not None and self.rsa_key is None:
+            self.rsa_key = await anyio.to_thread.run_sync(RsaKey.load, self._rsa_path)
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -323,6 +334,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """True once the client was closed (by ``aclose()`` or leaving ``async with``)."""
         return self._closed
 
     @property
@@ -369,18 +381,22 @@ class Client:
 
     @property
     def conn_id(self) -> int:
+        """OpenD's id for the current connection (from InitConnect); 0 before connecting."""
         return self._conn.info.conn_id if self._conn.info else 0
 
     @property
     def server_version(self) -> int:
+        """OpenD's version number (from InitConnect)."""
         return self._conn.info.server_version if self._conn.info else 0
 
     @property
     def login_user_id(self) -> int:
+        """The Futu user id OpenD is logged in with (from InitConnect)."""
         return self._conn.info.login_user_id if self._conn.info else 0
 
     @property
     def keepalive_interval(self) -> int:
+        """OpenD's KeepAlive interval in seconds (from InitConnect)."""
         return self._conn.info.keepalive_interval if self._conn.info else 0
 
     def _check_open(self) -> None:

@@ -80,21 +80,21 @@ class _Sink:
     #: models built during the current read chunk, handed over in one piece by ``flush``
     staged: list[Ticker]
 
-    def put_models(self, ticks: list[Ticker]) -> None:
+    def _put_models(self, ticks: list[Ticker]) -> None:
         raise NotImplementedError
 
-    def put_raw(
+    def _put_raw(
         self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
     ) -> None:
         raise NotImplementedError
 
-    def put_gap(self, gap: Gap) -> None:
+    def _put_gap(self, gap: Gap) -> None:
         raise NotImplementedError
 
-    def end(self, error: FutuError | None) -> None:
+    def _end(self, error: FutuError | None) -> None:
         raise NotImplementedError
 
-    def is_full(self) -> bool:
+    def _is_full(self) -> bool:
         raise NotImplementedError
 
 
@@ -149,7 +149,7 @@ class _Bounded(_Sink):
                 self.overflow,
             )
 
-    def put_gap(self, gap: Gap) -> None:
+    def _put_gap(self, gap: Gap) -> None:
         self.gaps.append(gap)
         if self.on_gap is not None:
             try:
@@ -157,7 +157,7 @@ class _Bounded(_Sink):
             except Exception:
                 logger.exception("on_gap callback failed")
 
-    def end(self, error: FutuError | None) -> None:
+    def _end(self, error: FutuError | None) -> None:
         if not self._ended:
             self._ended = True
             self._end_error = error
@@ -165,15 +165,15 @@ class _Bounded(_Sink):
             if self._space is not None:
                 self._space.set()
 
-    async def wait_space(self) -> None:
+    async def _wait_space(self) -> None:
         """For overflow="block": the reader waits here until the consumer drains."""
-        while self.is_full() and not self._ended and not self._closed:
+        while self._is_full() and not self._ended and not self._closed:
             self._space = anyio.Event()
             await self._space.wait()
 
     def _released(self) -> None:
         space = self._space
-        if space is not None and not self.is_full():
+        if space is not None and not self._is_full():
             self._space = None
             space.set()
 
@@ -214,7 +214,7 @@ class _Bounded(_Sink):
             self._closed = True
             if self._attached:
                 self._client._detach_stream(self)
-            self.end(None)
+            self._end(None)
 
 
 class TickerStream(_Bounded):
@@ -240,12 +240,13 @@ class TickerStream(_Bounded):
 
     @property
     def pending(self) -> int:
+        """Ticks buffered and not yet consumed."""
         return len(self._buf)
 
-    def is_full(self) -> bool:
+    def _is_full(self) -> bool:
         return len(self._buf) >= self.buffer
 
-    def put_models(self, ticks: list[Ticker]) -> None:
+    def _put_models(self, ticks: list[Ticker]) -> None:
         buf = self._buf
         n = len(ticks)
         self.received += n
@@ -267,7 +268,7 @@ class TickerStream(_Bounded):
             self._wake = None
             wake.set()
 
-    def put_raw(
+    def _put_raw(
         self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
     ) -> None:
         raise AssertionError("TickerStream takes models")  # pragma: no cover
@@ -346,15 +347,16 @@ class TickerFrameStream(_Bounded):
 
     @property
     def pending(self) -> int:
+        """Ticks (rows) buffered and not yet consumed."""
         return self._rows
 
-    def is_full(self) -> bool:
+    def _is_full(self) -> bool:
         return self._rows >= self.buffer
 
-    def put_models(self, ticks: list[Ticker]) -> None:
+    def _put_models(self, ticks: list[Ticker]) -> None:
         raise AssertionError("TickerFrameStream takes raw pushes")  # pragma: no cover
 
-    def put_raw(
+    def _put_raw(
         self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
     ) -> None:
         self.received += n
@@ -472,6 +474,9 @@ class TickerRouter:
             route = self._routes.get(key)
             if route is None:
                 route = self._routes[key] = _Route(market.wire, local)
+            elif not (route.model_sinks or route.raw_sinks):
+                # pushes went unwatched since the last stream left: no continuity to claim
+                route.last_seq = -1
             (route.model_sinks if sink.wants_models else route.raw_sinks).append(sink)
         if isinstance(sink, _Bounded) and sink.overflow == "block":
             self._block_sinks.add(id(sink))
@@ -498,7 +503,7 @@ class TickerRouter:
 
     def end_all(self, error: FutuError | None) -> None:
         for sink in list(self.sinks()):
-            sink.end(error)
+            sink._end(error)
 
     def dispatch(self, frame: Frame) -> None:
         """Handle one push frame of protocol 3011 (the per-message hot path).
@@ -569,7 +574,7 @@ class TickerRouter:
                         self._dirty_sinks.append(sink)
                     sink.staged.extend(models)
         for sink in route.raw_sinks:
-            sink.put_raw(route.market, route.local, name, tickers, n, hp)
+            sink._put_raw(route.market, route.local, name, tickers, n, hp)
 
     def flush(self) -> Any:
         """Hand staged ticks to their streams; the reader calls this after every read chunk.
@@ -589,12 +594,12 @@ class TickerRouter:
             for sink in dirty:
                 batch = sink.staged
                 sink.staged = []
-                sink.put_models(batch)
+                sink._put_models(batch)
         if self._block_sinks:
             blocked = [
                 sink
                 for sink in self.sinks()
-                if id(sink) in self._block_sinks and sink.is_full() and isinstance(sink, _Bounded)
+                if id(sink) in self._block_sinks and sink._is_full() and isinstance(sink, _Bounded)
             ]
             if blocked:
                 return _wait_all(blocked)
@@ -641,7 +646,7 @@ class TickerRouter:
             gap.before,
         )
         for sink in (*route.model_sinks, *route.raw_sinks):
-            sink.put_gap(gap)
+            sink._put_gap(gap)
 
     # -- reconnect support -------------------------------------------------------------------
 
@@ -695,9 +700,9 @@ class TickerRouter:
             route = self._routes.get(key)
             if route is not None:
                 for sink in (*route.model_sinks, *route.raw_sinks):
-                    sink.end(error)
+                    sink._end(error)
 
 
 async def _wait_all(sinks: list[_Bounded]) -> None:
     for sink in sinks:
-        await sink.wait_space()
+        await sink._wait_space()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 import pytest
-from blockbuster import BlockingError, blockbuster_ctx
+from blockbuster import blockbuster_ctx
 
 import aiofutu
 from aiofutu.testing import BackgroundSimulator, background_simulator
@@ -226,13 +226,6 @@ async def test_detectors_are_live(
 
 
 @pytest.mark.parametrize("anyio_backend", [("asyncio", {"debug": True})], ids=["asyncio"])
-@pytest.mark.xfail(
-    strict=True,
-    raises=BlockingError,
-    reason="library gap (reported): Client.__init__ -> RsaKey.load() reads the PEM file with "
-    "open()/read() on the event loop; read it off the loop in __aenter__ (anyio.Path.read_bytes "
-    "or to_thread) and drop this marker",
-)
 async def test_rsa_key_file_is_not_read_on_the_loop(anyio_backend: Any, tmp_path: Any) -> None:
     """``connect(..., rsa_private_key=PATH)`` runs inside async code: the key file must be read
     off the loop (e.g. in a worker thread when the client is entered)."""

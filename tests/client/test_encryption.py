@@ -126,13 +126,19 @@ async def test_opend_encrypts_but_client_does_not(pem: bytes) -> None:
                 pass
 
 
-def test_key_file_that_does_not_parse(tmp_path: Path) -> None:
+async def test_key_file_that_does_not_parse(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("not a key")
     with pytest.raises(aiofutu.ConfigurationError, match="cannot read an RSA private key"):
-        aiofutu.connect(rsa_private_key=bad)
+        async with aiofutu.connect(rsa_private_key=bad):
+            pass
     with pytest.raises(aiofutu.ConfigurationError, match="cannot read RSA key file"):
-        aiofutu.connect(rsa_private_key=tmp_path / "missing.pem")
+        async with aiofutu.connect(rsa_private_key=tmp_path / "missing.pem"):
+            pass
+    with pytest.raises(aiofutu.ConfigurationError, match="cannot read an RSA private key"):
+        aiofutu.connect(rsa_private_key=b"not a key")
+    with pytest.raises(aiofutu.ConfigurationError, match="rsa_private_key"):
+        aiofutu.connect(rsa_private_key=1234)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("bits", [1024, 2048])

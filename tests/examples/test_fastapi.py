@@ -229,12 +229,6 @@ async def test_chart_page_is_self_contained(base_url: str) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "no external assets"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug (reported): pushes that arrive while no stream is attached do not "
-    "advance the route's last sequence (TickerRouter), so the next stream on that code reports "
-    "a spurious Gap for them",
-)
 async def test_a_consumer_arriving_later_sees_no_spurious_gap(
     opend_ctl: SimControl, base_url: str
 ) -> None:
