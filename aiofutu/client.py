@@ -45,7 +45,15 @@ from .errors import (
 from .frames import ColumnBuffer
 from .models import HP_VOLUME_TAG, Ticker, build_tickers
 from .state import ClientState, ReconnectPolicy, StateChange
-from .streams import Gap, Overflow, TickerFrameStream, TickerRouter, TickerStream, _Bounded
+from .streams import (
+    Gap,
+    Overflow,
+    TickerFrameStream,
+    TickerRouter,
+    TickerStream,
+    _Bounded,
+    _import_polars,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -791,6 +799,7 @@ class Client:
 
         Built straight from the protobuf message (no model per tick).
         """
+        await _import_polars()
         s2c, hp = await self._get_ticker(code, num, timeout)
         sec = s2c.security
         cols = ColumnBuffer()

@@ -12,17 +12,19 @@ from __future__ import annotations
 import logging
 import math
 import operator
+import sys
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import anyio
+import anyio.to_thread
 
 from ._pb import qot_update_ticker_pb2
 from .codes import format_code, parse_code
 from .enums import Market
 from .errors import ClientClosed, ConfigurationError, ConnectionLost, FutuError, SlowConsumer
-from .frames import ColumnBuffer
+from .frames import ColumnBuffer, _polars
 from .models import HP_VOLUME_TAG, Ticker, build_tickers
 
 if TYPE_CHECKING:
@@ -70,6 +72,17 @@ def _check_overflow(overflow: object) -> Overflow:
     if overflow not in _OVERFLOWS:
         raise ConfigurationError(f"overflow must be one of {_OVERFLOWS}, got {overflow!r}")
     return overflow  # type: ignore[return-value]
+
+
+async def _import_polars() -> None:
+    """Import polars in a worker thread, once, so its ~0.1 s import never stalls the loop.
+
+    Raises :class:`~aiofutu.MissingDependency` when polars is not installed.
+    """
+    if "polars" not in sys.modules:
+        await anyio.to_thread.run_sync(_polars)
+    else:
+        _polars()
 
 
 class _Sink:
@@ -205,6 +218,8 @@ class _Bounded(_Sink):
         if self._closed:
             raise ClientClosed("the stream is closed")
         if not self._attached:
+            if not self.wants_models:
+                await _import_polars()
             await self._client._attach_stream(self)
             self._attached = True
 
