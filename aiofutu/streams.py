@@ -27,6 +27,11 @@ from .errors import ClientClosed, ConfigurationError, ConnectionLost, FutuError,
 from .frames import ColumnBuffer, _polars
 from .models import HP_VOLUME_TAG, Ticker, build_tickers
 
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover
+    from typing_extensions import Self
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
@@ -223,6 +228,16 @@ class _Bounded(_Sink):
             await self._client._attach_stream(self)
             self._attached = True
 
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
     async def aclose(self) -> None:
         """Detach from the client. The OpenD subscription stays (see ``Client.ticker_stream``)."""
         if not self._closed:
@@ -287,16 +302,6 @@ class TickerStream(_Bounded):
         self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
     ) -> None:
         raise AssertionError("TickerStream takes models")  # pragma: no cover
-
-    async def __aenter__(self) -> TickerStream:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> TickerStream:
-        return self
 
     async def __anext__(self) -> Ticker:
         buf = self._buf
@@ -389,16 +394,6 @@ class TickerFrameStream(_Bounded):
         self._rows += n
         if self._rows >= self.max_rows or len(self._msgs) == 1:
             self._notify()
-
-    async def __aenter__(self) -> TickerFrameStream:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> TickerFrameStream:
-        return self
 
     async def __anext__(self) -> pl.DataFrame:
         while True:
