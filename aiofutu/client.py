@@ -459,7 +459,12 @@ class Client:
                 if up and self._services is not None and not self._closed:
                     self._services.start_soon(self._resubscribe, name="aiofutu-resubscribe")
         if s2c.HasField("event"):
-            cause = f"OpenD event {s2c.event.eventType}: {s2c.event.desc}"
+            kind = s2c.event.eventType
+            try:
+                name = notify_pb2.GtwEventType.Name(kind).removeprefix("GtwEventType_")
+            except ValueError:
+                name = str(kind)
+            cause = f"OpenD event {name}: {s2c.event.desc}"
             logger.warning(cause)
             self._set_state(self._state, cause)
         if s2c.HasField("programStatus"):
