@@ -85,7 +85,7 @@ def test_receive_path_only_raises_typed_errors(case: tuple[bytes, int, bool], ch
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_streams())
-def test_live_client_survives_random_bytes(anyio_backend: str, data: bytes) -> None:
+def test_live_client_survives_random_bytes(backend: str, data: bytes) -> None:
     async def scenario() -> None:
         def handler(proto_id: int, serial: int, body: bytes) -> bytes:
             resp = keep_alive_pb2.Response(retType=0)
@@ -103,4 +103,4 @@ def test_live_client_survives_random_bytes(anyio_backend: str, data: bytes) -> N
                         except aiofutu.FutuError:
                             pass  # a typed error is the only acceptable failure
 
-    anyio.run(scenario, backend=anyio_backend)
+    anyio.run(scenario, backend=backend)
