@@ -8,6 +8,7 @@ real socket must survive the same bytes or fail with a typed error, never hang.
 from __future__ import annotations
 
 import anyio
+import pytest
 from client.scripted import scripted  # tests/ is on sys.path (rootdir packages)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -83,6 +84,7 @@ def test_receive_path_only_raises_typed_errors(case: tuple[bytes, int, bool], ch
         assert result["frames"] + result["bad"] <= n_frames + len(data) // 44 + 1
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_streams())
 def test_live_client_survives_random_bytes(backend: str, data: bytes) -> None:
