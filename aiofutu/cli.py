@@ -1,4 +1,4 @@
-"""The ``aiofutu`` command line: ``tail``, ``ticker``, ``record``, ``sim`` and ``demo``.
+"""The ``aiofutu`` command line: ``tail``, ``ticker``, ``record``, ``sim``, ``demo`` and ``keygen``.
 
 A user error (OpenD unreachable, an invalid code, a refused subscription, a bad option) ends
 with one line on stderr and a non-zero status, never a traceback: 2 for a bad command line,
@@ -9,6 +9,7 @@ and exits 0, since Ctrl-C is how a recording is ended).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -16,11 +17,12 @@ import sys
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import anyio
+import anyio.to_thread
 
 from . import __version__
 from .client import DEFAULT_HOST, DEFAULT_PORT, connect
 from .codes import parse_code
-from .errors import ConfigurationError, FutuError, MissingDependency, OpenDError
+from .errors import ConfigurationError, FutuError, MissingDependency, OpenDError, ProtocolError
 from .record import Recorder, ticks_to_frame
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ __all__ = ("main",)
 
 DEMO_CODES = ("HK.00700", "US.AAPL", "HK.09988", "SH.600519")
 MAX_NUM = 1000
+KEY_SIZES = (1024, 2048, 3072, 4096)
 _COLOURS = {"BUY": "\033[32m", "SELL": "\033[31m", "NEUTRAL": "\033[33m"}
 _RESET = "\033[0m"
 _INTERRUPTED = 130
@@ -129,10 +132,15 @@ def _write_ticks(ticks: list[Ticker], fmt: str, out: str | None) -> None:
 
 
 async def _stream(
-    host: str, port: int, codes: Sequence[str], printer: TickPrinter, limit: int | None
+    host: str,
+    port: int,
+    codes: Sequence[str],
+    printer: TickPrinter,
+    limit: int | None,
+    rsa_key: str | None = None,
 ) -> None:
     async with (
-        connect(host, port, client_id="aiofutu-cli") as client,
+        connect(host, port, client_id="aiofutu-cli", rsa_private_key=rsa_key) as client,
         client.ticker_stream(*codes, overflow="drop_oldest") as stream,
     ):
         count = 0
@@ -150,11 +158,13 @@ async def _stream(
 
 async def _tail(args: argparse.Namespace) -> None:
     printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
-    await _stream(args.host, args.port, args.codes, printer, args.limit)
+    await _stream(args.host, args.port, args.codes, printer, args.limit, args.rsa_key)
 
 
 async def _ticker(args: argparse.Namespace) -> None:
-    async with connect(args.host, args.port, client_id="aiofutu-cli") as client:
+    async with connect(
+        args.host, args.port, client_id="aiofutu-cli", rsa_private_key=args.rsa_key
+    ) as client:
         await client.subscribe([args.code], ["TICKER"], subscribe_push=False)
         ticks = await client.get_rt_ticker(args.code, args.num)
     _write_ticks(ticks, args.format, args.out)
@@ -165,11 +175,14 @@ async def _record(args: argparse.Namespace) -> None:
         args.codes, limit=args.limit, duration=args.duration, first_push=args.first_push
     )
     try:
-        async with connect(args.host, args.port, client_id="aiofutu-record") as client:
+        async with connect(
+            args.host, args.port, client_id="aiofutu-record", rsa_private_key=args.rsa_key
+        ) as client:
             await recorder.run(client)
     finally:
         if recorder.streaming:  # subscribed: write what was recorded, even after Ctrl-C
-            count = recorder.write(args.out)
+            with anyio.CancelScope(shield=True):  # Ctrl-C cancelled the command's scope
+                count = await recorder.awrite(args.out)
             gaps = f", {len(recorder.gaps)} gap(s) in the tape" if recorder.gaps else ""
             sys.stderr.write(f"aiofutu record: wrote {count} ticks to {args.out}{gaps}\n")
 
@@ -203,6 +216,62 @@ async def _sim(args: argparse.Namespace) -> None:
         if hasattr(signal, "SIGUSR1"):
             tg.start_soon(_burst_on_signal, server)
         await anyio.sleep_forever()
+
+
+async def _keygen(args: argparse.Namespace) -> None:
+    from ._crypto import generate_private_key_pem
+
+    pem = await anyio.to_thread.run_sync(generate_private_key_pem, args.bits)
+    path = await anyio.to_thread.run_sync(_write_private, args.file, pem, args.force)
+    sdk = "it only works with 1024-bit keys" + ("" if args.bits == 1024 else ", not this one")
+    sys.stdout.write(
+        f"wrote a {args.bits}-bit RSA private key (PKCS#1 PEM, mode 0600) to {path}\n"
+        "\n"
+        "OpenD: set rsa_private_key to its absolute path in OpenD.xml (FutuOpenD.xml),\n"
+        f"    <rsa_private_key>{path}</rsa_private_key>\n"
+        "  (GUI OpenD: the encryption private key path setting), then restart OpenD.\n"
+        "aiofutu:\n"
+        f'    aiofutu.connect(host, port, rsa_private_key="{path}")\n'
+        f"    aiofutu tail HK.00700 --host HOST --rsa-key {path}\n"
+        f"    aiofutu sim --rsa-key {path}    # a simulator that requires it\n"
+        f"futu-api (the official SDK; {sdk}):\n"
+        "    SysConfig.enable_proto_encrypt(True)\n"
+        f'    SysConfig.set_init_rsa_file("{path}")\n'
+        "Every client of that OpenD needs this file; keep it private.\n"
+    )
+    if args.bits != 1024:
+        _say(
+            f"aiofutu keygen: warning: the official SDK (futu-api) only works with 1024-bit "
+            f"keys, and OpenD documents no other size; aiofutu and its simulator take "
+            f"{args.bits} bits"
+        )
+
+
+def _write_private(file: str, data: bytes, force: bool) -> str:
+    """Write ``data`` to a new file readable by its owner only (replace it with ``force``).
+
+    Returns the file's absolute path.
+    """
+    path = os.path.abspath(file)
+    target = path
+    if os.path.exists(path):
+        if not force:
+            raise FileExistsError(f"{path} already exists; use --force to replace it")
+        target = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), 0o600)  # exactly 0600, whatever the umask
+            fh.write(data)
+        if target != path:
+            os.replace(target, path)
+    except BaseException:
+        if target != path:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+        raise
+    return path
 
 
 async def _report_replay(server: Simulator) -> None:
@@ -248,6 +317,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
     "record": _record,
     "sim": _sim,
     "demo": _demo,
+    "keygen": _keygen,
 }
 
 
@@ -273,8 +343,9 @@ _SIM_FLAGS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--keepalive-interval", "keepalive_interval", int, "S", "keepAliveInterval (default 10)"),
     ("--replay", "replay", str, "FILE", "serve a recording (aiofutu record), not random ticks"),
     ("--speed", "speed", float, "X", "replay speed: 1 = as recorded, 10 = 10x, 0 = no waiting"),
+    ("--rsa-key", "rsa_key", str, "FILE", "OpenD's RSA private key: require encryption"),
 )
-_SIM_FIELDS = (*(f[1] for f in _SIM_FLAGS), "scenario", "market_hours", "hp_volume")
+_SIM_FIELDS = (*(f[1] for f in _SIM_FLAGS), "scenario", "market_hours", "hp_volume", "aes_mode")
 
 
 def _endpoint(parser: argparse.ArgumentParser, what: str = "OpenD") -> None:
@@ -282,6 +353,13 @@ def _endpoint(parser: argparse.ArgumentParser, what: str = "OpenD") -> None:
     parser.add_argument(
         "--port", type=int, help=f"{what} port (env AIOFUTU_PORT, default {DEFAULT_PORT})"
     )
+    if what == "OpenD":
+        parser.add_argument(
+            "--rsa-key",
+            metavar="FILE",
+            help="OpenD's RSA private key (its rsa_private_key setting; env AIOFUTU_RSA_KEY): "
+            "encrypt the connection",
+        )
 
 
 def _output(parser: argparse.ArgumentParser) -> None:
@@ -295,6 +373,7 @@ def _output(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from .sim import MARKET_HOURS, SCENARIOS
+    from .sim._config import AES_MODES
     from .sim._scenarios import SCENARIO_HELP
 
     parser = _Parser(
@@ -341,6 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hp-volume", dest="hp_volume", action="store_true", help="set hpVolume")
     for flag, field, kind, metavar, text in _SIM_FLAGS:
         p.add_argument(flag, dest=field, type=kind, metavar=metavar, help=text)
+    p.add_argument(
+        "--aes-mode",
+        dest="aes_mode",
+        choices=AES_MODES,
+        help="with --rsa-key: auto (default) as the client asks (packetEncAlgo 2: CBC, else "
+        "OpenD's ECB variant), or always cbc / ecb",
+    )
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = "scenarios:\n" + "".join(f"  {k:<9} {v}\n" for k, v in SCENARIO_HELP.items())
     p.epilog += "\nkill -USR1 PID sets off a burst of every code that has subscribers."
@@ -353,11 +439,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="stop after this many ticks")
     p.add_argument("--host", default="127.0.0.1", help="simulator host (default %(default)s)")
     p.add_argument("--port", type=int, default=0, help="simulator port (default: a free one)")
+
+    p = sub.add_parser(
+        "keygen",
+        help="write a new RSA private key for encrypted connections to OpenD",
+        description="Write a fresh RSA private key (PKCS#1 PEM, the format OpenD reads) readable "
+        "by its owner only, and print where OpenD, aiofutu and the official SDK take it.",
+    )
+    p.add_argument("file", metavar="FILE", help="where to write the key, e.g. opend_key.pem")
+    p.add_argument(
+        "--bits",
+        type=int,
+        choices=KEY_SIZES,
+        default=1024,
+        help="key size (default %(default)s; the official SDK only works with 1024)",
+    )
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     return parser
 
 
 def _check(args: argparse.Namespace) -> None:
     """Validate the command line before any connection is made; raises :class:`UsageError`."""
+    if args.command == "keygen":
+        if not os.path.isdir(os.path.dirname(os.path.abspath(args.file))):
+            raise UsageError(f"cannot write {args.file!r}: its directory does not exist")
+        if os.path.isdir(args.file):
+            raise UsageError(f"{args.file!r} is a directory")
+        if os.path.exists(args.file) and not args.force:
+            raise UsageError(f"{args.file} already exists; use --force to replace it")
+        return
     if args.command in ("tail", "ticker", "record", "sim"):
         args.host = args.host or os.environ.get("AIOFUTU_HOST") or DEFAULT_HOST
         if args.port is None:
@@ -366,6 +476,12 @@ def _check(args: argparse.Namespace) -> None:
                 args.port = int(raw)
             except ValueError:
                 raise UsageError(f"AIOFUTU_PORT must be a port number, got {raw!r}") from None
+    if args.command in ("tail", "ticker", "record"):
+        args.rsa_key = args.rsa_key or os.environ.get("AIOFUTU_RSA_KEY") or None
+    if getattr(args, "rsa_key", None):
+        from ._crypto import RsaKey
+
+        RsaKey.load(args.rsa_key)  # a key that does not parse: one line, before connecting
     low = 0 if args.command in ("sim", "demo") else 1
     if not low <= args.port <= 65535:
         raise UsageError(f"--port must be in {low}..65535, got {args.port}")
@@ -422,6 +538,13 @@ async def _watch_signals(scope: anyio.CancelScope, caught: list[int]) -> None:
             return
 
 
+def _init_connect_noise(record: logging.LogRecord) -> bool:
+    """Drop the library's warning about an unreadable InitConnect reply (an RSA key mismatch):
+    the command's one-line error says the same."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not any(isinstance(a, ProtocolError) and a.proto_id == 1001 for a in args)
+
+
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OpenDError) and exc.proto_id == 3001:
         text = f"OpenD refused the subscription: {exc.ret_msg} (errCode {exc.err_code})"
@@ -444,6 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    connection_log = logging.getLogger("aiofutu.connection")
+    if not args.verbose and _init_connect_noise not in connection_log.filters:
+        connection_log.addFilter(_init_connect_noise)
     try:
         _check(args)
         return anyio.run(_run, args)

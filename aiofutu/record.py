@@ -7,7 +7,10 @@ serve the day again exactly as it was received::
     async with aiofutu.connect() as client:
         recorder = Recorder(["HK.00700"], limit=10_000)
         await recorder.run(client)
-        recorder.write("ticks.parquet")
+    await recorder.awrite("ticks.parquet")  # in a worker thread: the event loop keeps running
+
+Writing and reading Parquet files is blocking I/O: in async code use :meth:`Recorder.awrite`
+(or ``anyio.to_thread.run_sync``) rather than :meth:`Recorder.write` or the functions here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
+import anyio.to_thread
 
 from .enums import PushDataType, TickerDirection, TickerType
 from .errors import ConfigurationError
@@ -164,7 +168,21 @@ class Recorder:
         return ticks_to_frame(self.ticks)
 
     def write(self, path: str | os.PathLike[str]) -> int:
-        """Write the recording so far to a Parquet file; returns the number of rows."""
-        count = write_recording(self.ticks, path)
+        """Write the recording so far to a Parquet file; returns the number of rows.
+
+        Blocking: from async code, ``await`` :meth:`awrite` instead.
+        """
+        return self._write(list(self.ticks), path)
+
+    async def awrite(self, path: str | os.PathLike[str]) -> int:
+        """:meth:`write` in a worker thread, so the event loop keeps running meanwhile.
+
+        It writes the ticks recorded when it starts, even if :meth:`run` goes on meanwhile.
+        """
+        return await anyio.to_thread.run_sync(self._write, list(self.ticks), path)
+
+    @staticmethod
+    def _write(ticks: list[Ticker], path: str | os.PathLike[str]) -> int:
+        count = write_recording(ticks, path)
         logger.info("wrote %d ticks to %s", count, os.fspath(path))
         return count

@@ -10,6 +10,10 @@ with push) is done once, untimed, with the same framing.
 blocking socket (write the frame, read the reply, check SHA1, ``ParseFromString``): the round trip
 through the simulator that every client pays, for reference next to ``get_rt_ticker``.
 
+With ``--rsa-key FILE`` (push only) the connection is encrypted: the handshake is RSA, and every
+push body is AES-decrypted (``aiofutu._crypto.AesCipher``, the ``cryptography`` package) before
+its SHA1 is checked: decryption is work no client can skip either.
+
 (A reused Response is *not* used: upb keeps every parse in the message's arena until the message
 is freed, so a reused message grows by each body it ever parsed.)
 """
@@ -22,11 +26,14 @@ import hashlib
 import socket
 import struct
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiofutu._pb import init_connect_pb2, qot_get_ticker_pb2, qot_sub_pb2, qot_update_ticker_pb2
 
 from ._common import Usage, emit, fail, now
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _HEADER = struct.Struct("<2sIBBII20s8s")
 _HEADER_SIZE = _HEADER.size
@@ -35,14 +42,20 @@ _Response = qot_update_ticker_pb2.Response
 _MARKETS = {"HK": 1, "US": 11, "SH": 21, "SZ": 22}
 
 
-def _frame(proto_id: int, serial: int, body: bytes) -> bytes:
+def _frame(
+    proto_id: int, serial: int, body: bytes, encrypt: Callable[[bytes], bytes] | None = None
+) -> bytes:
     digest = hashlib.sha1(body).digest()
+    if encrypt is not None:
+        body = encrypt(body)
     return _HEADER.pack(b"FT", proto_id, 0, 0, serial, len(body), digest, bytes(8)) + body
 
 
 class _Reader(asyncio.Protocol):
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, rsa: Any = None) -> None:
         self.n = n
+        self.rsa = rsa  # aiofutu._crypto.RsaKey when encrypted
+        self.aes: Any = None  # aiofutu._crypto.AesCipher once InitConnect answered
         self.count = 0
         self.messages = 0
         self.bad = 0
@@ -64,6 +77,7 @@ class _Reader(asyncio.Protocol):
         sha1 = hashlib.sha1
         new = _Response
         count = self.count
+        aes = self.aes
         while end_of_buf - pos >= _HEADER_SIZE:
             _magic, proto_id, _fmt, _ver, serial, size, digest, _ = unpack(buf, pos)
             end = pos + _HEADER_SIZE + size
@@ -71,6 +85,10 @@ class _Reader(asyncio.Protocol):
                 break
             body = buf[pos + _HEADER_SIZE : end]
             pos = end
+            if aes is not None:
+                body = aes.decrypt(body)
+            elif self.rsa is not None and proto_id == 1001:
+                body = self.rsa.decrypt(body)
             if sha1(body).digest() != digest:
                 self.bad += 1
                 continue
@@ -94,23 +112,28 @@ class _Reader(asyncio.Protocol):
 
 async def _request(
     transport: Any, reader: _Reader, proto_id: int, serial: int, message: Any
-) -> None:
+) -> Any:
     waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
     reader.replies[serial] = waiter
-    transport.write(_frame(proto_id, serial, message.SerializeToString()))
+    encrypt = None
+    if reader.rsa is not None:
+        encrypt = reader.rsa.encrypt if proto_id == 1001 else reader.aes.encrypt
+    transport.write(_frame(proto_id, serial, message.SerializeToString(), encrypt))
     body = await asyncio.wait_for(waiter, 10)
     reply: Any = {1001: init_connect_pb2.Response, 3001: qot_sub_pb2.Response}[proto_id]()
     reply.ParseFromString(body)
     if reply.retType != 0:
         fail(f"protocol {proto_id} failed: {reply.retMsg}")
+    return reply
 
 
-def _init_request() -> Any:
+def _init_request(encrypted: bool = False) -> Any:
     init = init_connect_pb2.Request()
     init.c2s.clientVer = 300
     init.c2s.clientID = "bench-floor"
     init.c2s.recvNotify = False
     init.c2s.pushProtoFmt = 0
+    init.c2s.packetEncAlgo = 2 if encrypted else -1  # AES-CBC, as the SDK asks
     return init
 
 
@@ -129,10 +152,20 @@ def _sub_request(full_code: str, push: bool) -> Any:
 
 async def _push(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
+    rsa = None
+    if args.rsa_key:
+        from aiofutu._crypto import RsaKey
+
+        rsa = RsaKey.load(args.rsa_key)
     transport, reader = await loop.create_connection(
-        lambda: _Reader(args.n), "127.0.0.1", args.port
+        lambda: _Reader(args.n, rsa), "127.0.0.1", args.port
     )
-    await _request(transport, reader, 1001, 1, _init_request())
+    init = await _request(transport, reader, 1001, 1, _init_request(rsa is not None))
+    if rsa is not None:
+        from aiofutu._crypto import AesCipher
+
+        s2c = init.s2c
+        reader.aes = AesCipher(s2c.connAESKey, s2c.aesCBCiv if s2c.HasField("aesCBCiv") else None)
     await _request(transport, reader, 3001, 2, _sub_request(args.code, True))
     usage = Usage()
     usage.start()
@@ -223,6 +256,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--rsa-key", default="", help="push: encrypt with OpenD's RSA key")
     args = parser.parse_args()
     try:
         if args.mode == "rt":

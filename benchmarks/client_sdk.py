@@ -22,12 +22,15 @@ from typing import Any
 from ._common import Usage, emit, fail, now, rss_kib
 
 
-def _sdk() -> Any:
+def _sdk(rsa_key: str = "") -> Any:
     import futu
     from futu.common.sys_config import SysConfig
 
     futu.set_futu_debug_model(False)
     SysConfig.set_all_thread_daemon(True)  # a forgotten thread must not keep us alive
+    if rsa_key:  # OpenD's key: RSA InitConnect, then AES-CBC (the SDK always asks for CBC)
+        SysConfig.enable_proto_encrypt(True)
+        SysConfig.set_init_rsa_file(rsa_key)
     return futu
 
 
@@ -43,7 +46,7 @@ class _Counter:
 
 
 def _push(args: argparse.Namespace) -> None:
-    futu = _sdk()
+    futu = _sdk(args.rsa_key)
     counter = _Counter(args.n)
     release = threading.Event()
     slow = args.mode == "slow"
@@ -167,6 +170,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--rsa-key", default="", help="encrypt with OpenD's RSA key (PEM file)")
     args = parser.parse_args()
     run = {"rt": _rt, "connect": _connect}.get(args.mode, _push)
     try:

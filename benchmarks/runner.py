@@ -38,7 +38,13 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 CODE = "HK.00700"
-SECTIONS = ("push1", "push10", "slow", "rt", "connect", "import")
+SECTIONS = ("push1", "push10", "push1aes", "slow", "rt", "connect", "import")
+#: (section, ticks per push, measurement, short name for the CPU/RSS rows, encrypted)
+PUSH_SECTIONS = (
+    ("push1", 1, "push 1 tick/msg", "push 1", False),
+    ("push10", 10, "push 10 tick/msg", "push 10", False),
+    ("push1aes", 1, "push 1 tick/msg, encrypted (AES-CBC)", "push 1 AES-CBC", True),
+)
 
 
 class BenchError(Exception):
@@ -208,6 +214,9 @@ class Bench:
     errors: list[str] = field(default_factory=list)
     sim: Child | None = None
     sim_starts: int = 0
+    #: the simulator requires encryption (RSA key ``key_file``, AES-CBC)
+    sim_encrypted: bool = False
+    key_file: str = ""
 
     @property
     def logs(self) -> Path:
@@ -225,19 +234,34 @@ class Bench:
             env["HOME"] = str(home)  # the SDK writes ~/.com.futunn.FutuOpenD/Log at import
         return env
 
-    def start_sim(self) -> Child:
+    def start_sim(self, encrypted: bool | None = None) -> Child:
+        """(Re)start the simulator; ``encrypted`` None keeps the current setting."""
+        if encrypted is not None:
+            self.sim_encrypted = encrypted
         if self.sim is not None:
             self.sim.kill()
         self.sim_starts += 1
-        sim = Child(
-            f"sim-{self.sim_starts}",
-            [sys.executable, "-m", "benchmarks.sim_proc"],
-            env=self.env(),
-            log_dir=self.logs,
-        )
+        argv = [sys.executable, "-m", "benchmarks.sim_proc"]
+        if self.sim_encrypted:
+            argv += ["--rsa-key", self.rsa_key(), "--aes-mode", "cbc"]
+        sim = Child(f"sim-{self.sim_starts}", argv, env=self.env(), log_dir=self.logs)
         self.sim = sim
         sim.port = int(sim.expect("ready", 30)["port"])
         return sim
+
+    def rsa_key(self) -> str:
+        """OpenD's RSA key for the encrypted rows: 1024 bits, the only size the SDK takes."""
+        if not self.key_file:
+            path = self.tmp / "opend_key.pem"
+            argv = [sys.executable, "-m", "aiofutu", "keygen", str(path), "--bits", "1024"]
+            try:
+                subprocess.run(
+                    argv, env=self.env(), capture_output=True, text=True, check=True, timeout=60
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise BenchError(f"aiofutu keygen failed: {exc}") from None
+            self.key_file = str(path)
+        return self.key_file
 
     @property
     def port(self) -> int:
@@ -258,10 +282,13 @@ class Bench:
     def push_run(
         self, client: str, tpp: int, n: int, rep: int, *, profile: str = ""
     ) -> dict[str, Any]:
-        """One burst of ``n`` ticks into one fresh client process."""
+        """One burst of ``n`` ticks into one fresh client process (encrypted when the
+        simulator is)."""
         plan = self.plan
         timeout = self.push_timeout(client, n, tpp)
         common = ["--code", CODE, "--n", str(n), "--timeout", f"{timeout - 10:.0f}"]
+        if self.sim_encrypted:
+            common += ["--rsa-key", self.rsa_key()]
         if client == "floor":
             module, args, sdk = "benchmarks.client_floor", ["push", *common], False
         elif client == "sdk":
@@ -311,6 +338,7 @@ class Bench:
         run = {
             "client": client,
             "ticks_per_push": tpp,
+            "encrypted": self.sim_encrypted,
             "ticks": n,
             "rep": rep,
             "rate": n / elapsed if elapsed > 0 else float("inf"),
@@ -328,8 +356,9 @@ class Bench:
         }
         return run
 
-    def push_section(self, tpp: int) -> None:
+    def push_section(self, tpp: int, section: str = "") -> None:
         plan = self.plan
+        section = section or f"push{tpp}"
         clients = ["floor", "models", "frames", "sdk"]
         for rep in range(max(plan.repeat, plan.sdk_repeat)):
             for client in clients:
@@ -337,11 +366,11 @@ class Bench:
                 if rep >= reps:
                     continue
                 self.attempt(
-                    f"push{tpp}",
+                    section,
                     lambda c=client, r=rep: self.push_run(c, tpp, plan.n_push, r),
                     f"{client} {tpp} tick(s)/push #{rep + 1}",
                 )
-        if plan.profile_dir:
+        if plan.profile_dir and not self.sim_encrypted:
             for client in ("models", "frames"):
                 path = str(Path(plan.profile_dir).resolve() / f"{client}-{tpp}tpp.prof")
                 try:
@@ -350,6 +379,16 @@ class Bench:
                     self.errors.append(f"profile {client} {tpp}: {exc}")
                     continue
                 print(f"  profile of {client} at {tpp} tick(s)/push written to {path}")
+
+    def encrypted_section(self) -> None:
+        """push1 again with RSA + AES-CBC on every connection (its own simulator)."""
+        try:
+            self.start_sim(encrypted=True)
+            self.push_section(1, "push1aes")
+        except BenchError as exc:
+            self.errors.append(f"push1aes: {exc}")
+        finally:
+            self.start_sim(encrypted=False)
 
     def slow_section(self) -> None:
         plan = self.plan
@@ -476,6 +515,7 @@ class Bench:
         steps: tuple[tuple[str, Callable[[], None]], ...] = (
             ("push1", lambda: self.push_section(1)),
             ("push10", lambda: self.push_section(10)),
+            ("push1aes", self.encrypted_section),
             ("slow", self.slow_section),
             ("rt", self.rt_section),
             ("connect", self.connect_section),
@@ -543,8 +583,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
         (10, "models"): (12.0, None),
         (10, "frames"): (25.0, 0.5),
     }
-    for tpp in (1, 10):
-        section = f"push{tpp}"
+    for section, tpp, measurement, short, encrypted in PUSH_SECTIONS:
         medians: dict[str, float] = {}
         for client in ("sdk", "models", "frames", "floor"):
             rs = of(section, client, tpp)
@@ -557,7 +596,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
             med, lo, hi = _stats([r["rate"] for r in rs])
             row = Row(
                 section,
-                f"push {tpp} tick/msg",
+                measurement,
                 labels[client],
                 "ticks/s",
                 med,
@@ -572,7 +611,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                     row.vs_sdk = med / medians["sdk"]
                 if "floor" in medians:
                     row.vs_floor = med / medians["floor"]
-                want = push_targets.get((tpp, client))
+                want = None if encrypted else push_targets.get((tpp, client))
                 if want:
                     sdk_x, floor_x = want
                     parts = [f">={sdk_x:g}x SDK"]
@@ -592,7 +631,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
             med, lo, hi = _stats([r["cpu_us_per_tick"] for r in rs])
             row = Row(
                 section,
-                f"CPU/tick, push {tpp}",
+                f"CPU/tick, {short}",
                 labels[client],
                 "us/tick",
                 med,
@@ -613,7 +652,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
             rows.append(
                 Row(
                     section,
-                    f"peak RSS, push {tpp}",
+                    f"peak RSS, {short}",
                     labels[client],
                     "MiB",
                     med,

@@ -11,6 +11,9 @@ command per line on stdin:
 ``quit`` (or end of input)
     stop.
 
+With ``--rsa-key FILE`` it requires encrypted connections (``--aes-mode``: ``auto``, ``cbc`` or
+``ecb``), and the bursts' frames are encrypted per connection before the first write.
+
 Answers are ``@@bench {json}`` lines (see ``benchmarks._common``). Timestamps are
 ``time.monotonic()``, which every process of the machine shares.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -28,8 +32,9 @@ from aiofutu import sim
 from ._common import emit, now
 
 
-async def _serve(seed: int) -> None:
-    async with sim.serve(port=0, seed=seed, tick_rate=0) as server:
+async def _serve(seed: int, rsa_key: str, aes_mode: str) -> None:
+    crypto: dict[str, Any] = {"rsa_key": rsa_key, "aes_mode": aes_mode} if rsa_key else {}
+    async with sim.serve(port=0, seed=seed, tick_rate=0, **crypto) as server:
         emit("ready", port=server.port)
         while True:
             line = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
@@ -65,8 +70,10 @@ async def _serve(seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rsa-key", default="", help="require encryption with this key")
+    parser.add_argument("--aes-mode", default="auto", choices=("auto", "cbc", "ecb"))
     args = parser.parse_args()
-    anyio.run(_serve, args.seed)
+    anyio.run(_serve, args.seed, args.rsa_key, args.aes_mode)
 
 
 if __name__ == "__main__":

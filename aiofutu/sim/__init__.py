@@ -10,6 +10,10 @@ Qot_GetTicker like OpenD (including the one-minute unsubscribe rule, the subscri
 the first-push duplicate), pushes Qot_UpdateTicker, plays named scenarios (``SCENARIOS``: bursts,
 market hours, gaps, a slow server, dropped connections, corrupt frames, an exhausted quota),
 injects faults on demand (``server.faults``) and replays recordings made by ``aiofutu record``.
+With an RSA key (``serve(rsa_key="key.pem")``, ``aiofutu sim --rsa-key key.pem``; make one with
+``aiofutu keygen``) it requires encrypted connections, as an OpenD configured with
+``rsa_private_key`` does: RSA InitConnect, then AES-CBC or OpenD's AES-ECB variant
+(``aes_mode``) on every frame both ways.
 """
 
 from __future__ import annotations

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from ..codes import parse_code
 from ._scenarios import MARKET_HOURS, SCENARIOS, MarketHours
 
-if TYPE_CHECKING:
-    import os
+__all__ = ("AES_MODES", "AesMode", "SimConfig")
 
-__all__ = ("SimConfig",)
+#: ``"auto"``: as the client asks in InitConnect (packetEncAlgo 2 gives AES-CBC; 0 or nothing
+#: gives OpenD's default, its ECB variant); ``"cbc"`` / ``"ecb"``: that mode whatever was asked.
+AesMode = Literal["auto", "cbc", "ecb"]
+AES_MODES: tuple[str, ...] = ("auto", "cbc", "ecb")
 
 _MIB = 1024 * 1024
 
@@ -77,6 +80,13 @@ class SimConfig:
     replay: str | os.PathLike[str] | None = None
     #: Replay pacing: 1 = the recording's own timing, 10 = ten times faster, 0 = no waiting.
     speed: float = 1.0
+    #: OpenD's ``rsa_private_key``: a PEM file path or PEM bytes. With a key the simulator
+    #: requires encryption: InitConnect must be RSA-encrypted with this key (anything else is
+    #: refused with a plain-text retType=-1 reply, then the connection is closed) and every later
+    #: frame, both ways, is AES-encrypted with the session key it hands out. None: plain text.
+    rsa_key: str | os.PathLike[str] | bytes | None = None
+    #: The AES mode of encrypted sessions (:data:`AesMode`); only with ``rsa_key``.
+    aes_mode: AesMode = "auto"
 
     def __post_init__(self) -> None:
         preset = SCENARIOS.get(self.scenario)
@@ -119,11 +129,21 @@ class SimConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for code in self.codes:
             parse_code(code)
+        if self.aes_mode not in AES_MODES:
+            raise ValueError(f"aes_mode must be one of {AES_MODES}, got {self.aes_mode!r}")
+        key = self.rsa_key
+        if key is not None and not isinstance(key, (str, bytes, os.PathLike)):
+            raise ValueError(f"rsa_key must be a PEM file path or PEM bytes, got {key!r}")
+        if self.aes_mode != "auto" and key is None:
+            raise ValueError(f"aes_mode={self.aes_mode!r} needs rsa_key (without a key, no AES)")
 
     def changed(self) -> dict[str, Any]:
         """The fields that differ from the defaults (for a start-up log line)."""
-        return {
+        changed = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if getattr(self, f.name) != f.default and f.name not in ("host", "port")
         }
+        if isinstance(changed.get("rsa_key"), bytes):
+            changed["rsa_key"] = "<PEM bytes>"  # never a private key in a log line
+        return changed

@@ -125,6 +125,11 @@ def _register(session: Session, keys: Iterable[SubKey], on: bool) -> list[SubKey
 
 def _init_connect(session: Session, c2s: init_connect_pb2.C2S) -> Result:
     if not session.ready:
+        refused = session.negotiate(c2s)
+        if refused is not None:
+            logger.warning("connection %d: refused InitConnect: %s", session.conn_id, refused)
+            session.refuse()
+            return fail(refused, ErrCode.ENCRYPTION)
         session.ready = True
         session.client_id = c2s.clientID
         session.push_fmt = c2s.pushProtoFmt if c2s.pushProtoFmt in (0, 1) else 0
@@ -139,6 +144,8 @@ def _init_connect(session: Session, c2s: init_connect_pb2.C2S) -> Result:
             keepAliveInterval=cfg.keepalive_interval,
         )
     )
+    if session.aes_iv is not None:
+        response.s2c.aesCBCiv = session.aes_iv  # its presence selects CBC in the client
     return _ok(response)
 
 

@@ -70,6 +70,7 @@ class ErrCode(IntEnum):
     QUOTA_EXHAUSTED = 4
     UNSUB_TOO_EARLY = 5
     NOT_SUBSCRIBED = 6
+    ENCRYPTION = 7  # InitConnect refused: not encrypted, wrong RSA key, unknown packetEncAlgo
 
 
 @dataclass

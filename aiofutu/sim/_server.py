@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 from anyio import AsyncContextManagerMixin
 from anyio.abc import SocketAttribute
 
+from .._crypto import RsaKey
 from ._config import SimConfig
 from ._market import SecurityState, SimMarket, trading_markets
 from ._replay import Replay
@@ -61,7 +63,17 @@ class BurstResult:
 
 
 class Simulator(AsyncContextManagerMixin):
-    """A fake OpenD quote gateway on a real TCP port; use ``async with`` (or :func:`serve`)."""
+    """A fake OpenD quote gateway on a real TCP port; use ``async with`` (or :func:`serve`).
+
+    With ``rsa_key`` (OpenD's RSA private key) it requires encrypted connections, as OpenD does
+    once its ``rsa_private_key`` is set: InitConnect RSA-encrypted with that key, then AES on
+    every frame both ways. An InitConnect it cannot use (plain text, another key, an unknown
+    ``packetEncAlgo``) gets a plain-text ``retType=-1`` reply that says what to check, and the
+    connection is closed. An RSA-encrypted InitConnect that asks for ``packetEncAlgo=-1``
+    (None) gets a plain-text session: the proto file documents that OpenD encrypts only when
+    the algorithm is not None, and the SDK sends exactly that when it has a key file but
+    encryption is off.
+    """
 
     def __init__(self, config: SimConfig | None = None, /, **options: Any) -> None:
         cfg = config or SimConfig()
@@ -87,8 +99,17 @@ class Simulator(AsyncContextManagerMixin):
         )
         self.host = cfg.host
         self.port = cfg.port
+        #: OpenD's RSA key (``config.rsa_key``, read when the server starts); None: plain text.
+        self.rsa: RsaKey | None = (
+            RsaKey(cfg.rsa_key, source="SimConfig.rsa_key")
+            if isinstance(cfg.rsa_key, bytes)
+            else None
+        )
         #: Requests received, by protocol id (over all connections, for tests and the CLI).
         self.requests: Counter[int] = Counter()
+        #: InitConnects accepted, by what the session's frames are: ``"plain"``, ``"aes-cbc"``
+        #: or ``"aes-ecb"``; and refused (``"refused"``).
+        self.handshakes: Counter[str] = Counter()
         #: The recording being served (``config.replay``), else None.
         self.replay: Replay | None = Replay(self, cfg.replay) if cfg.replay is not None else None
         self._sessions: dict[int, Session] = {}
@@ -131,6 +152,11 @@ class Simulator(AsyncContextManagerMixin):
         self.faults.market_hours = value
 
     @property
+    def encrypted(self) -> bool:
+        """True when the simulator has an RSA key and so requires encryption."""
+        return self.config.rsa_key is not None
+
+    @property
     def connection_count(self) -> int:
         """Open client connections."""
         return len(self._sessions)
@@ -144,10 +170,19 @@ class Simulator(AsyncContextManagerMixin):
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncIterator[Simulator]:
         cfg = self.config
+        if cfg.rsa_key is not None and self.rsa is None:
+            self.rsa = await anyio.to_thread.run_sync(RsaKey.load, cfg.rsa_key)
         listener = await anyio.create_tcp_listener(local_host=cfg.host, local_port=cfg.port)
         async with listener:
             self.port = listener.extra(SocketAttribute.local_port)
-            logger.info("OpenD simulator listening on %s:%d", self.host, self.port)
+            logger.info(
+                "OpenD simulator listening on %s:%d%s",
+                self.host,
+                self.port,
+                f" (encrypted: {self.rsa.size * 8}-bit RSA key, AES {cfg.aes_mode})"
+                if self.rsa is not None
+                else "",
+            )
             # The body's exception is re-raised after the task group, so callers see it as is
             # rather than wrapped in an ExceptionGroup.
             error: BaseException | None = None
@@ -176,7 +211,11 @@ class Simulator(AsyncContextManagerMixin):
         conn_id = self._next_conn_id
         self._next_conn_id += 1
         aes_key = "".join(self._rng.choices("0123456789ABCDEF", k=16))
-        session = Session(self, stream, conn_id, aes_key)
+        if self.rsa is None:
+            session = Session(self, stream, conn_id, aes_key)
+        else:  # drawn only here, so plain-text runs keep their random sequence
+            aes_iv = "".join(self._rng.choices("0123456789abcdef", k=16))
+            session = Session(self, stream, conn_id, aes_key, aes_iv)
         self._sessions[conn_id] = session
         logger.debug("connection %d opened", conn_id)
         try:
@@ -316,7 +355,9 @@ class Simulator(AsyncContextManagerMixin):
                 await anyio.lowlevel.checkpoint()
             digests = [hashlib.sha1(body).digest() for body in bodies]
             targets = () if self.faults.stall else tuple(self._watchers.get(code, ()))
-            work = [(session, session.bulk_chunks(bodies, digests)) for session in targets]
+            # Frames are per connection (serials; JSON and AES bodies too): made before the
+            # first write, so encryption is part of the encoding time, not of the writes.
+            work = [(session, await session.prepare_bulk(bodies, digests)) for session in targets]
             encoded = time.perf_counter()
             async with anyio.create_task_group() as tg:
                 for session, chunks in work:

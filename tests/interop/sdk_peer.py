@@ -1,7 +1,8 @@
 """The official SDK (futu-api) as a peer of aiofutu's simulator; run only as a subprocess.
 
 ``python sdk_peer.py '{"port": 11111, "code": "HK.00700", "other": "US.AAPL", "burst": 500,
-"per_push": 1}'`` drives an ``OpenQuoteContext`` through subscribe, get_rt_ticker, pushes,
+"per_push": 1}'`` (plus ``"rsa_file": PATH`` for an encrypted connection, and ``"encrypt": false``
+to set only the key file) drives an ``OpenQuoteContext`` through subscribe, get_rt_ticker, pushes,
 query_subscription and unsubscribe, and reports every result as one JSON object per line on
 stdout. After the ``ready`` line the test sets off a burst of ``burst`` ticks; the peer waits
 for them in its ``TickerHandlerBase``. Importing ``futu`` writes under $HOME and takes over
@@ -36,7 +37,11 @@ def main() -> None:
 
     futu.set_futu_debug_model(False)
     import pandas as pd
-    from futu import RET_OK, OpenQuoteContext, SubType, TickerHandlerBase
+    from futu import RET_OK, OpenQuoteContext, SubType, SysConfig, TickerHandlerBase
+
+    if cfg.get("rsa_file"):
+        SysConfig.set_init_rsa_file(cfg["rsa_file"])  # InitConnect is RSA-encrypted from now on
+        SysConfig.enable_proto_encrypt(cfg.get("encrypt", True))  # and AES after it
 
     code, other = cfg["code"], cfg["other"]
     expected = 1 + cfg["burst"]  # the first push (latest tick) and the burst

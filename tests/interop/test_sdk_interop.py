@@ -1,12 +1,17 @@
 """The official SDK's OpenQuoteContext against aiofutu's simulator, over real sockets.
 
 Any difference the SDK reveals is a bug in our frames. The SDK runs in subprocesses (see
-``sdk_peer.py``), one per ``hpVolume`` setting and in parallel; the simulators run in threads of
-this process so that the test can read the ticks they hold and set off bursts between steps.
+``sdk_peer.py``), one per variant and in parallel: plain text with and without ``hpVolume``, and
+encrypted with one RSA key on both sides (``SysConfig.enable_proto_encrypt(True)``,
+``SysConfig.set_init_rsa_file(path)``; the SDK asks for AES-CBC, and the simulator answers
+with CBC or, forced, with OpenD's ECB variant), plus the SDK with a key file but encryption off.
+The simulators run in threads of this process so that the test can read the ticks they hold and
+set off bursts between steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -24,13 +29,12 @@ from aiofutu._pb import qot_common_pb2
 from aiofutu.testing import BackgroundSimulator, background_simulator
 
 pytest.importorskip("futu", reason="futu-api (the official SDK) is a dev dependency")
+pytest.importorskip("cryptography", reason="the crypto extra (a dev dependency)")
 
 CODE = "HK.00700"
 OTHER = "US.AAPL"
 PEER = Path(__file__).with_name("sdk_peer.py")
 DIRECTION = {0: "N/A", 1: "BUY", 2: "SELL", 3: "NEUTRAL"}
-#: hpVolume off: one tick per push; on: 20 ticks per push.
-BURSTS = {False: (500, 1), True: (800, 20)}  # within the 1000-tick ring
 
 
 @dataclass
@@ -38,12 +42,19 @@ class Run:
     """What one SDK peer reported, and what its simulator held meanwhile."""
 
     hp_volume: bool
-    burst: int
+    burst: int  # within the 1000-tick ring
     per_push: int
+    #: simulator options beyond the common ones (rsa_key, aes_mode)
+    sim: dict[str, Any] = field(default_factory=dict)
+    #: peer options beyond the common ones (rsa_file, encrypt)
+    peer: dict[str, Any] = field(default_factory=dict)
+    #: what ``server.handshakes`` must count for the one connection
+    handshake: str = "plain"
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     before: list[qot_common_pb2.Ticker] = field(default_factory=list)  # ring at "ready"
     after: list[qot_common_pb2.Ticker] = field(default_factory=list)  # ring after the burst
     requests: dict[int, int] = field(default_factory=dict)
+    handshakes: dict[str, int] = field(default_factory=dict)
     returncode: int | None = None
     stderr: str = ""
 
@@ -51,7 +62,7 @@ class Run:
 def _drive(sim: BackgroundSimulator, run: Run, home: Path) -> Run:
     server = sim.server
     config = {"port": sim.port, "code": CODE, "other": OTHER}
-    config |= {"burst": run.burst, "per_push": run.per_push}
+    config |= {"burst": run.burst, "per_push": run.per_push, **run.peer}
     env = {**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(
         [sys.executable, str(PEER), json.dumps(config)],
@@ -79,28 +90,43 @@ def _drive(sim: BackgroundSimulator, run: Run, home: Path) -> Run:
             watchdog.cancel()
             proc.kill()
     run.requests = dict(sim.call(lambda: dict(server.requests)))
+    run.handshakes = dict(sim.call(lambda: dict(server.handshakes)))
     return run
 
 
+def _variants(key: str) -> dict[str, Run]:
+    encrypted = {"rsa_file": key}
+    return {
+        "volume": Run(False, 500, 1),  # one tick per push
+        "hpVolume": Run(True, 800, 20),  # 20 ticks per push
+        "aes-cbc": Run(False, 500, 1, {"rsa_key": key}, encrypted, "aes-cbc"),
+        "aes-ecb": Run(True, 600, 10, {"rsa_key": key, "aes_mode": "ecb"}, encrypted, "aes-ecb"),
+        # a key file but encryption off: RSA InitConnect with packetEncAlgo=-1, then plain text
+        "rsa-only": Run(False, 300, 3, {"rsa_key": key}, {**encrypted, "encrypt": False}),
+    }
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Run]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    from aiofutu._crypto import generate_private_key_pem
+
+    key = tmp_path_factory.mktemp("key") / "opend_key.pem"
+    key.write_bytes(generate_private_key_pem(1024))  # the SDK only handles 1024-bit keys
+    variants = _variants(str(key))
     options = {"tick_rate": 0, "unsub_min_age": 0, "sub_quota": 1, "keepalive_interval": 1}
-    with (
-        background_simulator(**options, hp_volume=False) as plain,
-        background_simulator(**options, hp_volume=True) as hp,
-        ThreadPoolExecutor(2) as pool,
-    ):
-        futures = {
-            flag: pool.submit(
-                _drive, sim, Run(flag, *BURSTS[flag]), tmp_path_factory.mktemp(f"home-hp{flag:d}")
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(len(variants)) as pool:
+        futures = {}
+        for name, run in variants.items():
+            sim = stack.enter_context(
+                background_simulator(**options, hp_volume=run.hp_volume, **run.sim)
             )
-            for flag, sim in ((False, plain), (True, hp))
-        }
-        return {flag: future.result() for flag, future in futures.items()}
+            home = tmp_path_factory.mktemp(f"home-{name}")
+            futures[name] = pool.submit(_drive, sim, run, home)
+        return {name: future.result() for name, future in futures.items()}
 
 
-@pytest.fixture(params=[False, True], ids=["volume", "hpVolume"])
-def run(request: pytest.FixtureRequest, runs: dict[bool, Run]) -> Run:
+@pytest.fixture(params=["volume", "hpVolume", "aes-cbc", "aes-ecb", "rsa-only"])
+def run(request: pytest.FixtureRequest, runs: dict[str, Run]) -> Run:
     result = runs[request.param]
     assert result.returncode == 0, result.stderr[-3000:]
     assert "done" in result.steps, result.stderr[-3000:]
@@ -193,3 +219,8 @@ def test_global_state_and_keepalive(run: Run) -> None:
     assert state["data"]["server_ver"] == "1011" or state["data"]["server_ver"] == 1011
     assert run.requests.get(1004, 0) >= 1  # keepAliveInterval=1: the SDK pinged and was answered
     assert run.requests[1001] == 1  # one connection, never re-established
+
+
+def test_encryption_as_configured(run: Run) -> None:
+    """The one connection was encrypted as the variant says (or plain), never refused."""
+    assert run.handshakes == {run.handshake: 1}
