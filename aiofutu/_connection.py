@@ -176,12 +176,14 @@ class Connection:
             ) from None
         except FutuError as exc:
             await self.close()
+            reason = exc.reason if isinstance(exc, RemoteProtocolError) else str(exc)
             hint = (
-                "; check that the client and OpenD use the same RSA key"
+                ""
+                if "RSA key" in reason
+                else "; check that the client and OpenD use the same RSA key"
                 if rsa_key is not None
                 else "; if OpenD is configured with an RSA key, pass rsa_private_key= to connect()"
             )
-            reason = exc.reason if isinstance(exc, RemoteProtocolError) else str(exc)
             raise ConnectError(
                 f"InitConnect to OpenD at {host}:{port} failed: {reason}{hint}"
             ) from None
@@ -358,17 +360,20 @@ class Connection:
         """Decoder hook: RSA for the InitConnect reply, AES for everything after it."""
         if proto_id == ProtoId.INIT_CONNECT:
             assert self._rsa is not None
+            # A plain-text reply means OpenD refused or ignored our encrypted InitConnect; check
+            # first, since a wrong-key RSA decrypt may "succeed" with garbage.
+            said = _plain_init_reply(body)
+            if said is not None:
+                raise RemoteProtocolError(
+                    f"OpenD answered InitConnect without encryption ({said}): OpenD has no RSA "
+                    "key configured, or a different one; check that the client and OpenD use "
+                    "the same RSA key",
+                    proto_id=proto_id,
+                    recoverable=True,
+                )
             try:
                 return self._rsa.decrypt(body)
             except ValueError:
-                said = _plain_init_reply(body)
-                if said is not None:
-                    raise RemoteProtocolError(
-                        f"OpenD answered InitConnect without encryption ({said}): OpenD has no "
-                        "RSA key configured, or a different one; check OpenD's RSA key setting",
-                        proto_id=proto_id,
-                        recoverable=True,
-                    ) from None
                 raise RemoteProtocolError(
                     "cannot decrypt OpenD's InitConnect reply with this RSA key",
                     proto_id=proto_id,
@@ -402,10 +407,12 @@ class Connection:
         self.bad_frames += 1
         key = (exc.proto_id or 0, exc.serial or 0)
         waiter = self._pending.pop(key, None)
-        if waiter is not None:
+        if waiter is not None:  # the caller gets the error: no need to shout about it here
             waiter.error = exc
             waiter.event.set()
-        logger.warning("conn %d: skipped a bad frame: %s", self.id, exc)
+            logger.debug("conn %d: bad reply frame: %s", self.id, exc)
+        else:
+            logger.warning("conn %d: skipped a bad frame: %s", self.id, exc)
 
     async def _transmit(self, data: bytes) -> None:
         """Write a frame now, from the requesting task (no hand-off to a writer task).

@@ -97,7 +97,13 @@ async def opend(
 @pytest.fixture
 async def client(opend: Simulator) -> AsyncIterator[Client]:
     """An aiofutu client connected to the ``opend`` simulator."""
-    async with connect(opend.host, opend.port, client_id="aiofutu-testing", timeout=10) as c:
+    async with connect(
+        opend.host,
+        opend.port,
+        client_id="aiofutu-testing",
+        timeout=10,
+        rsa_private_key=opend.config.rsa_key,  # an encrypted simulator gets an encrypted client
+    ) as c:
         yield c
 
 

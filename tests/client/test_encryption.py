@@ -11,9 +11,11 @@ import anyio.abc
 import pytest
 
 import aiofutu
+import aiofutu.sim
 from aiofutu._codec import FrameDecoder, encode_frame
 from aiofutu._crypto import AesCipher, RsaKey, generate_private_key_pem
 from aiofutu._pb import init_connect_pb2, keep_alive_pb2
+from aiofutu.testing import opend_config
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +170,18 @@ def test_aes_cbc_fixed_iv_per_packet() -> None:
     assert len(cbc.encrypt(b"x" * 16)) == 32  # a whole padding block when aligned
     with pytest.raises(ValueError, match="padding"):
         AesCipher("ABCDEF0123456789", AES_IV).decrypt(cbc.encrypt(b"hello"))
+
+
+_FIXTURE_KEY = generate_private_key_pem(1024)
+
+
+@opend_config(rsa_key=_FIXTURE_KEY, aes_mode="ecb")
+async def test_testing_fixtures_follow_an_encrypted_simulator(
+    opend: aiofutu.sim.Simulator, client: aiofutu.Client
+) -> None:
+    assert opend.encrypted
+    await client.subscribe(["HK.00700"], [aiofutu.SubType.TICKER])
+    ticks = await client.get_rt_ticker("HK.00700", 20)
+    assert [t.sequence for t in ticks] == [
+        t.sequence for t in opend.market.history("HK.00700")[-20:]
+    ]
