@@ -68,6 +68,12 @@ def opend_options() -> dict[str, Any]:
     return dict(_DEFAULTS)
 
 
+def _short(value: object) -> str:
+    """A test-id-friendly rendering: long keys and paths are summarised, not spelled out."""
+    text = str(value)
+    return text if len(text) <= 24 else f"<{type(value).__name__}:{len(text)}>"
+
+
 def opend_config(**options: Any) -> pytest.MarkDecorator:
     """Simulator options for one test: ``@opend_config(burst=500)`` (any ``SimConfig`` field).
 
@@ -75,7 +81,7 @@ def opend_config(**options: Any) -> pytest.MarkDecorator:
     wherever the plugin is enabled. The options are checked at once: a typo fails collection.
     """
     SimConfig(**options)
-    label = ",".join(f"{key}={value}" for key, value in options.items()) or "defaults"
+    label = ",".join(f"{key}={_short(value)}" for key, value in options.items()) or "defaults"
     return pytest.mark.parametrize("opend_options", [{**_DEFAULTS, **options}], ids=[label])
 
 
