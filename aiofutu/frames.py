@@ -6,6 +6,7 @@ polars is an optional extra and is imported here only when a frame is asked for,
 
 from __future__ import annotations
 
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
@@ -112,11 +113,17 @@ def to_polars(ticks: Iterable[Ticker], *, push_data_type: bool = False) -> pl.Da
 _ROW = attrgetter("time", "price", "volume", "turnover", "dir", "sequence", "type", "pushDataType")
 
 
-class ColumnBuffer:
-    """Accumulates ticks straight from protobuf messages into rows (no model per tick).
+_DIRECTION_GET = dict(enumerate(_DIRECTION_STR)).get
+_TYPE_GET = dict(enumerate(_TYPE_STR)).get
+_PUSH_GET = dict(enumerate(_PUSH_STR)).get
 
-    Each tick costs one C-level ``attrgetter`` call; the transpose, the enum mapping and the
-    typing happen in bulk in :meth:`to_frame` (``zip`` in C, ``replace_strict`` in polars).
+
+class ColumnBuffer:
+    """Collects pushed or fetched ticker lists and turns them into one DataFrame in bulk.
+
+    Nothing is done per tick until :meth:`to_frame`, and there the per-tick work runs in C:
+    ``attrgetter`` over the chained protobuf lists, ``zip`` to transpose, ``dict.get`` to map
+    enum numbers to the SDK's strings. No model is built.
     """
 
     def __init__(self, *, push_data_type: bool = False) -> None:
@@ -125,62 +132,64 @@ class ColumnBuffer:
 
     def clear(self) -> None:
         self.rows = 0
-        self._rows: list[tuple[Any, ...]] = []
-        #: (code, name, count) per added message, in order
+        self._lists: list[Any] = []
+        #: (code, name, count) per added list, in order
         self._runs: list[tuple[str, str, int]] = []
-        #: (row index, ticker) of ticks whose ``type`` is 0: absent (N/A) or really UNKNOWN
-        self._zero_types: list[tuple[int, Any]] = []
-        #: row index -> hpVolume, for ticks that carry one (the SDK reports it as volume)
-        self._hp: dict[int, float] = {}
+        #: (first row, list) of the lists that may carry ``hpVolume``
+        self._hp_lists: list[tuple[int, Any]] = []
 
-    def add_pb(
-        self, market: int, code: str, name: str, ticker_list: Sequence[Any], hp: bool = True
-    ) -> None:
-        """Append every ``Qot_Common.Ticker`` of one security.
+    def add(self, full_code: str, name: str, ticker_list: Sequence[Any], hp: bool = True) -> None:
+        """Append the ``Qot_Common.Ticker`` list of one security (``full_code`` like HK.00700).
 
         ``hp=False`` promises that no ticker carries ``hpVolume`` (see ``HP_VOLUME_TAG``).
         """
         n = len(ticker_list)
         if not n:
             return
-        base = self.rows
-        self.rows += n
-        self._runs.append((format_code(market, code), name, n))
-        rows = self._rows
-        rows.extend(map(_ROW, ticker_list))
-        for i in range(base, base + n):
-            if rows[i][6] == 0:
-                self._zero_types.append((i, ticker_list[i - base]))
         if hp:
-            for i, t in enumerate(ticker_list):
-                if t.HasField("hpVolume"):
-                    self._hp[base + i] = t.hpVolume
+            self._hp_lists.append((self.rows, ticker_list))
+        self.rows += n
+        self._runs.append((full_code, name, n))
+        self._lists.append(ticker_list)
+
+    def add_pb(
+        self, market: int, code: str, name: str, ticker_list: Sequence[Any], hp: bool = True
+    ) -> None:
+        """Like :meth:`add`, for a security given as the wire's (market, code)."""
+        self.add(format_code(market, code), name, ticker_list, hp)
 
     def to_frame(self) -> pl.DataFrame:
-        """The buffered rows as a DataFrame (the buffer is left as is)."""
+        """The collected ticks as a DataFrame (the buffer is left as is)."""
         plr = _polars()
         full_schema = schema(push_data_type=self.push_data_type)
-        if not self.rows:
+        n = self.rows
+        if not n:
             return cast("pl.DataFrame", plr.DataFrame(schema=full_schema))
-        time_c, price_c, vol_c, turn_c, dir_c, seq_c, type_c, pdt_c = zip(*self._rows, strict=True)
-        if self._hp:
-            volumes = list(vol_c)
-            for i, value in self._hp.items():
-                volumes[i] = round(value)
-            vol_c = tuple(volumes)
-        if self._zero_types:
-            types = list(type_c)
-            for i, t in self._zero_types:
-                if not t.HasField("type"):
-                    types[i] = -1
-            type_c = tuple(types)
-        dirs = _DIRECTION_STR
-        types = _TYPE_STR
+        rows = list(map(_ROW, chain.from_iterable(self._lists)))
+        time_c, price_c, vol_c, turn_c, dir_c, seq_c, type_c, pdt_c = zip(*rows, strict=True)
+        if self._hp_lists:
+            volumes: list[int] | None = None
+            for base, tickers in self._hp_lists:
+                for i, t in enumerate(tickers):
+                    if t.HasField("hpVolume"):
+                        if volumes is None:
+                            volumes = list(vol_c)
+                        volumes[base + i] = round(t.hpVolume)
+            if volumes is not None:
+                vol_c = tuple(volumes)
+        if 0 in type_c:  # 0 is UNKNOWN when OpenD sent it, N/A when the field is absent
+            flat = list(chain.from_iterable(self._lists))
+            fixed = list(type_c)
+            for i, value in enumerate(type_c):
+                if value == 0 and not flat[i].HasField("type"):
+                    fixed[i] = -1
+            type_c = tuple(fixed)
+        na = repeat(_NA, n)
         code_c: list[str] = []
         name_c: list[str] = []
-        for code, name, n in self._runs:
-            code_c += [code] * n
-            name_c += [name] * n
+        for code, name, count in self._runs:
+            code_c += [code] * count
+            name_c += [name] * count
         data: dict[str, Any] = {
             "code": code_c,
             "name": name_c,
@@ -188,10 +197,10 @@ class ColumnBuffer:
             "price": plr.Series(price_c, dtype=plr.Float64),
             "volume": plr.Series(vol_c, dtype=plr.Int64),
             "turnover": plr.Series(turn_c, dtype=plr.Float64),
-            "ticker_direction": [dirs[d] if 0 <= d < 4 else _NA for d in dir_c],
+            "ticker_direction": list(map(_DIRECTION_GET, dir_c, na)),
             "sequence": plr.Series(seq_c, dtype=plr.Int64),
-            "type": [types[t] if 0 <= t < 32 else _NA for t in type_c],
+            "type": list(map(_TYPE_GET, type_c, repeat(_NA, n))),
         }
         if self.push_data_type:
-            data["push_data_type"] = [_PUSH_STR[p] if 0 <= p < 4 else _NA for p in pdt_c]
+            data["push_data_type"] = list(map(_PUSH_GET, pdt_c, repeat(_NA, n)))
         return cast("pl.DataFrame", plr.DataFrame(data, schema=full_schema))

@@ -101,9 +101,7 @@ class _Sink:
     def _put_models(self, ticks: list[Ticker]) -> None:
         raise NotImplementedError
 
-    def _put_raw(
-        self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
-    ) -> None:
+    def _put_raw(self, code: str, name: str, tickers: Any, n: int, hp: bool = True) -> None:
         raise NotImplementedError
 
     def _put_gap(self, gap: Gap) -> None:
@@ -298,9 +296,7 @@ class TickerStream(_Bounded):
             self._wake = None
             wake.set()
 
-    def _put_raw(
-        self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
-    ) -> None:
+    def _put_raw(self, code: str, name: str, tickers: Any, n: int, hp: bool = True) -> None:
         raise AssertionError("TickerStream takes models")  # pragma: no cover
 
     async def __anext__(self) -> Ticker:
@@ -361,8 +357,8 @@ class TickerFrameStream(_Bounded):
         super().__init__(client, codes, _check_buffer(buffer), _check_overflow(overflow), on_gap)
         self.max_rows = max_rows
         self.max_latency = float(max_latency)
-        # raw pushes: (market, code, name, repeated Ticker, count, arrival time, may have hp)
-        self._msgs: deque[tuple[int, str, str, Any, int, float, bool]] = deque()
+        # raw pushes: (code, name, repeated Ticker, count, arrival time, may carry hpVolume)
+        self._msgs: deque[tuple[str, str, Any, int, float, bool]] = deque()
         self._rows = 0
 
     @property
@@ -376,9 +372,7 @@ class TickerFrameStream(_Bounded):
     def _put_models(self, ticks: list[Ticker]) -> None:
         raise AssertionError("TickerFrameStream takes raw pushes")  # pragma: no cover
 
-    def _put_raw(
-        self, market: int, code: str, name: str, tickers: Any, n: int, hp: bool = True
-    ) -> None:
+    def _put_raw(self, code: str, name: str, tickers: Any, n: int, hp: bool = True) -> None:
         self.received += n
         if self._rows + n > self.buffer and self.overflow != "block":
             if self.overflow == "raise":
@@ -387,10 +381,10 @@ class TickerFrameStream(_Bounded):
             lost = 0
             while self._msgs and self._rows + n > self.buffer:
                 old = self._msgs.popleft()
-                self._rows -= old[4]
-                lost += old[4]
+                self._rows -= old[3]
+                lost += old[3]
             self._overflowed(lost)
-        self._msgs.append((market, code, name, tickers, n, time.monotonic(), hp))
+        self._msgs.append((code, name, tickers, n, time.monotonic(), hp))
         self._rows += n
         if self._rows >= self.max_rows or len(self._msgs) == 1:
             self._notify()
@@ -398,7 +392,7 @@ class TickerFrameStream(_Bounded):
     async def __anext__(self) -> pl.DataFrame:
         while True:
             if self._msgs:
-                due = self._msgs[0][5] + self.max_latency
+                due = self._msgs[0][4] + self.max_latency
                 if self._rows >= self.max_rows or time.monotonic() >= due or self._ended:
                     return self._cut()
                 if not self._ended and not self._closed:
@@ -419,15 +413,15 @@ class TickerFrameStream(_Bounded):
         msgs = self._msgs
         take = self.max_rows
         while msgs and take > 0:
-            market, code, name, tickers, n, arrived, hp = msgs[0]
+            code, name, tickers, n, arrived, hp = msgs[0]
             if n <= take:
                 msgs.popleft()
-                cols.add_pb(market, code, name, tickers, hp)
+                cols.add(code, name, tickers, hp)
                 take -= n
                 self._rows -= n
             else:  # split a large push: leave the tail for the next frame
-                cols.add_pb(market, code, name, tickers[:take], hp)
-                msgs[0] = (market, code, name, tickers[take:], n - take, arrived, hp)
+                cols.add(code, name, tickers[:take], hp)
+                msgs[0] = (code, name, tickers[take:], n - take, arrived, hp)
                 self._rows -= take
                 take = 0
         if self._space is not None:
@@ -584,7 +578,7 @@ class TickerRouter:
                         self._dirty_sinks.append(sink)
                     sink.staged.extend(models)
         for sink in route.raw_sinks:
-            sink._put_raw(route.market, route.local, name, tickers, n, hp)
+            sink._put_raw(route.code, name, tickers, n, hp)
 
     def flush(self) -> Any:
         """Hand staged ticks to their streams; the reader calls this after every read chunk.
