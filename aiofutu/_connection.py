@@ -430,18 +430,19 @@ class Connection:
             return
         self._sending = True
         outbox = self._outbox
+        deadline = anyio.current_time() + max(self.request_timeout, 1.0)
         try:
-            with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(max(self.request_timeout, 1.0)) as scope:
-                    while True:
-                        await stream.send(data)
-                        self.bytes_out += len(data)
-                        if not outbox:
-                            break
-                        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
-                        outbox.clear()
-                if scope.cancelled_caught:
-                    self._lose(ConnectionLost("OpenD stopped reading: a write did not complete"))
+            # One scope, shielded from outside cancellation but with its own deadline.
+            with anyio.CancelScope(shield=True, deadline=deadline) as scope:
+                while True:
+                    await stream.send(data)
+                    self.bytes_out += len(data)
+                    if not outbox:
+                        break
+                    data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+                    outbox.clear()
+            if scope.cancelled_caught:
+                self._lose(ConnectionLost("OpenD stopped reading: a write did not complete"))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._lose(ConnectionLost(f"sending to OpenD failed: {exc or type(exc).__name__}"))
         finally:
