@@ -277,15 +277,8 @@ class Client:
         self._tg = tg
         try:
             await tg.start(self._run_services)
+            await self._first_connect()
             assert self._services is not None
-            await self._conn.open(
-                self._services,
-                self.host,
-                self.port,
-                client_id=self.client_id,
-                connect_timeout=self.connect_timeout,
-                rsa_key=self.rsa_key,
-            )
             if self.policy is not None:
                 self._services.start_soon(self._supervise, name="aiofutu-reconnect")
         except BaseException as exc:
@@ -294,6 +287,32 @@ class Client:
         self._set_state(ClientState.READY, None)
         self._ready.set()
         return self
+
+    async def _first_connect(self) -> None:
+        """Connect; with ``ReconnectPolicy(first_connect=True)`` keep trying, per the policy."""
+        assert self._services is not None
+        policy = self.policy
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._conn.open(
+                    self._services,
+                    self.host,
+                    self.port,
+                    client_id=self.client_id,
+                    connect_timeout=self.connect_timeout,
+                    rsa_key=self.rsa_key,
+                )
+                return
+            except ConnectError as exc:
+                if policy is None or not policy.first_connect:
+                    raise
+                if policy.max_attempts is not None and attempt >= policy.max_attempts:
+                    raise ConnectError(f"{exc} (gave up after {attempt} attempt(s))") from None
+                logger.info("connect attempt %d failed, retrying: %s", attempt, exc)
+                self._conn = self._new_connection()
+                await anyio.sleep(policy.delay(attempt))
 
     async def _run_services(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Hosts the connection's tasks, so that closing never cancels the user's own code."""

@@ -41,6 +41,8 @@ class ReconnectPolicy:
 
     The n-th attempt (from 1) waits ``min(max_delay, initial_delay * factor**(n-1))``, scaled by a
     random factor in ``[1 - jitter, 1 + jitter]``. ``max_attempts=None`` retries until closed.
+    ``first_connect=True`` applies the policy to the very first connection too, so that a
+    service started before OpenD waits for it instead of failing with ``ConnectError``.
     """
 
     initial_delay: float = 0.5
@@ -48,6 +50,7 @@ class ReconnectPolicy:
     factor: float = 2.0
     jitter: float = 0.2
     max_attempts: int | None = None
+    first_connect: bool = False
 
     def __post_init__(self) -> None:
         for name in ("initial_delay", "max_delay"):

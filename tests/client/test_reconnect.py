@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import anyio
+import anyio.abc
 import pytest
 
 import aiofutu
@@ -179,3 +180,39 @@ async def test_silent_link_is_declared_dead() -> None:
             server.stall = False
             await _reconnected(client, 10)
             assert client.reconnects >= 1
+
+
+async def test_first_connect_waits_for_opend_when_asked() -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()  # nothing listens on `port` yet
+
+    async def late_opend(started: anyio.Event, done: anyio.Event) -> None:
+        await anyio.sleep(0.5)
+        async with sim.serve(port=port, tick_rate=0):
+            started.set()
+            await done.wait()
+
+    started, done = anyio.Event(), anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(late_opend, started, done)
+        policy = _policy(0.1, first_connect=True)
+        async with aiofutu.connect("127.0.0.1", port, reconnect=policy, connect_timeout=1) as c:
+            assert started.is_set()
+            assert c.state is ClientState.READY
+            await c.subscribe([HK], [SubType.TICKER])
+        done.set()
+
+
+async def test_first_connect_gives_up_after_max_attempts() -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()
+    policy = _policy(0.05, first_connect=True, max_attempts=3)
+    with pytest.raises(aiofutu.ConnectError, match="gave up after 3 attempt"):
+        async with aiofutu.connect("127.0.0.1", port, reconnect=policy, connect_timeout=1):
+            pass
+    # without first_connect, the first failure is raised at once
+    with pytest.raises(aiofutu.ConnectError, match="cannot connect"):
+        async with aiofutu.connect("127.0.0.1", port, reconnect=_policy(0.05)):
+            pass
