@@ -134,6 +134,41 @@ def build_tickers(
         append(model)
 
 
+def ticker_from_pb(t: Any, full_code: str, name: str, hp: bool = True) -> Ticker:
+    """One model: :func:`build_tickers` without the loop, for the one-tick push (the common case).
+
+    The two must build identical models; ``tests/unit/test_models.py`` checks that they do.
+    """
+    d = t.dir
+    ty = t.type
+    if ty == 0 and not t.HasField("type"):
+        tick_type = _NA_TYPE
+    else:
+        tick_type = _TYPES[ty] if 0 <= ty < 32 else _NA_TYPE
+    p = t.pushDataType
+    model = _new(Ticker)
+    _set_dict(
+        model,
+        {
+            "code": full_code,
+            "name": name,
+            "sequence": t.sequence,
+            "time": t.time,
+            "price": t.price,
+            "volume": t.volume,
+            "turnover": t.turnover,
+            "ticker_direction": _DIRECTIONS[d] if 0 <= d < 4 else _NA_DIRECTION,
+            "type": tick_type,
+            "push_data_type": _PUSH_TYPES[p] if 0 <= p < 4 else _NA_PUSH,
+            "timestamp": t.timestamp,
+            "recv_time": t.recvTime,
+            "type_sign": t.typeSign,
+            "hp_volume": t.hpVolume if hp and t.HasField("hpVolume") else None,
+        },
+    )
+    return model
+
+
 def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any]) -> list[Ticker]:
     """Models for every ``Qot_Common.Ticker`` of one security (a 3010 reply or a 3011 push)."""
     out: list[Ticker] = []

@@ -25,7 +25,7 @@ from .codes import format_code, parse_code
 from .enums import Market
 from .errors import ClientClosed, ConfigurationError, ConnectionLost, FutuError, SlowConsumer
 from .frames import ColumnBuffer, _polars
-from .models import HP_VOLUME_TAG, Ticker, build_tickers
+from .models import HP_VOLUME_TAG, Ticker, build_tickers, ticker_from_pb
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -544,7 +544,8 @@ class TickerRouter:
         """De-duplicate, watch gaps, and stage ticks for every stream of the security."""
         n = len(tickers)
         if n == 1:
-            seq = tickers[0].sequence
+            tick = tickers[0]
+            seq = tick.sequence
             last = route.last_seq
             if seq <= last:
                 self.duplicates += 1
@@ -552,6 +553,17 @@ class TickerRouter:
             if route.counter and last >= 0 and (seq & _LOW32) != (last & _LOW32) + 1:
                 self._gap(route, last, seq)
             route.last_seq = seq
+            sinks = route.model_sinks
+            if len(sinks) == 1 and not route.raw_sinks:  # the common case, without the loop
+                if not route.dirty:
+                    route.dirty = True
+                    self._dirty_routes.append(route)
+                sink = sinks[0]
+                staged = sink.staged
+                if not staged:
+                    self._dirty_sinks.append(sink)
+                staged.append(ticker_from_pb(tick, route.code, name, hp))
+                return
         elif n:
             tickers = self._order(route, tickers)
             n = len(tickers)
