@@ -112,8 +112,9 @@ class Connection:
         self._error: FutuError | None = None
         self._rsa: RsaKey | None = None
         self._aes: AesCipher | None = None
-        #: Push frames by protocol id, handled synchronously in the reader (never user code).
-        self.push_handlers: dict[int, Callable[[Frame], None]] = {}
+        #: Push frames by protocol id, handled synchronously in the reader (never user code):
+        #: each handler gets the frames of its protocol from one read chunk, in arrival order.
+        self.push_handlers: dict[int, Callable[[list[Frame]], None]] = {}
         #: Called (synchronously, from the reader) after a batch of frames so that the router can
         #: return an awaitable to wait on for ``overflow="block"`` streams.
         self.after_batch: Callable[[], Any] | None = None
@@ -311,11 +312,18 @@ class Connection:
                         continue
                     if not frames:
                         break
+                    batches: dict[int, list[Frame]] | None = None
                     for frame in frames:
                         proto_id = frame[0]
-                        handler = handlers.get(proto_id)
-                        if handler is not None:
-                            handler(frame)
+                        if proto_id in handlers:
+                            if batches is None:
+                                batches = {proto_id: [frame]}
+                            else:
+                                batch = batches.get(proto_id)
+                                if batch is None:
+                                    batches[proto_id] = [frame]
+                                else:
+                                    batch.append(frame)
                             continue
                         if proto_id in push_ids:
                             if self.on_push is not None:
@@ -327,6 +335,9 @@ class Connection:
                             continue
                         waiter.frame = frame
                         waiter.event.set()
+                    if batches is not None:
+                        for proto_id, batch in batches.items():
+                            handlers[proto_id](batch)
                 after = self.after_batch
                 if after is not None:
                     blocker = after()

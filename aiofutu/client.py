@@ -19,7 +19,7 @@ import anyio
 import anyio.abc
 from pydantic import BaseModel, ConfigDict
 
-from . import _protocol
+from . import _columns, _protocol
 from ._codec import DEFAULT_MAX_BODY, Frame
 from ._connection import Connection
 from ._crypto import RsaKey
@@ -43,7 +43,7 @@ from .errors import (
     SubscriptionRequired,
 )
 from .frames import ColumnBuffer
-from .models import HP_VOLUME_TAG, Ticker, build_tickers
+from .models import Ticker, tickers_from_columns
 from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import (
     Gap,
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     import polars as pl
+
+    from ._columns import TickColumns
 
 __all__ = ("Client", "SubscriptionInfo", "connect")
 
@@ -119,6 +121,23 @@ def _as_sub_types(sub_types: SubType | str | Iterable[SubType | str]) -> list[Su
         if st not in out:
             out.append(st)
     return out
+
+
+def _ticker_columns(frame: Frame) -> TickColumns:
+    """A Qot_GetTicker reply as columns.
+
+    Anything but a plain success goes through the exact schema, which raises the typed error
+    (``OpenDError`` for a refusal, ``RemoteProtocolError`` for bytes that do not parse).
+    """
+    cols = _columns.decode(frame.body, 1)
+    if cols is None:
+        resp = _protocol.decode_response(
+            qot_get_ticker_pb2.Response, frame.body, ProtoId.QOT_GET_TICKER, frame.serial
+        )
+        s2c = resp.s2c
+        sec = s2c.security
+        cols = _columns.from_pb(sec.market, sec.code, s2c.name, s2c.tickerList)
+    return cols
 
 
 def _check_timeout(timeout: object, name: str = "timeout") -> None:
@@ -259,7 +278,7 @@ class Client:
         conn = Connection(request_timeout=self.timeout, max_body=self.max_body)
         conn.latencies = self._latencies
         conn.on_push = self._on_push
-        conn.push_handlers[ProtoId.QOT_UPDATE_TICKER] = self._router.dispatch
+        conn.push_handlers[ProtoId.QOT_UPDATE_TICKER] = self._router.dispatch_batch
         conn.on_lost = lambda error: self._on_lost(conn, error)
         conn.after_batch = self._router.flush
         return conn
@@ -580,15 +599,12 @@ class Client:
                 code = format_code(market, local)
                 if last < 0 or SubType.TICKER not in self._subs.get(code, ()):
                     continue
-                resp = await conn.request(
+                frame = await conn.request_frame(
                     ProtoId.QOT_GET_TICKER,
                     _protocol.get_ticker_request(market, local, MAX_TICKER_NUM),
-                    qot_get_ticker_pb2.Response,
+                    None,
                 )
-                s2c = resp.s2c
-                self._router.backfill(
-                    market, local, s2c.name or "N/A", s2c.tickerList, MAX_TICKER_NUM
-                )
+                self._router.backfill(_ticker_columns(frame), MAX_TICKER_NUM)
         self._router.release()
 
     def _forget(self, codes: Iterable[str], types: Iterable[SubType]) -> None:
@@ -795,25 +811,19 @@ class Client:
             raise SubscriptionRequired(code, SubType.TICKER.name)
         return market, local, _protocol.get_ticker_request(market.wire, local, num)
 
-    async def _get_ticker(self, code: str, num: int, timeout: float | None) -> tuple[Any, bool]:
-        """The reply's S2C, and whether any tick in it may carry ``hpVolume``."""
+    async def _get_ticker(self, code: str, num: int, timeout: float | None) -> TickColumns:
         _market, _local, req = self._ticker_request(code, num)
         _check_timeout(timeout)
         frame = await self._request_frame(ProtoId.QOT_GET_TICKER, req, timeout)
-        body = frame.body
-        resp = _protocol.decode_response(
-            qot_get_ticker_pb2.Response, body, ProtoId.QOT_GET_TICKER, frame.serial
-        )
-        return resp.s2c, HP_VOLUME_TAG in body
+        return _ticker_columns(frame)
 
     async def get_rt_ticker(
         self, code: str, num: int = 500, *, timeout: float | None = None
     ) -> list[Ticker]:
         """The latest ``num`` (1..1000) ticks of a TICKER-subscribed security, oldest first."""
-        s2c, hp = await self._get_ticker(code, num, timeout)
-        sec = s2c.security
+        cols = await self._get_ticker(code, num, timeout)
         out: list[Ticker] = []
-        build_tickers(format_code(sec.market, sec.code), s2c.name or "N/A", s2c.tickerList, out, hp)
+        tickers_from_columns(format_code(cols.market, cols.code), cols, out)
         return out
 
     async def get_rt_ticker_frame(
@@ -821,14 +831,13 @@ class Client:
     ) -> pl.DataFrame:
         """Like :meth:`get_rt_ticker`, as a polars DataFrame with the SDK's columns.
 
-        Built straight from the protobuf message (no model per tick).
+        Built straight from the decoded columns (no model per tick).
         """
         await _import_polars()
-        s2c, hp = await self._get_ticker(code, num, timeout)
-        sec = s2c.security
-        cols = ColumnBuffer()
-        cols.add_pb(sec.market, sec.code, s2c.name or "N/A", s2c.tickerList, hp)
-        return cols.to_frame()
+        cols = await self._get_ticker(code, num, timeout)
+        buf = ColumnBuffer()
+        buf.add(format_code(cols.market, cols.code), cols)
+        return buf.to_frame()
 
     # -- push streams ----------------------------------------------------------------------
 

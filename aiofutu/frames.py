@@ -6,10 +6,9 @@ polars is an optional extra and is imported here only when a frame is asked for,
 
 from __future__ import annotations
 
-from itertools import chain, repeat
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
+from . import _columns
 from .codes import format_code
 from .enums import PushDataType, TickerDirection, TickerType
 from .errors import MissingDependency
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
 
     import polars as pl
 
+    from ._columns import TickColumns
     from .models import Ticker
 
 __all__ = ("TICKER_COLUMNS", "to_polars")
@@ -110,20 +110,40 @@ def to_polars(ticks: Iterable[Ticker], *, push_data_type: bool = False) -> pl.Da
     )
 
 
-_ROW = attrgetter("time", "price", "volume", "turnover", "dir", "sequence", "type", "pushDataType")
+_luts: dict[str, Any] = {}
 
 
-_DIRECTION_GET = dict(enumerate(_DIRECTION_STR)).get
-_TYPE_GET = dict(enumerate(_TYPE_STR)).get
-_PUSH_GET = dict(enumerate(_PUSH_STR)).get
+def _enum_lut(name: str, dtype: Any) -> Any:
+    """A Series of the enum's strings for wire numbers ``-1 .. n-1`` (position = number + 1)."""
+    lut = _luts.get(name)
+    if lut is None:
+        strings = {"dir": _DIRECTION_STR, "type": _TYPE_STR, "push": _PUSH_STR}[name]
+        lut = _luts[name] = _polars().Series(name, [_NA, *strings], dtype=dtype)
+    return lut
+
+
+def _enum_column(name: str, wire: list[int] | None, n: int, dtype: Any) -> Any:
+    """Map wire numbers to the SDK's strings in polars (absent, -1 or out of range: ``N/A``)."""
+    plr = _polars()
+    lut = _enum_lut(name, dtype)
+    if wire is None:
+        return plr.repeat(_NA, n, dtype=dtype, eager=True)
+    idx = plr.Series(wire, dtype=plr.Int64)
+    top = len(lut) - 1
+    low, high = idx.min(), idx.max()
+    if low < -1 or high >= top:
+        idx = idx.set(idx.lt(-1) | idx.ge(top), -1)
+    return lut.gather(idx + 1)
+
+
+_CONCAT = ("time", "price", "volume", "turnover", "dir", "sequence", "type", "push_data_type")
 
 
 class ColumnBuffer:
-    """Collects pushed or fetched ticker lists and turns them into one DataFrame in bulk.
+    """Collects decoded tick columns and turns them into one DataFrame in bulk.
 
-    Nothing is done per tick until :meth:`to_frame`, and there the per-tick work runs in C:
-    ``attrgetter`` over the chained protobuf lists, ``zip`` to transpose, ``dict.get`` to map
-    enum numbers to the SDK's strings. No model is built.
+    Nothing is done per tick in Python: columns are concatenated list-to-list, and polars builds
+    every Series (enums by a lookup ``gather``). No model is built.
     """
 
     def __init__(self, *, push_data_type: bool = False) -> None:
@@ -132,31 +152,17 @@ class ColumnBuffer:
 
     def clear(self) -> None:
         self.rows = 0
-        self._lists: list[Any] = []
-        #: (code, name, count) per added list, in order
-        self._runs: list[tuple[str, str, int]] = []
-        #: (first row, list) of the lists that may carry ``hpVolume``
-        self._hp_lists: list[tuple[int, Any]] = []
+        self._parts: list[tuple[str, TickColumns]] = []
 
-    def add(self, full_code: str, name: str, ticker_list: Sequence[Any], hp: bool = True) -> None:
-        """Append the ``Qot_Common.Ticker`` list of one security (``full_code`` like HK.00700).
+    def add(self, full_code: str, cols: TickColumns) -> None:
+        """Append the ticks of one security (``full_code`` like ``HK.00700``)."""
+        if cols.n:
+            self._parts.append((full_code, cols))
+            self.rows += cols.n
 
-        ``hp=False`` promises that no ticker carries ``hpVolume`` (see ``HP_VOLUME_TAG``).
-        """
-        n = len(ticker_list)
-        if not n:
-            return
-        if hp:
-            self._hp_lists.append((self.rows, ticker_list))
-        self.rows += n
-        self._runs.append((full_code, name, n))
-        self._lists.append(ticker_list)
-
-    def add_pb(
-        self, market: int, code: str, name: str, ticker_list: Sequence[Any], hp: bool = True
-    ) -> None:
-        """Like :meth:`add`, for a security given as the wire's (market, code)."""
-        self.add(format_code(market, code), name, ticker_list, hp)
+    def add_pb(self, market: int, code: str, name: str, ticker_list: Sequence[Any]) -> None:
+        """Like :meth:`add`, for exact-schema ``Qot_Common.Ticker`` messages (tests, tools)."""
+        self.add(format_code(market, code), _columns.from_pb(market, code, name, ticker_list))
 
     def to_frame(self) -> pl.DataFrame:
         """The collected ticks as a DataFrame (the buffer is left as is)."""
@@ -165,42 +171,65 @@ class ColumnBuffer:
         n = self.rows
         if not n:
             return cast("pl.DataFrame", plr.DataFrame(schema=full_schema))
-        rows = list(map(_ROW, chain.from_iterable(self._lists)))
-        time_c, price_c, vol_c, turn_c, dir_c, seq_c, type_c, pdt_c = zip(*rows, strict=True)
-        if self._hp_lists:
-            volumes: list[int] | None = None
-            for base, tickers in self._hp_lists:
-                for i, t in enumerate(tickers):
-                    if t.HasField("hpVolume"):
-                        if volumes is None:
-                            volumes = list(vol_c)
-                        volumes[base + i] = round(t.hpVolume)
-            if volumes is not None:
-                vol_c = tuple(volumes)
-        if 0 in type_c:  # 0 is UNKNOWN when OpenD sent it, N/A when the field is absent
-            flat = list(chain.from_iterable(self._lists))
-            fixed = list(type_c)
-            for i, value in enumerate(type_c):
-                if value == 0 and not flat[i].HasField("type"):
-                    fixed[i] = -1
-            type_c = tuple(fixed)
-        na = repeat(_NA, n)
-        code_c: list[str] = []
-        name_c: list[str] = []
-        for code, name, count in self._runs:
-            code_c += [code] * count
-            name_c += [name] * count
+        parts = self._parts
+        merged: dict[str, Any] = {}
+        if len(parts) == 1:
+            cols = parts[0][1]
+            for name in _CONCAT:
+                merged[name] = getattr(cols, name)
+            hp_parts = [(0, cols)] if cols.hp_volume is not None else []
+        else:
+            hp_parts = []
+            base = 0
+            for _, cols in parts:
+                if cols.hp_volume is not None:
+                    hp_parts.append((base, cols))
+                base += cols.n
+            for name in _CONCAT:
+                if name in ("type", "push_data_type") and all(
+                    getattr(c, name) is None for _, c in parts
+                ):
+                    merged[name] = None
+                    continue
+                out: list[Any] = []
+                absent = -1 if name == "type" else 0
+                for _, cols in parts:
+                    col = getattr(cols, name)
+                    out += col if col is not None else [absent] * cols.n
+                merged[name] = out
+        volume = merged["volume"]
+        if hp_parts:
+            volume = list(volume)
+            for base, cols in hp_parts:
+                assert cols.hp_volume is not None
+                for i, hp in enumerate(cols.hp_volume):
+                    if hp is not None:
+                        volume[base + i] = round(hp)
+        if len(parts) == 1:
+            code, cols = parts[0]
+            code_c: Any = plr.repeat(code, n, dtype=plr.String, eager=True)
+            name_c: Any = plr.repeat(cols.name, n, dtype=plr.String, eager=True)
+        else:
+            code_c = []
+            name_c = []
+            for code, cols in parts:
+                code_c += [code] * cols.n
+                name_c += [cols.name] * cols.n
         data: dict[str, Any] = {
             "code": code_c,
             "name": name_c,
-            "time": time_c,
-            "price": plr.Series(price_c, dtype=plr.Float64),
-            "volume": plr.Series(vol_c, dtype=plr.Int64),
-            "turnover": plr.Series(turn_c, dtype=plr.Float64),
-            "ticker_direction": list(map(_DIRECTION_GET, dir_c, na)),
-            "sequence": plr.Series(seq_c, dtype=plr.Int64),
-            "type": list(map(_TYPE_GET, type_c, repeat(_NA, n))),
+            "time": plr.Series(merged["time"], dtype=plr.String),
+            "price": plr.Series(merged["price"], dtype=plr.Float64),
+            "volume": plr.Series(volume, dtype=plr.Int64),
+            "turnover": plr.Series(merged["turnover"], dtype=plr.Float64),
+            "ticker_direction": _enum_column(
+                "dir", merged["dir"], n, full_schema["ticker_direction"]
+            ),
+            "sequence": plr.Series(merged["sequence"], dtype=plr.Int64),
+            "type": _enum_column("type", merged["type"], n, full_schema["type"]),
         }
         if self.push_data_type:
-            data["push_data_type"] = list(map(_PUSH_GET, pdt_c, repeat(_NA, n)))
+            data["push_data_type"] = _enum_column(
+                "push", merged["push_data_type"], n, full_schema["push_data_type"]
+            )
         return cast("pl.DataFrame", plr.DataFrame(data, schema=full_schema))

@@ -8,15 +8,19 @@ validated as usual.
 from __future__ import annotations
 
 import datetime as _dt
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from . import _columns
 from .codes import format_code
 from .enums import PushDataType, TickerDirection, TickerType
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from ._columns import TickColumns
 
 __all__ = ("Ticker",)
 
@@ -55,9 +59,9 @@ class Ticker(BaseModel):
     if not TYPE_CHECKING:
 
         def __getattr__(self, name: str) -> Any:
-            # Models built from OpenD's messages (``build_tickers``) set only ``__dict__``; their
-            # pydantic bookkeeping slots fall back to these constants, which is what a
-            # validated model would hold anyway. Saves three slot writes per tick.
+            # Models built from OpenD's messages (``tickers_from_columns``) set only
+            # ``__dict__``; their pydantic bookkeeping slots fall back to these constants, which
+            # is what a validated model would hold anyway. Saves three slot writes per tick.
             try:
                 return _TRUSTED_DEFAULTS[name]
             except KeyError:
@@ -76,101 +80,79 @@ _PUSH_TYPES = tuple(PushDataType.from_wire(i) for i in range(4))
 _NA_DIRECTION = TickerDirection.NA
 _NA_TYPE = TickerType.NA
 _NA_PUSH = PushDataType.NA
-_UNKNOWN_TYPE = TickerType.UNKNOWN
 
 
 _new = object.__new__
 _set_dict = BaseModel.__dict__["__dict__"].__set__
-#: The protobuf tag byte of ``Ticker.hpVolume`` (field 12, fixed64). A body without this byte
-#: anywhere cannot carry the field, so the per-tick presence check can be skipped.
-HP_VOLUME_TAG = b"\x61"
+_DIRECTION_OF = dict(enumerate(_DIRECTIONS)).get
+_TYPE_OF = dict(enumerate(_TYPES)).get
+_PUSH_OF = dict(enumerate(_PUSH_TYPES)).get
 
 
-def build_tickers(
-    full_code: str, name: str, ticker_list: Iterable[Any], out: list[Ticker], hp: bool = True
-) -> None:
-    """Append a model for every ``Qot_Common.Ticker`` to ``out``.
+def tickers_from_columns(full_code: str, cols: TickColumns, out: list[Ticker]) -> None:
+    """Append a model for every tick of ``cols`` to ``out``.
 
-    This is the per-tick hot path: each protobuf field is read once into a local, enums come
-    from tuples, and the model is assembled without validation (protobuf typed every value):
-    one object and its ``__dict__``, nothing else. ``hp=False`` promises that
-    no ticker carries ``hpVolume`` (see :data:`HP_VOLUME_TAG`).
+    This is the per-tick hot path: the columns were decoded in bulk, ``zip`` hands one value
+    per field, enums come from ``dict.get`` (out-of-range numbers and absent fields read as
+    ``N/A``, as in the SDK), and the model is assembled without validation (protobuf typed every
+    value): one object and its ``__dict__``, nothing else.
     """
+    n = cols.n
+    if not n:
+        return
+    name = cols.name
     append = out.append
     new = _new
     set_dict = _set_dict
-    dirs = _DIRECTIONS
-    types = _TYPES
-    pushes = _PUSH_TYPES
+    direction_of = _DIRECTION_OF
+    type_of = _TYPE_OF
+    push_of = _PUSH_OF
+    na_dir = _NA_DIRECTION
+    na_type = _NA_TYPE
+    na_push = _NA_PUSH
     cls = Ticker
-    for t in ticker_list:
-        d = t.dir
-        ty = t.type
-        if ty == 0 and not t.HasField("type"):
-            tick_type = _NA_TYPE
-        else:
-            tick_type = types[ty] if 0 <= ty < 32 else _NA_TYPE
-        p = t.pushDataType
+    rows = zip(  # every column has n entries (checked by the decoder)
+        cols.sequence,
+        cols.time,
+        cols.price,
+        cols.volume,
+        cols.turnover,
+        cols.dir,
+        cols.type or repeat(-1, n),
+        cols.push_data_type or repeat(0, n),
+        cols.timestamp or repeat(0.0, n),
+        cols.recv_time or repeat(0.0, n),
+        cols.type_sign or repeat(0, n),
+        cols.hp_volume or repeat(None, n),
+        strict=False,
+    )
+    for seq, time, price, volume, turnover, d, ty, p, stamp, recv, sign, hp in rows:
         model = new(cls)
         set_dict(
             model,
             {
                 "code": full_code,
                 "name": name,
-                "sequence": t.sequence,
-                "time": t.time,
-                "price": t.price,
-                "volume": t.volume,
-                "turnover": t.turnover,
-                "ticker_direction": dirs[d] if 0 <= d < 4 else _NA_DIRECTION,
-                "type": tick_type,
-                "push_data_type": pushes[p] if 0 <= p < 4 else _NA_PUSH,
-                "timestamp": t.timestamp,
-                "recv_time": t.recvTime,
-                "type_sign": t.typeSign,
-                "hp_volume": t.hpVolume if hp and t.HasField("hpVolume") else None,
+                "sequence": seq,
+                "time": time,
+                "price": price,
+                "volume": volume,
+                "turnover": turnover,
+                "ticker_direction": direction_of(d, na_dir),
+                "type": type_of(ty, na_type),
+                "push_data_type": push_of(p, na_push),
+                "timestamp": stamp,
+                "recv_time": recv,
+                "type_sign": sign,
+                "hp_volume": hp,
             },
         )
         append(model)
 
 
-def ticker_from_pb(t: Any, full_code: str, name: str, hp: bool = True) -> Ticker:
-    """One model: :func:`build_tickers` without the loop, for the one-tick push (the common case).
-
-    The two must build identical models; ``tests/unit/test_models.py`` checks that they do.
-    """
-    d = t.dir
-    ty = t.type
-    if ty == 0 and not t.HasField("type"):
-        tick_type = _NA_TYPE
-    else:
-        tick_type = _TYPES[ty] if 0 <= ty < 32 else _NA_TYPE
-    p = t.pushDataType
-    model = _new(Ticker)
-    _set_dict(
-        model,
-        {
-            "code": full_code,
-            "name": name,
-            "sequence": t.sequence,
-            "time": t.time,
-            "price": t.price,
-            "volume": t.volume,
-            "turnover": t.turnover,
-            "ticker_direction": _DIRECTIONS[d] if 0 <= d < 4 else _NA_DIRECTION,
-            "type": tick_type,
-            "push_data_type": _PUSH_TYPES[p] if 0 <= p < 4 else _NA_PUSH,
-            "timestamp": t.timestamp,
-            "recv_time": t.recvTime,
-            "type_sign": t.typeSign,
-            "hp_volume": t.hpVolume if hp and t.HasField("hpVolume") else None,
-        },
-    )
-    return model
-
-
 def tickers_from_pb(market: int, code: str, name: str, ticker_list: Iterable[Any]) -> list[Ticker]:
-    """Models for every ``Qot_Common.Ticker`` of one security (a 3010 reply or a 3011 push)."""
+    """Models for exact-schema ``Qot_Common.Ticker`` messages of one security (tests, tools)."""
     out: list[Ticker] = []
-    build_tickers(format_code(market, code), name, ticker_list, out)
+    cols = _columns.from_pb(market, code, name, list(ticker_list))
+    tickers_from_columns(format_code(market, code), cols, out)
     return out

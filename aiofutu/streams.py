@@ -15,17 +15,19 @@ import operator
 import sys
 import time
 from collections import deque
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import anyio
 import anyio.to_thread
 
-from ._pb import qot_update_ticker_pb2
+from . import _columns
+from ._pb import qot_common_pb2, qot_update_ticker_pb2
 from .codes import format_code, parse_code
 from .enums import Market
 from .errors import ClientClosed, ConfigurationError, ConnectionLost, FutuError, SlowConsumer
 from .frames import ColumnBuffer, _polars
-from .models import HP_VOLUME_TAG, Ticker, build_tickers, ticker_from_pb
+from .models import Ticker, tickers_from_columns
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from ._codec import Frame
+    from ._columns import TickColumns
     from .client import Client
 
 __all__ = ("Gap", "Overflow", "TickerFrameStream", "TickerStream")
@@ -50,6 +53,10 @@ _LOW32 = 0xFFFFFFFF
 _UpdateTickerResponse = qot_update_ticker_pb2.Response
 _now = time.time
 _lt = operator.lt
+_and = operator.and_
+_security_key = _columns.security_key
+_decode = _columns.decode
+_parse_security = qot_common_pb2.Security.FromString
 #: Markets whose ``sequence`` low 32 bits are a per-security trade counter (fact sheet §11).
 _COUNTER_MARKETS = frozenset({Market.HK.wire})
 
@@ -101,7 +108,7 @@ class _Sink:
     def _put_models(self, ticks: list[Ticker]) -> None:
         raise NotImplementedError
 
-    def _put_raw(self, code: str, name: str, tickers: Any, n: int, hp: bool = True) -> None:
+    def _put_raw(self, code: str, cols: TickColumns) -> None:
         raise NotImplementedError
 
     def _put_gap(self, gap: Gap) -> None:
@@ -296,7 +303,7 @@ class TickerStream(_Bounded):
             self._wake = None
             wake.set()
 
-    def _put_raw(self, code: str, name: str, tickers: Any, n: int, hp: bool = True) -> None:
+    def _put_raw(self, code: str, cols: TickColumns) -> None:
         raise AssertionError("TickerStream takes models")  # pragma: no cover
 
     async def __anext__(self) -> Ticker:
@@ -357,8 +364,8 @@ class TickerFrameStream(_Bounded):
         super().__init__(client, codes, _check_buffer(buffer), _check_overflow(overflow), on_gap)
         self.max_rows = max_rows
         self.max_latency = float(max_latency)
-        # raw pushes: (code, name, repeated Ticker, count, arrival time, may carry hpVolume)
-        self._msgs: deque[tuple[str, str, Any, int, float, bool]] = deque()
+        # decoded pushes, not yet cut into frames: (code, columns, arrival time)
+        self._msgs: deque[tuple[str, TickColumns, float]] = deque()
         self._rows = 0
 
     @property
@@ -372,7 +379,8 @@ class TickerFrameStream(_Bounded):
     def _put_models(self, ticks: list[Ticker]) -> None:
         raise AssertionError("TickerFrameStream takes raw pushes")  # pragma: no cover
 
-    def _put_raw(self, code: str, name: str, tickers: Any, n: int, hp: bool = True) -> None:
+    def _put_raw(self, code: str, cols: TickColumns) -> None:
+        n = cols.n
         self.received += n
         if self._rows + n > self.buffer and self.overflow != "block":
             if self.overflow == "raise":
@@ -380,11 +388,11 @@ class TickerFrameStream(_Bounded):
                 return
             lost = 0
             while self._msgs and self._rows + n > self.buffer:
-                old = self._msgs.popleft()
-                self._rows -= old[3]
-                lost += old[3]
+                old = self._msgs.popleft()[1].n
+                self._rows -= old
+                lost += old
             self._overflowed(lost)
-        self._msgs.append((code, name, tickers, n, time.monotonic(), hp))
+        self._msgs.append((code, cols, time.monotonic()))
         self._rows += n
         if self._rows >= self.max_rows or len(self._msgs) == 1:
             self._notify()
@@ -392,7 +400,7 @@ class TickerFrameStream(_Bounded):
     async def __anext__(self) -> pl.DataFrame:
         while True:
             if self._msgs:
-                due = self._msgs[0][4] + self.max_latency
+                due = self._msgs[0][2] + self.max_latency
                 if self._rows >= self.max_rows or time.monotonic() >= due or self._ended:
                     return self._cut()
                 if not self._ended and not self._closed:
@@ -413,15 +421,16 @@ class TickerFrameStream(_Bounded):
         msgs = self._msgs
         take = self.max_rows
         while msgs and take > 0:
-            code, name, tickers, n, arrived, hp = msgs[0]
+            code, ticks, arrived = msgs[0]
+            n = ticks.n
             if n <= take:
                 msgs.popleft()
-                cols.add(code, name, tickers, hp)
+                cols.add(code, ticks)
                 take -= n
                 self._rows -= n
             else:  # split a large push: leave the tail for the next frame
-                cols.add(code, name, tickers[:take], hp)
-                msgs[0] = (code, name, tickers[take:], n - take, arrived, hp)
+                cols.add(code, ticks.slice(0, take))
+                msgs[0] = (code, ticks.slice(take, n), arrived)
                 self._rows -= take
                 take = 0
         if self._space is not None:
@@ -455,8 +464,8 @@ class _Route:
         self.last_push = 0.0
         self.model_sinks: list[_Sink] = []
         self.raw_sinks: list[_Sink] = []
-        #: pushes held back (name, tickers) while a reconnect backfills this security
-        self.held: list[tuple[str, Any]] | None = None
+        #: pushes held back while a reconnect backfills this security
+        self.held: list[TickColumns] | None = None
 
 
 class TickerRouter:
@@ -464,6 +473,8 @@ class TickerRouter:
 
     def __init__(self) -> None:
         self._routes: dict[tuple[int, str], _Route] = {}
+        #: encoded Security (see ``security_key``) -> (market, code)
+        self._keys: dict[bytes, tuple[int, str] | None] = {}
         self._block_sinks: set[int] = set()
         self._dirty_sinks: list[_Sink] = []
         self._dirty_routes: list[_Route] = []
@@ -510,67 +521,146 @@ class TickerRouter:
             sink._end(error)
 
     def dispatch(self, frame: Frame) -> None:
-        """Handle one push frame of protocol 3011 (the per-message hot path).
+        """Handle one push frame of protocol 3011 (see :meth:`dispatch_batch`)."""
+        self.dispatch_batch([frame])
 
-        Models are staged per stream and handed over by :meth:`flush`, which the reader calls
-        once per read chunk: consumers wake once per chunk, not once per message.
+    def dispatch_batch(self, frames: list[Frame]) -> None:
+        """Handle the 3011 push frames of one read chunk, in arrival order (the hot path).
+
+        Pushes are grouped by security without parsing (:func:`~aiofutu._columns.security_key`),
+        and each security's pushes are parsed together into columns, so the per-tick work left
+        in Python is the dedupe check and the model. Models are staged per stream and handed
+        over by :meth:`flush`, which the reader calls once per read chunk: consumers wake once
+        per chunk, not once per message.
         """
+        groups: dict[_Route, list[bytes]] = {}
+        keys = self._keys
+        routes = self._routes
+        for frame in frames:
+            body = frame[2]
+            key = _security_key(body)
+            wire = None
+            if key is not None:
+                wire = keys.get(key)
+                if wire is None:
+                    wire = self._learn_key(key)
+            if wire is None:
+                wire = self._exact_security(body)
+            route = routes.get(wire) if wire is not None else None
+            if route is None or not (route.model_sinks or route.raw_sinks):
+                if wire is not None:
+                    self.unrouted += 1
+                continue
+            group = groups.get(route)
+            if group is None:
+                groups[route] = [body]
+            else:
+                group.append(body)
+        for route, bodies in groups.items():
+            n = len(bodies)
+            cols = _decode(bodies[0] if n == 1 else b"".join(bodies), n)
+            if cols is not None and cols.code == route.local and cols.market == route.market:
+                self._deliver_or_hold(route, cols)
+                continue
+            for body in bodies:  # something is irregular: one message at a time
+                one = _decode(body, 1)
+                if one is None:
+                    one = self._exact(body)
+                if one is None:
+                    continue
+                if one.code != route.local or one.market != route.market:
+                    # the key was a wrong hint (a layout no serializer writes): re-route
+                    other = routes.get((one.market, one.code))
+                    if other is None or not (other.model_sinks or other.raw_sinks):
+                        self.unrouted += 1
+                        continue
+                    self._deliver_or_hold(other, one)
+                else:
+                    self._deliver_or_hold(route, one)
+
+    def _deliver_or_hold(self, route: _Route, cols: TickColumns) -> None:
+        if route.held is not None:
+            route.held.append(cols)
+        else:
+            self._deliver(route, cols)
+
+    def _learn_key(self, key: bytes) -> tuple[int, str] | None:
+        try:
+            sec = _parse_security(key)
+        except Exception:  # not a Security after all: the message is decoded exactly
+            return None
+        if not (sec.HasField("market") and sec.HasField("code")):
+            return None
+        keys = self._keys
+        if len(keys) >= 4096:  # bounded: codes nobody streams must not grow it forever
+            keys.clear()
+        wire = keys[key] = (sec.market, sec.code)
+        return wire
+
+    def _exact_security(self, body: bytes) -> tuple[int, str] | None:
+        """The security of a push whose layout :func:`security_key` does not know."""
+        response = self._parse_exact(body)
+        if response is None:
+            return None
+        sec = response.s2c.security
+        return (sec.market, sec.code)
+
+    def _parse_exact(self, body: bytes) -> Any:
         response = _UpdateTickerResponse()
-        body = frame[2]
         try:
             response.ParseFromString(body)
         except Exception as exc:  # protobuf raises DecodeError; keep the reader alive regardless
             self.bad_pushes += 1
             logger.warning("dropped a Qot_UpdateTicker push that does not parse: %s", exc)
-            return
+            return None
         if response.retType != 0:
             self.bad_pushes += 1
             logger.warning(
                 "Qot_UpdateTicker push with retType %d: %s", response.retType, response.retMsg
             )
-            return
-        s2c = response.s2c
-        security = s2c.security
-        route = self._routes.get((security.market, security.code))
-        if route is None or not (route.model_sinks or route.raw_sinks):
-            self.unrouted += 1
-            return
-        if route.held is not None:
-            route.held.append((s2c.name or "N/A", s2c.tickerList))
-            return
-        self._deliver(route, s2c.name or "N/A", s2c.tickerList, HP_VOLUME_TAG in body)
+            return None
+        return response
 
-    def _deliver(self, route: _Route, name: str, tickers: Any, hp: bool = True) -> None:
+    def _exact(self, body: bytes) -> TickColumns | None:
+        """Columns of one push through the exact schema (presence per field, errors logged)."""
+        response = self._parse_exact(body)
+        if response is None:
+            return None
+        s2c = response.s2c
+        sec = s2c.security
+        return _columns.from_pb(sec.market, sec.code, s2c.name, s2c.tickerList)
+
+    def _deliver(self, route: _Route, cols: TickColumns) -> None:
         """De-duplicate, watch gaps, and stage ticks for every stream of the security."""
-        n = len(tickers)
-        if n == 1:
-            tick = tickers[0]
-            seq = tick.sequence
-            last = route.last_seq
-            if seq <= last:
-                self.duplicates += 1
-                return
-            if route.counter and last >= 0 and (seq & _LOW32) != (last & _LOW32) + 1:
-                self._gap(route, last, seq)
-            route.last_seq = seq
-            sinks = route.model_sinks
-            if len(sinks) == 1 and not route.raw_sinks:  # the common case, without the loop
-                if not route.dirty:
-                    route.dirty = True
-                    self._dirty_routes.append(route)
-                sink = sinks[0]
-                staged = sink.staged
-                if not staged:
-                    self._dirty_sinks.append(sink)
-                staged.append(ticker_from_pb(tick, route.code, name, hp))
-                return
-        elif n:
-            tickers = self._order(route, tickers)
-            n = len(tickers)
-            if not n:
-                return
-        else:
+        n = cols.n
+        if not n:
             return
+        seqs = cols.sequence
+        last = route.last_seq
+        if seqs[0] <= last or (n > 1 and not all(map(_lt, seqs, seqs[1:]))):
+            keep: list[int] = []
+            cur = last
+            for i, s in enumerate(seqs):
+                if s > cur:
+                    keep.append(i)
+                    cur = s
+            self.duplicates += n - len(keep)
+            if not keep:
+                return
+            cols = cols.take(keep)
+            seqs = cols.sequence
+            n = cols.n
+        if route.counter:
+            lows = list(map(_and, seqs, repeat(_LOW32, n)))
+            first = lows[0]
+            start = (last & _LOW32) + 1 if last >= 0 else first
+            if first != start or lows[-1] - first != n - 1 or lows != list(range(first, first + n)):
+                prev = last
+                for s in seqs:
+                    if prev >= 0 and (s & _LOW32) != (prev & _LOW32) + 1:
+                        self._gap(route, prev, s)
+                    prev = s
+        route.last_seq = seqs[-1]
         if not route.dirty:
             route.dirty = True
             self._dirty_routes.append(route)
@@ -581,16 +671,16 @@ class TickerRouter:
                 staged = sink.staged
                 if not staged:
                     self._dirty_sinks.append(sink)
-                build_tickers(route.code, name, tickers, staged, hp)
+                tickers_from_columns(route.code, cols, staged)
             else:
                 models: list[Ticker] = []
-                build_tickers(route.code, name, tickers, models, hp)
+                tickers_from_columns(route.code, cols, models)
                 for sink in sinks:
                     if not sink.staged:
                         self._dirty_sinks.append(sink)
                     sink.staged.extend(models)
         for sink in route.raw_sinks:
-            sink._put_raw(route.code, name, tickers, n, hp)
+            sink._put_raw(route.code, cols)
 
     def flush(self) -> Any:
         """Hand staged ticks to their streams; the reader calls this after every read chunk.
@@ -620,31 +710,6 @@ class TickerRouter:
             if blocked:
                 return _wait_all(blocked)
         return None
-
-    def _order(self, route: _Route, tickers: Any) -> Any:
-        """Drop re-sent ticks (sequence not above the last one) and record counter gaps."""
-        seqs = [t.sequence for t in tickers]
-        last = route.last_seq
-        kept: list[int] | None = None
-        if seqs[0] <= last or not all(map(_lt, seqs, seqs[1:])):
-            kept = []
-            cur = last
-            for i, s in enumerate(seqs):
-                if s > cur:
-                    kept.append(i)
-                    cur = s
-            self.duplicates += len(seqs) - len(kept)
-            tickers = [tickers[i] for i in kept]
-            seqs = [seqs[i] for i in kept]
-        if route.counter:
-            prev = last
-            for s in seqs:
-                if prev >= 0 and (s & _LOW32) != (prev & _LOW32) + 1:
-                    self._gap(route, prev, s)
-                prev = s
-        if seqs:
-            route.last_seq = seqs[-1]
-        return tickers
 
     def _gap(self, route: _Route, prev: int, seq: int) -> None:
         lo = prev & _LOW32
@@ -680,23 +745,25 @@ class TickerRouter:
             if (route.model_sinks or route.raw_sinks) and route.held is None:
                 route.held = []
 
-    def backfill(self, market: int, code: str, name: str, tickers: Any, window: int) -> None:
+    def backfill(self, cols: TickColumns, window: int) -> None:
         """Deliver ticks fetched after a reconnect that are newer than the last one delivered.
 
         ``window`` is how many ticks OpenD keeps: when all ``window`` returned ticks are new and
         the sequence has no trade counter, more may have been lost, so a gap is reported.
         """
-        route = self._routes.get((market, code))
+        route = self._routes.get((cols.market, cols.code))
         if route is None or route.last_seq < 0:
             return
         last = route.last_seq
-        newer = [t for t in tickers if t.sequence > last]
-        if not newer:
+        keep = [i for i, s in enumerate(cols.sequence) if s > last]
+        if not keep:
             return
-        if not route.counter and len(newer) == len(tickers) and len(tickers) >= window:
-            self._report(Gap(route.code, last, newer[0].sequence, None), route)
-            route.last_seq = last = newer[0].sequence - 1
-        self._deliver(route, name, newer)
+        newer = cols.take(keep) if len(keep) < cols.n else cols
+        first = newer.sequence[0]
+        if not route.counter and newer.n == cols.n and cols.n >= window:
+            self._report(Gap(route.code, last, first, None), route)
+            route.last_seq = first - 1
+        self._deliver(route, newer)
         self.flush()
 
     def release(self) -> None:
@@ -706,8 +773,8 @@ class TickerRouter:
             if held is None:
                 continue
             route.held = None
-            for name, tickers in held:
-                self._deliver(route, name, tickers)
+            for cols in held:
+                self._deliver(route, cols)
         self.flush()
 
     def fail(self, codes: set[tuple[int, str]], error: FutuError) -> None:

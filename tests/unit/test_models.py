@@ -9,8 +9,6 @@ import pickle
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from aiofutu import PushDataType, Ticker, TickerDirection, TickerType
@@ -312,39 +310,3 @@ def test_user_construction_requires_fields() -> None:
     del kwargs["price"]
     with pytest.raises(ValidationError, match="price"):
         Ticker(**kwargs)
-
-
-@st.composite
-def _pb_tickers(draw: st.DrawFn) -> qot_common_pb2.Ticker:
-    t = qot_common_pb2.Ticker(
-        time=draw(st.text(max_size=30)),
-        sequence=draw(st.integers(-(2**63), 2**63 - 1)),
-        dir=draw(st.integers(-5, 8)),
-        price=draw(st.floats(allow_nan=False)),
-        volume=draw(st.integers(-(2**63), 2**63 - 1)),
-        turnover=draw(st.floats(allow_nan=False)),
-    )
-    for field, values in (
-        ("type", st.integers(-3, 40)),
-        ("pushDataType", st.integers(-2, 6)),
-        ("typeSign", st.integers(-(2**31), 2**31 - 1)),
-        ("recvTime", st.floats(allow_nan=False)),
-        ("timestamp", st.floats(allow_nan=False)),
-        ("hpVolume", st.floats(allow_nan=False)),
-    ):
-        if draw(st.booleans()):
-            setattr(t, field, draw(values))
-    return t
-
-
-@given(_pb_tickers(), st.booleans())
-def test_single_tick_path_builds_the_same_model_as_the_loop(
-    t: qot_common_pb2.Ticker, hp: bool
-) -> None:
-    from aiofutu.models import build_tickers, ticker_from_pb
-
-    looped: list[Ticker] = []
-    build_tickers("HK.00700", "Tencent", [t], looped, hp)
-    single = ticker_from_pb(t, "HK.00700", "Tencent", hp)
-    assert single.__dict__ == looped[0].__dict__
-    assert single == looped[0]
