@@ -104,6 +104,11 @@ class FrameDecoder:
         return len(self._buf) - self._pos + self._pending_len
 
     @property
+    def has_deferred_error(self) -> bool:
+        """True when the next :meth:`drain` raises the error of a frame met after good ones."""
+        return self._deferred is not None
+
+    @property
     def broken(self) -> bool:
         """True once framing is lost; the stream cannot be decoded any further."""
         return self._error is not None

@@ -22,6 +22,7 @@ from . import _protocol
 from ._codec import DEFAULT_MAX_BODY, Frame, FrameDecoder, encode_frame
 from ._crypto import AesCipher, RsaKey
 from ._pb import init_connect_pb2, keep_alive_pb2
+from ._transport import Pipe, open_pipe
 from .enums import PUSH_PROTO_IDS, ProtoId
 from .errors import (
     ClientClosed,
@@ -33,25 +34,46 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable
 
 logger = logging.getLogger("aiofutu.connection")
 
 __all__ = ("Connection", "ConnectionInfo")
 
-_RECEIVE_SIZE = 256 * 1024
 _conn_ids = count(1)
 
 
 class _Waiter:
-    """One outstanding request: the reader fills ``frame`` or ``error`` and sets the event."""
+    """One outstanding request: the reader fills ``frame`` or ``error`` and wakes the caller.
 
-    __slots__ = ("error", "event", "frame")
+    On asyncio the caller waits on a plain future (a timer resolves it at the deadline);
+    elsewhere on an anyio Event inside a cancel scope.
+    """
 
-    def __init__(self) -> None:
-        self.event = anyio.Event()
+    __slots__ = ("deadline", "error", "event", "frame", "future")
+
+    def __init__(
+        self, future: asyncio.Future[None] | None = None, deadline: float = math.inf
+    ) -> None:
+        self.future = future
+        self.deadline = deadline  # loop time, for futures
+        self.event = anyio.Event() if future is None else None
         self.frame: Frame | None = None
         self.error: BaseException | None = None
+
+    def wake(self) -> None:
+        future = self.future
+        if future is None:
+            assert self.event is not None
+            self.event.set()
+        elif not future.done():
+            future.set_result(None)
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)  # no frame, no error: the request timed out
 
 
 class ConnectionInfo:
@@ -105,9 +127,11 @@ class Connection:
         self._decoder = FrameDecoder(max_body)
         self._serial = _protocol.SerialCounter()
         self._pending: dict[tuple[int, int], _Waiter] = {}
+        self._sweep_timer: asyncio.TimerHandle | None = None
+        self._sweep_at = math.inf
         self._outbox: list[bytes] = []
         self._sending = False
-        self._stream: anyio.abc.ByteStream | None = None
+        self._pipe: Pipe | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._error: FutuError | None = None
         self._rsa: RsaKey | None = None
@@ -145,7 +169,7 @@ class Connection:
         """
         try:
             with anyio.fail_after(connect_timeout):
-                stream = await anyio.connect_tcp(host, port)
+                pipe = await open_pipe(host, port, self._on_data, self._on_pipe_closed)
         except TimeoutError:
             raise ConnectError(
                 f"timed out after {connect_timeout:g}s connecting to OpenD at {host}:{port}"
@@ -154,12 +178,12 @@ class Connection:
             raise ConnectError(
                 f"cannot connect to OpenD at {host}:{port}: {exc.strerror or exc}"
             ) from None
-        self._stream = stream
+        self._pipe = pipe
         self._tg = tg
         self._rsa = rsa_key
         if rsa_key is not None:
             self._decoder.decrypt = self._decrypt_body
-        tg.start_soon(self._reader, name=f"aiofutu-reader-{self.id}")
+        pipe.start(tg, f"aiofutu-reader-{self.id}")
         try:
             response = await self.request(
                 ProtoId.INIT_CONNECT,
@@ -210,11 +234,7 @@ class Connection:
     async def close(self) -> None:
         """Close the socket and fail whatever is pending with :class:`ClientClosed`."""
         self._lose(ClientClosed("the client was closed"), log=False)
-        stream = self._stream
-        if stream is not None:
-            self._stream = None
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
+        await self._abort_pipe()
 
     def _lose(self, error: FutuError, *, log: bool = True) -> None:
         """Mark the link dead (once), fail every waiter, wake the writer, tell the owner."""
@@ -225,9 +245,13 @@ class Connection:
             logger.warning("conn %d: %s", self.id, error)
         for waiter in self._pending.values():
             waiter.error = error
-            waiter.event.set()
+            waiter.wake()
         self._pending.clear()
         self._outbox.clear()
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
+            self._sweep_at = math.inf
         if self.on_lost is not None:
             self.on_lost(error)
 
@@ -241,23 +265,38 @@ class Connection:
     # -- requests --------------------------------------------------------------------------
 
     async def request_frame(self, proto_id: int, message: Any, timeout: float | None) -> Frame:
-        """Send a request and wait for the frame that answers it."""
+        """Send a request (a message, or its encoded body) and wait for the frame answering it."""
         if self._error is not None:
             self._raise_closed()
-        body = _protocol.encode_message(message, proto_id)
+        body = message if type(message) is bytes else _protocol.encode_message(message, proto_id)
         serial = self._serial()
         key = (proto_id, serial)
-        waiter = _Waiter()
-        self._pending[key] = waiter
         data = encode_frame(proto_id, serial, body, encrypt=self._encryptor(proto_id))
         limit = self.request_timeout if timeout is None else timeout
         started = time.perf_counter()
-        try:
-            with anyio.move_on_after(limit if limit > 0 else math.inf):
-                await self._transmit(data)
-                await waiter.event.wait()
-        finally:
-            self._pending.pop(key, None)
+        pipe = self._pipe
+        loop = pipe.loop if pipe is not None else None
+        if loop is not None and not self._sending and pipe is not None and pipe.try_write(data):
+            # asyncio, written without blocking: wait on a bare future (the fast path)
+            self.bytes_out += len(data)
+            future: asyncio.Future[None] = loop.create_future()
+            deadline = loop.time() + limit if limit > 0 else math.inf
+            waiter = self._pending[key] = _Waiter(future, deadline)
+            if deadline < self._sweep_at:
+                self._arm_sweep(loop, deadline)
+            try:
+                await future
+            finally:
+                self._pending.pop(key, None)
+        else:
+            waiter = self._pending[key] = _Waiter()
+            assert waiter.event is not None
+            try:
+                with anyio.move_on_after(limit if limit > 0 else math.inf):
+                    await self._transmit(data)
+                    await waiter.event.wait()
+            finally:
+                self._pending.pop(key, None)
         if waiter.frame is not None:
             self.latencies.append(time.perf_counter() - started)
             return waiter.frame
@@ -289,72 +328,95 @@ class Connection:
 
     # -- tasks -----------------------------------------------------------------------------
 
-    async def _reader(self) -> None:
-        stream = self._stream
-        assert stream is not None
+    def _arm_sweep(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """One timer for every request deadline (not one timer per request)."""
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+        self._sweep_at = when
+        self._sweep_timer = loop.call_at(when, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Time out the requests whose deadline passed; re-arm for the next one."""
+        self._sweep_timer = None
+        self._sweep_at = math.inf
+        now = loop.time()
+        earliest = math.inf
+        for waiter in self._pending.values():
+            future = waiter.future
+            if future is None or future.done():
+                continue
+            if waiter.deadline <= now:
+                _expire(future)
+            elif waiter.deadline < earliest:
+                earliest = waiter.deadline
+        if earliest < math.inf:
+            self._arm_sweep(loop, earliest)
+
+    def _on_data(self, data: bytes) -> Any:
+        """Handle received bytes (synchronously: no await between a reply and its future).
+
+        Returns an awaitable when the push router asks the reader to wait (a full
+        ``overflow="block"`` stream).
+        """
+        self.bytes_in += len(data)
+        self.last_receive = time.monotonic()
         decoder = self._decoder
         pending = self._pending
         push_ids = PUSH_PROTO_IDS
         handlers = self.push_handlers
-        try:
-            while True:
-                data = await stream.receive(_RECEIVE_SIZE)
-                self.bytes_in += len(data)
-                self.last_receive = time.monotonic()
-                decoder.feed(data)
-                while True:
-                    try:
-                        frames = decoder.drain()
-                    except RemoteProtocolError as exc:
-                        if not exc.recoverable:
-                            raise
-                        self._bad_frame(exc)
-                        continue
-                    if not frames:
-                        break
-                    batches: dict[int, list[Frame]] | None = None
-                    for frame in frames:
-                        proto_id = frame[0]
-                        if proto_id in handlers:
-                            if batches is None:
-                                batches = {proto_id: [frame]}
-                            else:
-                                batch = batches.get(proto_id)
-                                if batch is None:
-                                    batches[proto_id] = [frame]
-                                else:
-                                    batch.append(frame)
-                            continue
-                        if proto_id in push_ids:
-                            if self.on_push is not None:
-                                self.on_push(frame)
-                            continue
-                        waiter = pending.pop((proto_id, frame[1]), None)
-                        if waiter is None:
-                            self._unmatched(frame)
-                            continue
-                        waiter.frame = frame
-                        waiter.event.set()
-                    if batches is not None:
-                        for proto_id, batch in batches.items():
-                            handlers[proto_id](batch)
-                after = self.after_batch
-                if after is not None:
-                    blocker = after()
-                    if blocker is not None:
-                        await blocker
-        except anyio.EndOfStream:
+        decoder.feed(data)
+        while True:
+            try:
+                frames = decoder.drain()
+            except RemoteProtocolError as exc:
+                if not exc.recoverable:
+                    raise
+                self._bad_frame(exc)
+                continue
+            if not frames:
+                break
+            batches: dict[int, list[Frame]] | None = None
+            for frame in frames:
+                proto_id = frame[0]
+                if proto_id in handlers:
+                    if batches is None:
+                        batches = {proto_id: [frame]}
+                    else:
+                        batch = batches.get(proto_id)
+                        if batch is None:
+                            batches[proto_id] = [frame]
+                        else:
+                            batch.append(frame)
+                    continue
+                if proto_id in push_ids:
+                    if self.on_push is not None:
+                        self.on_push(frame)
+                    continue
+                waiter = pending.pop((proto_id, frame[1]), None)
+                if waiter is None:
+                    self._unmatched(frame)
+                    continue
+                waiter.frame = frame
+                waiter.wake()
+            if batches is not None:
+                for proto_id, batch in batches.items():
+                    handlers[proto_id](batch)
+            if not decoder.has_deferred_error:
+                break  # drain() took every whole frame
+        after = self.after_batch
+        return after() if after is not None else None
+
+    def _on_pipe_closed(self, exc: BaseException | None) -> None:
+        """The reader's end: EOF, a socket error, broken framing, or a bug in a push handler."""
+        if exc is None or isinstance(exc, anyio.EndOfStream):
             self._lose(ConnectionLost("OpenD closed the connection"))
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+        elif isinstance(exc, (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)):
             self._lose(ConnectionLost(f"connection to OpenD failed: {exc or type(exc).__name__}"))
-        except RemoteProtocolError as exc:
+        elif isinstance(exc, RemoteProtocolError):
             self._lose(exc)
-        except anyio.get_cancelled_exc_class():
-            raise
-        except Exception as exc:  # a bug in a push router must not hang every waiter
-            logger.exception("conn %d: reader failed", self.id)
+        else:  # a bug in a push router must not hang every waiter
+            logger.error("conn %d: reader failed", self.id, exc_info=exc)
             self._lose(ConnectionLost(f"reader failed: {exc!r}"))
-        await self._abort_stream()
 
     # -- encryption --------------------------------------------------------------------------
 
@@ -420,7 +482,7 @@ class Connection:
         waiter = self._pending.pop(key, None)
         if waiter is not None:  # the caller gets the error: no need to shout about it here
             waiter.error = exc
-            waiter.event.set()
+            waiter.wake()
             logger.debug("conn %d: bad reply frame: %s", self.id, exc)
         else:
             logger.warning("conn %d: skipped a bad frame: %s", self.id, exc)
@@ -436,8 +498,8 @@ class Connection:
         if self._sending:
             self._outbox.append(data)
             return
-        stream = self._stream
-        if stream is None or self._error is not None:
+        pipe = self._pipe
+        if pipe is None or self._error is not None:
             return
         self._sending = True
         outbox = self._outbox
@@ -446,7 +508,7 @@ class Connection:
             # One scope, shielded from outside cancellation but with its own deadline.
             with anyio.CancelScope(shield=True, deadline=deadline) as scope:
                 while True:
-                    await stream.send(data)
+                    await pipe.send(data)
                     self.bytes_out += len(data)
                     if not outbox:
                         break
@@ -478,19 +540,19 @@ class Connection:
                 self._lose(
                     ConnectionLost(f"OpenD did not answer KeepAlive within {interval}s; link dead")
                 )
-                await self._abort_stream()
+                await self._abort_pipe()
                 return
             except (ConnectionLost, ClientClosed):
                 return
             except FutuError as exc:
                 logger.warning("conn %d: KeepAlive failed: %s", self.id, exc)
 
-    async def _abort_stream(self) -> None:
-        stream = self._stream
-        if stream is not None:
-            self._stream = None
+    async def _abort_pipe(self) -> None:
+        pipe = self._pipe
+        if pipe is not None:
+            self._pipe = None
             with anyio.CancelScope(shield=True):
-                await stream.aclose()
+                await pipe.aclose()
 
 
 def _plain_init_reply(body: bytes) -> str | None:

@@ -253,6 +253,7 @@ class Client:
             ("bytes_in", "bytes_out", "bad_frames", "unmatched_replies"), 0
         )
         self._router = TickerRouter()
+        self._ticker_bodies: dict[tuple[int, str, int], bytes] = {}
         self._conn = self._new_connection()
         self._tg: anyio.abc.TaskGroup | None = None
         self._services: anyio.abc.TaskGroup | None = None
@@ -809,7 +810,18 @@ class Client:
             )
         if SubType.TICKER not in self._subs.get(code, ()):
             raise SubscriptionRequired(code, SubType.TICKER.name)
-        return market, local, _protocol.get_ticker_request(market.wire, local, num)
+        return market, local, self._ticker_body(market.wire, local, num)
+
+    def _ticker_body(self, market: int, local: str, num: int) -> bytes:
+        """The encoded Qot_GetTicker request: the same bytes every time, so encoded once."""
+        key = (market, local, num)
+        body = self._ticker_bodies.get(key)
+        if body is None:
+            if len(self._ticker_bodies) >= 1024:
+                self._ticker_bodies.clear()
+            req = _protocol.get_ticker_request(market, local, num)
+            body = self._ticker_bodies[key] = _protocol.encode_message(req)
+        return body
 
     async def _get_ticker(self, code: str, num: int, timeout: float | None) -> TickColumns:
         _market, _local, req = self._ticker_request(code, num)

@@ -6,6 +6,7 @@ polars is an optional extra and is imported here only when a frame is asked for,
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, cast
 
 from . import _columns
@@ -40,6 +41,15 @@ _DIRECTION_STR = [TickerDirection.from_wire(i).value for i in range(4)]
 _TYPE_STR = [TickerType.from_wire(i).value for i in range(32)]
 _PUSH_STR = [PushDataType.from_wire(i).value for i in range(4)]
 _NA = "N/A"
+
+
+def _volume(volume: int, hp_volume: float | None) -> int:
+    """The SDK's volume: the high-precision one rounded, when there is one that fits Int64."""
+    if hp_volume is not None and -(2**63) <= hp_volume < 2**63:  # not inf, not NaN
+        rounded = round(hp_volume)
+        if -(2**63) <= rounded < 2**63:
+            return rounded
+    return volume
 
 
 def _polars() -> Any:
@@ -95,7 +105,7 @@ def to_polars(ticks: Iterable[Ticker], *, push_data_type: bool = False) -> pl.Da
         cols["name"].append(t.name)
         cols["time"].append(t.time)
         cols["price"].append(t.price)
-        cols["volume"].append(t.volume if t.hp_volume is None else round(t.hp_volume))
+        cols["volume"].append(_volume(t.volume, t.hp_volume))
         cols["turnover"].append(t.turnover)
         cols["ticker_direction"].append(t.ticker_direction.value)
         cols["sequence"].append(t.sequence)
@@ -111,29 +121,46 @@ def to_polars(ticks: Iterable[Ticker], *, push_data_type: bool = False) -> pl.Da
 
 
 _luts: dict[str, Any] = {}
+_STRINGS_BY_WIRE = {
+    "ticker_direction": dict(enumerate(_DIRECTION_STR)).get,
+    "type": dict(enumerate(_TYPE_STR)).get,
+    "push_data_type": dict(enumerate(_PUSH_STR)).get,
+}
+#: From this many rows on, enum columns are mapped by a polars gather (measured crossover).
+_GATHER_FROM = 512
 
 
-def _enum_lut(name: str, dtype: Any) -> Any:
-    """A Series of the enum's strings for wire numbers ``-1 .. n-1`` (position = number + 1)."""
-    lut = _luts.get(name)
+def _enum_lut(column: str, dtype: Any) -> Any:
+    """The enum's strings by wire number, then ``N/A`` last (so wire ``-1`` reads ``N/A``)."""
+    lut = _luts.get(column)
     if lut is None:
-        strings = {"dir": _DIRECTION_STR, "type": _TYPE_STR, "push": _PUSH_STR}[name]
-        lut = _luts[name] = _polars().Series(name, [_NA, *strings], dtype=dtype)
+        strings = {
+            "ticker_direction": _DIRECTION_STR,
+            "type": _TYPE_STR,
+            "push_data_type": _PUSH_STR,
+        }[column]
+        lut = _luts[column] = _polars().Series(column, [*strings, _NA], dtype=dtype)
     return lut
 
 
-def _enum_column(name: str, wire: list[int] | None, n: int, dtype: Any) -> Any:
-    """Map wire numbers to the SDK's strings in polars (absent, -1 or out of range: ``N/A``)."""
+def _enum_column(column: str, wire: list[int] | None, n: int, dtype: Any) -> Any:
+    """Wire numbers to the SDK's strings, by a lookup in polars (absent, out of range: N/A)."""
     plr = _polars()
-    lut = _enum_lut(name, dtype)
+    lut = _enum_lut(column, dtype)
+    na = len(lut) - 1
     if wire is None:
-        return plr.repeat(_NA, n, dtype=dtype, eager=True)
+        return lut.new_from_index(na, n)
+    if n < _GATHER_FROM:  # a polars gather has a fixed cost that a short map undercuts
+        get = _STRINGS_BY_WIRE[column]
+        return plr.Series(column, list(map(get, wire, repeat(_NA, n))), dtype=dtype)
     idx = plr.Series(wire, dtype=plr.Int64)
-    top = len(lut) - 1
-    low, high = idx.min(), idx.max()
-    if low < -1 or high >= top:
-        idx = idx.set(idx.lt(-1) | idx.ge(top), -1)
-    return lut.gather(idx + 1)
+    if idx.min() < -1 or idx.max() >= na:
+        idx = plr.Series([w if -1 <= w < na else -1 for w in wire], dtype=plr.Int64)
+    return lut.gather(idx)
+
+
+def _constant(column: str, value: str, n: int) -> Any:
+    return _polars().Series(column, [value], dtype=_polars().String).new_from_index(0, n)
 
 
 _CONCAT = ("time", "price", "volume", "turnover", "dir", "sequence", "type", "push_data_type")
@@ -204,32 +231,34 @@ class ColumnBuffer:
                 assert cols.hp_volume is not None
                 for i, hp in enumerate(cols.hp_volume):
                     if hp is not None:
-                        volume[base + i] = round(hp)
+                        volume[base + i] = _volume(volume[base + i], hp)
         if len(parts) == 1:
             code, cols = parts[0]
-            code_c: Any = plr.repeat(code, n, dtype=plr.String, eager=True)
-            name_c: Any = plr.repeat(cols.name, n, dtype=plr.String, eager=True)
+            code_c: Any = _constant("code", code, n)
+            name_c: Any = _constant("name", cols.name, n)
         else:
-            code_c = []
-            name_c = []
+            codes: list[str] = []
+            names: list[str] = []
             for code, cols in parts:
-                code_c += [code] * cols.n
-                name_c += [cols.name] * cols.n
-        data: dict[str, Any] = {
-            "code": code_c,
-            "name": name_c,
-            "time": plr.Series(merged["time"], dtype=plr.String),
-            "price": plr.Series(merged["price"], dtype=plr.Float64),
-            "volume": plr.Series(volume, dtype=plr.Int64),
-            "turnover": plr.Series(merged["turnover"], dtype=plr.Float64),
-            "ticker_direction": _enum_column(
-                "dir", merged["dir"], n, full_schema["ticker_direction"]
-            ),
-            "sequence": plr.Series(merged["sequence"], dtype=plr.Int64),
-            "type": _enum_column("type", merged["type"], n, full_schema["type"]),
-        }
+                codes += [code] * cols.n
+                names += [cols.name] * cols.n
+            code_c = plr.Series("code", codes, dtype=plr.String)
+            name_c = plr.Series("name", names, dtype=plr.String)
+        series = [
+            code_c,
+            name_c,
+            plr.Series("time", merged["time"], dtype=plr.String),
+            plr.Series("price", merged["price"], dtype=plr.Float64),
+            plr.Series("volume", volume, dtype=plr.Int64),
+            plr.Series("turnover", merged["turnover"], dtype=plr.Float64),
+            _enum_column("ticker_direction", merged["dir"], n, full_schema["ticker_direction"]),
+            plr.Series("sequence", merged["sequence"], dtype=plr.Int64),
+            _enum_column("type", merged["type"], n, full_schema["type"]),
+        ]
         if self.push_data_type:
-            data["push_data_type"] = _enum_column(
-                "push", merged["push_data_type"], n, full_schema["push_data_type"]
+            series.append(
+                _enum_column(
+                    "push_data_type", merged["push_data_type"], n, full_schema["push_data_type"]
+                )
             )
-        return cast("pl.DataFrame", plr.DataFrame(data, schema=full_schema))
+        return cast("pl.DataFrame", plr.DataFrame(series))

@@ -177,6 +177,27 @@ async def test_timeout_then_connection_still_usable(server: sim.Simulator) -> No
         assert client.stats()["unmatched_replies"] >= 1
 
 
+async def test_each_request_times_out_at_its_own_deadline(server: sim.Simulator) -> None:
+    """Deadlines given in any order (long, short, middle) each fire on time, no sooner."""
+    async with aiofutu.connect("127.0.0.1", server.port, timeout=5) as client:
+        await client.subscribe(["HK.00700"], [SubType.TICKER])
+        server.reply_delay = 2.0
+        took: dict[float, float] = {}
+
+        async def timed(timeout: float) -> None:
+            started = anyio.current_time()
+            with pytest.raises(aiofutu.RequestTimeout):
+                await client.get_rt_ticker("HK.00700", 5, timeout=timeout)
+            took[timeout] = anyio.current_time() - started
+
+        async with anyio.create_task_group() as tg:
+            for timeout in (0.6, 0.15, 0.35):
+                tg.start_soon(timed, timeout)
+        for timeout, elapsed in took.items():
+            assert timeout <= elapsed < timeout + 0.25, (timeout, elapsed)
+        assert client.stats()["pending_requests"] == 0
+
+
 async def test_cancel_one_request_leaves_others(server: sim.Simulator) -> None:
     async with aiofutu.connect("127.0.0.1", server.port, timeout=5) as client:
         await client.subscribe(["HK.00700"], [SubType.TICKER])

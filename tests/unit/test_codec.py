@@ -332,6 +332,23 @@ def test_bad_sha1_in_digest_is_recoverable() -> None:
     assert decoder.buffered == 0
 
 
+def test_drain_defers_a_bad_frame_met_after_good_ones() -> None:
+    good = encode_frame(3011, 1, b"a")
+    bad = raw_frame(3011, 2, b"tampered", digest=b"\x00" * 20)
+    later = encode_frame(3011, 3, b"c")
+    decoder = FrameDecoder()
+    decoder.feed(good + bad + later)
+    assert not decoder.has_deferred_error
+    assert decoder.drain() == [Frame(3011, 1, b"a")]
+    assert decoder.has_deferred_error
+    with pytest.raises(RemoteProtocolError) as info:
+        decoder.drain()
+    assert info.value.serial == 2
+    assert not decoder.has_deferred_error
+    assert decoder.drain() == [Frame(3011, 3, b"c")]
+    assert not decoder.has_deferred_error
+
+
 def test_bad_sha1_from_flipped_body_byte_is_recoverable() -> None:
     bad = bytearray(encode_frame(3010, 20, b"some body bytes"))
     bad[50] ^= 0x01

@@ -341,3 +341,26 @@ def test_replies_serialized_by_the_sdk_classes_decode_like_ours(tmp_path: Path) 
     assert decode(bodies[2]) is None  # presence differs between its ticks: exact path
     assert decode(bodies[0] + bodies[0], 2) == exact([bodies[0], bodies[0]])
     assert _columns.decode(bodies[0] + bodies[1], 2) is None
+
+
+@given(st.lists(st.lists(tick(), max_size=4), min_size=1, max_size=3), st.booleans())
+@settings(max_examples=100, deadline=None)
+def test_frames_from_columns_equal_frames_from_models(
+    batches: list[list[qot_common_pb2.Ticker]], push: bool
+) -> None:
+    """The polars path (lookups, constants, hpVolume) says what the models say."""
+    pl = pytest.importorskip("polars")
+    from aiofutu.frames import ColumnBuffer, to_polars
+
+    buf = ColumnBuffer(push_data_type=push)
+    models: list[Any] = []
+    for i, ticks in enumerate(batches):
+        code = ("00700", "09988")[i % 2]
+        cols = from_pb(1, code, f"N{i}", ticks)
+        buf.add(f"HK.{code}", cols)
+        tickers_from_columns(f"HK.{code}", cols, models)
+    expected = to_polars(models, push_data_type=push)
+    got = buf.to_frame()
+    assert got.schema == expected.schema
+    assert got.equals(expected)
+    assert isinstance(got, pl.DataFrame)
