@@ -193,6 +193,8 @@ class FrameDecoder:
         next_frame = self.next_frame
         append = out.append
         while True:
+            if self.decrypt is None and self._error is None:
+                self._cut_plain(append)
             try:
                 frame = next_frame()
             except RemoteProtocolError as exc:
@@ -203,6 +205,32 @@ class FrameDecoder:
             if frame is None:
                 return out
             append(frame)
+
+    def _cut_plain(self, append: Callable[[Frame], None]) -> None:
+        """Cut every whole, valid plaintext frame already in the buffer (the hot loop).
+
+        Stops at anything else (a partial frame, a bad magic, length or SHA1) and leaves it to
+        :meth:`next_frame`, which joins more bytes or raises the precise error.
+        """
+        buf = self._buf
+        pos = self._pos
+        size = len(buf)
+        limit = self.max_body
+        verify = self.verify_sha1
+        unpack = _unpack_from
+        sha1 = _sha1
+        new = _new_frame
+        while size - pos >= HEADER_SIZE:
+            magic, proto_id, fmt, ver, serial, body_len, digest, _ = unpack(buf, pos)
+            end = pos + HEADER_SIZE + body_len
+            if end > size or magic != MAGIC or body_len > limit:
+                break
+            body = buf[pos + HEADER_SIZE : end]
+            if verify and sha1(body).digest() != digest:
+                break
+            append(new(Frame, proto_id, serial, body, fmt, ver))
+            pos = end
+        self._pos = pos
 
     def _fail(self, message: str, proto_id: int, serial: int) -> RemoteProtocolError:
         self._error = RemoteProtocolError(message, proto_id=proto_id, serial=serial)

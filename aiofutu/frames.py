@@ -232,10 +232,10 @@ class ColumnBuffer:
                 for i, hp in enumerate(cols.hp_volume):
                     if hp is not None:
                         volume[base + i] = _volume(volume[base + i], hp)
-        if len(parts) == 1:
-            code, cols = parts[0]
-            code_c: Any = _constant("code", code, n)
-            name_c: Any = _constant("name", cols.name, n)
+        first_code, first = parts[0]
+        if all(code == first_code and cols.name == first.name for code, cols in parts):
+            code_c: Any = _constant("code", first_code, n)
+            name_c: Any = _constant("name", first.name, n)
         else:
             codes: list[str] = []
             names: list[str] = []

@@ -8,7 +8,9 @@ with push) is done once, untimed, with the same framing.
 
 ``python -m benchmarks.client_floor rt --port PORT --nums 1000,10``: ``Qot_GetTicker`` over a
 blocking socket (write the frame, read the reply, check SHA1, ``ParseFromString``): the round trip
-through the simulator that every client pays, for reference next to ``get_rt_ticker``.
+through the simulator that every client pays, for reference next to ``get_rt_ticker``; then the
+same through a bare ``asyncio.Protocol`` (a future per request, resolved in ``data_received``):
+the round trip that every *asyncio* client pays on top, two event-loop passes per reply.
 
 With ``--rsa-key FILE`` (push only) the connection is encrypted: the handshake is RSA, and every
 push body is AES-decrypted (``aiofutu._crypto.AesCipher``, the ``cryptography`` package) before
@@ -220,17 +222,49 @@ class _Blocking:
         return response
 
 
+def _ticker_request(full_code: str, num: int) -> Any:
+    market, code = full_code.split(".", 1)
+    req = qot_get_ticker_pb2.Request()
+    req.c2s.security.market = _MARKETS[market]
+    req.c2s.security.code = code
+    req.c2s.maxRetNum = num
+    return req
+
+
+async def _rt_async(args: argparse.Namespace) -> dict[str, list[float]]:
+    """The same round trips through an asyncio protocol: the floor of any asyncio client."""
+    loop = asyncio.get_running_loop()
+    transport, reader = await loop.create_connection(lambda: _Reader(0), "127.0.0.1", args.port)
+    await _request(transport, reader, 1001, 1, _init_request())
+    await _request(transport, reader, 3001, 2, _sub_request(args.code, False))
+    out: dict[str, list[float]] = {}
+    serial = 2
+    for num in args.nums:
+        body = _ticker_request(args.code, num).SerializeToString()
+        times = []
+        for i in range(args.warmup + args.calls):
+            serial += 1
+            t0 = time.perf_counter()
+            waiter: asyncio.Future[bytes] = loop.create_future()
+            reader.replies[serial] = waiter
+            transport.write(_frame(3010, serial, body))
+            reply = qot_get_ticker_pb2.Response.FromString(await waiter)
+            if i >= args.warmup:
+                times.append(time.perf_counter() - t0)
+            if len(reply.s2c.tickerList) != num:
+                fail(f"Qot_GetTicker({num}) returned {len(reply.s2c.tickerList)} ticks")
+        out[f"async:{num}"] = times
+    transport.close()
+    return out
+
+
 def _rt(args: argparse.Namespace) -> None:
     conn = _Blocking(args.port)
     conn.call(1001, _init_request(), init_connect_pb2.Response)
     conn.call(3001, _sub_request(args.code, False), qot_sub_pb2.Response)
-    market, code = args.code.split(".", 1)
     out: dict[str, list[float]] = {}
     for num in args.nums:
-        req = qot_get_ticker_pb2.Request()
-        req.c2s.security.market = _MARKETS[market]
-        req.c2s.security.code = code
-        req.c2s.maxRetNum = num
+        req = _ticker_request(args.code, num)
         reply = qot_get_ticker_pb2.Response
         if len(conn.call(3010, req, reply).s2c.tickerList) != num:
             fail(f"Qot_GetTicker({num}) returned too few ticks")
@@ -243,6 +277,7 @@ def _rt(args: argparse.Namespace) -> None:
             times.append(time.perf_counter() - t0)
         out[f"raw:{num}"] = times
     conn.sock.close()
+    out.update(asyncio.run(_rt_async(args)))
     emit("result", latencies=out)
 
 

@@ -708,6 +708,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
             ("aiofutu", f"list:{num}", "aiofutu get_rt_ticker (list[Ticker])"),
             ("aiofutu", f"polars:{num}", "aiofutu get_rt_ticker_frame (polars)"),
             ("floor", f"raw:{num}", "floor: blocking socket + ParseFromString"),
+            ("floor", f"async:{num}", "floor: bare asyncio protocol + ParseFromString"),
         ):
             values = rt.get(client, {}).get(key)
             if not values:
