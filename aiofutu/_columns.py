@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._pb import ticker_columns_pb2
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ("TickColumns", "decode", "from_pb", "security_key")
 
@@ -95,26 +95,21 @@ class TickColumns:
 
     def take(self, keep: Sequence[int]) -> TickColumns:
         """The ticks at positions ``keep`` (used to drop re-sent ticks)."""
-        out = TickColumns.__new__(TickColumns)
-        out.market = self.market
-        out.code = self.code
-        out.name = self.name
-        out.n = len(keep)
-        for name in _PER_TICK:
-            col = getattr(self, name)
-            setattr(out, name, None if col is None else [col[i] for i in keep])
-        return out
+        return self._derive(len(keep), lambda col: [col[i] for i in keep])
 
     def slice(self, start: int, stop: int) -> TickColumns:
         """The ticks at positions ``start:stop`` (used to split a frame at ``max_rows``)."""
+        return self._derive(len(range(self.n)[start:stop]), lambda col: col[start:stop])
+
+    def _derive(self, n: int, pick: Callable[[list[Any]], list[Any]]) -> TickColumns:
         out = TickColumns.__new__(TickColumns)
         out.market = self.market
         out.code = self.code
         out.name = self.name
-        out.n = len(range(self.n)[start:stop])
+        out.n = n
         for name in _PER_TICK:
             col = getattr(self, name)
-            setattr(out, name, None if col is None else col[start:stop])
+            setattr(out, name, None if col is None else pick(col))
         return out
 
     def extend(self, other: TickColumns) -> None:

@@ -1,9 +1,10 @@
 """The connection actor: the only owner of the socket.
 
-One task reads and decodes frames, resolving request waiters by ``(proto_id, serial)`` and handing
-pushes to a synchronous router that never runs user code. One task writes, so a request that is
-cancelled while its bytes are queued never leaves a half-written frame behind. One task sends
-KeepAlive and declares the link dead when OpenD stops answering.
+One reader decodes frames (see ``_transport``: on asyncio the protocol's ``data_received``, on
+trio one task), resolving request waiters by ``(proto_id, serial)`` and handing pushes to a
+synchronous router that never runs user code. One task at a time writes, under a shielded scope,
+so a request that is cancelled while its bytes are queued never leaves a half-written frame
+behind. One task sends KeepAlive and declares the link dead when OpenD stops answering.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ polars is an optional extra and is imported here only when a frame is asked for,
 
 from __future__ import annotations
 
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, cast
 
 from . import _columns
@@ -121,13 +120,6 @@ def to_polars(ticks: Iterable[Ticker], *, push_data_type: bool = False) -> pl.Da
 
 
 _luts: dict[str, Any] = {}
-_STRINGS_BY_WIRE = {
-    "ticker_direction": dict(enumerate(_DIRECTION_STR)).get,
-    "type": dict(enumerate(_TYPE_STR)).get,
-    "push_data_type": dict(enumerate(_PUSH_STR)).get,
-}
-#: From this many rows on, enum columns are mapped by a polars gather (measured crossover).
-_GATHER_FROM = 512
 
 
 def _enum_lut(column: str, dtype: Any) -> Any:
@@ -144,19 +136,20 @@ def _enum_lut(column: str, dtype: Any) -> Any:
 
 
 def _enum_column(column: str, wire: list[int] | None, n: int, dtype: Any) -> Any:
-    """Wire numbers to the SDK's strings, by a lookup in polars (absent, out of range: N/A)."""
-    plr = _polars()
+    """Wire numbers to the SDK's strings by a lookup in polars (absent, out of range: N/A)."""
     lut = _enum_lut(column, dtype)
     na = len(lut) - 1
     if wire is None:
         return lut.new_from_index(na, n)
-    if n < _GATHER_FROM:  # a polars gather has a fixed cost that a short map undercuts
-        get = _STRINGS_BY_WIRE[column]
-        return plr.Series(column, list(map(get, wire, repeat(_NA, n))), dtype=dtype)
-    idx = plr.Series(wire, dtype=plr.Int64)
-    if idx.min() < -1 or idx.max() >= na:
-        idx = plr.Series([w if -1 <= w < na else -1 for w in wire], dtype=plr.Int64)
-    return lut.gather(idx)
+    first = wire[0]
+    if wire.count(first) == n:  # one value throughout (usual for type and push_data_type)
+        return lut.new_from_index(first if 0 <= first < na else na, n)
+    if min(wire) >= -1:  # -1 is the last entry, N/A; a number past the end raises
+        try:
+            return lut[wire]
+        except _polars().exceptions.OutOfBoundsError:
+            pass
+    return lut[[w if 0 <= w < na else na for w in wire]]
 
 
 def _constant(column: str, value: str, n: int) -> Any:

@@ -476,6 +476,7 @@ class TickerRouter:
         #: encoded Security (see ``security_key``) -> (market, code)
         self._keys: dict[bytes, tuple[int, str] | None] = {}
         self._block_sinks: set[int] = set()
+        self._multi_code_sinks: set[int] = set()
         self._dirty_sinks: list[_Sink] = []
         self._dirty_routes: list[_Route] = []
         self.unrouted = 0
@@ -495,6 +496,8 @@ class TickerRouter:
             (route.model_sinks if sink.wants_models else route.raw_sinks).append(sink)
         if isinstance(sink, _Bounded) and sink.overflow == "block":
             self._block_sinks.add(id(sink))
+        if len(sink.codes) > 1:
+            self._multi_code_sinks.add(id(sink))
 
     def detach(self, sink: _Sink) -> None:
         for route in self._routes.values():
@@ -502,6 +505,7 @@ class TickerRouter:
                 if sink in sinks:
                     sinks.remove(sink)
         self._block_sinks.discard(id(sink))
+        self._multi_code_sinks.discard(id(sink))
 
     def sinks(self) -> Iterable[_Sink]:
         seen: set[int] = set()
@@ -533,7 +537,13 @@ class TickerRouter:
         over by :meth:`flush`, which the reader calls once per read chunk: consumers wake once
         per chunk, not once per message.
         """
+        # A stream of several codes must see them interleaved as they arrived: then only
+        # consecutive pushes of one security are parsed together. Otherwise a security's
+        # pushes are parsed together whatever came between them.
+        ordered = bool(self._multi_code_sinks)
         groups: dict[_Route, list[bytes]] = {}
+        runs: list[tuple[_Route, list[bytes]]] = []
+        run_route: _Route | None = None
         keys = self._keys
         routes = self._routes
         for frame in frames:
@@ -551,12 +561,19 @@ class TickerRouter:
                 if wire is not None:
                     self.unrouted += 1
                 continue
+            if ordered:
+                if route is run_route:
+                    runs[-1][1].append(body)
+                else:
+                    runs.append((route, [body]))
+                    run_route = route
+                continue
             group = groups.get(route)
             if group is None:
                 groups[route] = [body]
             else:
                 group.append(body)
-        for route, bodies in groups.items():
+        for route, bodies in runs if ordered else groups.items():
             n = len(bodies)
             cols = _decode(bodies[0] if n == 1 else b"".join(bodies), n)
             if cols is not None and cols.code == route.local and cols.market == route.market:

@@ -371,6 +371,7 @@ class Bench:
                     f"{client} {tpp} tick(s)/push #{rep + 1}",
                 )
         if plan.profile_dir and not self.sim_encrypted:
+            Path(plan.profile_dir).mkdir(parents=True, exist_ok=True)
             for client in ("models", "frames"):
                 path = str(Path(plan.profile_dir).resolve() / f"{client}-{tpp}tpp.prof")
                 try:

@@ -322,3 +322,17 @@ async def test_stats_for_monitoring(client: aiofutu.Client, server: sim.Simulato
     assert mine["codes"] == ["HK.00700"]
     assert mine["received"] == 20
     assert mine["kind"] == "ticks"
+
+
+async def test_the_socket_is_read_by_the_backends_own_pipe(
+    client: aiofutu.Client, anyio_backend: str
+) -> None:
+    """asyncio: a protocol whose data_received resolves plain futures; trio: a reader task."""
+    from aiofutu._transport import _ProtocolPipe, _StreamPipe
+
+    pipe = client._conn._pipe
+    expected = _ProtocolPipe if anyio_backend == "asyncio" else _StreamPipe
+    assert isinstance(pipe, expected)
+    assert (pipe.loop is not None) == (anyio_backend == "asyncio")
+    await client.subscribe(["HK.00700"], [SubType.TICKER])
+    assert len(await client.get_rt_ticker("HK.00700", 3)) == 3

@@ -41,10 +41,11 @@ def receive_path(data: bytes, chunk: int = 7) -> dict[str, Any]:
                 continue
             if not batch:
                 break
+            pushes = []
             for frame in batch:
                 frames += 1
                 if frame.proto_id == 3011:
-                    router.dispatch(frame)
+                    pushes.append(frame)
                     continue
                 rtype = RESPONSE_TYPES.get(frame.proto_id)
                 if rtype is None:
@@ -54,6 +55,8 @@ def receive_path(data: bytes, chunk: int = 7) -> dict[str, Any]:
                     replies += 1
                 except FutuError:
                     errors += 1
+            if pushes:
+                router.dispatch_batch(pushes)  # as the connection does: a batch per read
         router.flush()
     stream.drain()
     return {"frames": frames, "bad": bad, "replies": replies, "errors": errors}

@@ -1,0 +1,186 @@
+"""The push router, sans-IO: batches of Qot_UpdateTicker frames in, ticks per stream out.
+
+The connection hands the router every push frame of a read chunk at once; these tests do the
+same in memory and check ordering, batching, dedupe and what happens to irregular messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aiofutu import streams
+from aiofutu._codec import Frame
+from aiofutu._pb import qot_common_pb2, qot_update_ticker_pb2
+from aiofutu.streams import TickerFrameStream, TickerRouter, TickerStream
+
+HK = (1, "00700")
+US = (11, "AAPL")
+
+
+class _NoClient:
+    """Stands in for the client: the router never calls back into it."""
+
+
+def push(sec: tuple[int, str], *seqs: int, ret_msg: str | None = None, **extra: Any) -> Frame:
+    resp = qot_update_ticker_pb2.Response(retType=0)
+    if ret_msg is not None:
+        resp.retMsg = ret_msg  # a legal but unusual layout: no routing key, exact path
+    resp.s2c.security.market, resp.s2c.security.code = sec
+    resp.s2c.name = "N"
+    for seq in seqs:
+        resp.s2c.tickerList.add(
+            time="t", sequence=seq, dir=1, price=1.0, volume=1, turnover=1.0, **extra
+        )
+    return Frame(3011, 0, resp.SerializeToString())
+
+
+def stream(router: TickerRouter, *codes: str) -> TickerStream:
+    s = TickerStream(_NoClient(), codes, buffer=1000)  # type: ignore[arg-type]
+    router.attach(s)
+    return s
+
+
+def seqs(s: TickerStream) -> list[tuple[str, int]]:
+    return [(t.code, t.sequence) for t in s.drain()]
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of messages in each columnar parse the router makes."""
+    calls: list[int] = []
+    real = streams._decode
+
+    def counting(body: bytes, messages: int = 1) -> Any:
+        calls.append(messages)
+        return real(body, messages)
+
+    monkeypatch.setattr(streams, "_decode", counting)
+    return calls
+
+
+def test_pushes_of_one_code_are_parsed_together(decodes: list[int]) -> None:
+    router = TickerRouter()
+    hk, us = stream(router, "HK.00700"), stream(router, "US.AAPL")
+    router.dispatch_batch([push(HK, 1), push(US, 10), push(HK, 2, 3), push(US, 11), push(HK, 4)])
+    router.flush()
+    assert seqs(hk) == [("HK.00700", 1), ("HK.00700", 2), ("HK.00700", 3), ("HK.00700", 4)]
+    assert seqs(us) == [("US.AAPL", 10), ("US.AAPL", 11)]
+    assert sorted(decodes) == [2, 3]  # one parse per security
+
+
+def test_a_stream_of_several_codes_sees_them_in_arrival_order(decodes: list[int]) -> None:
+    router = TickerRouter()
+    both = stream(router, "HK.00700", "US.AAPL")
+    router.dispatch_batch([push(HK, 1), push(HK, 2), push(US, 10), push(HK, 3), push(US, 11)])
+    router.flush()
+    assert seqs(both) == [
+        ("HK.00700", 1),
+        ("HK.00700", 2),
+        ("US.AAPL", 10),
+        ("HK.00700", 3),
+        ("US.AAPL", 11),
+    ]
+    assert decodes == [2, 1, 1, 1]  # consecutive pushes of one code still share a parse
+    router.detach(both)
+    one = stream(router, "HK.00700")
+    decodes.clear()
+    router.dispatch_batch([push(HK, 4), push(US, 12), push(HK, 5)])
+    router.flush()
+    assert seqs(one) == [("HK.00700", 4), ("HK.00700", 5)]
+    assert decodes == [2]  # no multi-code stream left: grouped again
+
+
+def test_irregular_messages_keep_their_place(decodes: list[int]) -> None:
+    """A push without a routing key, or with mixed fields, is decoded exactly, in order."""
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    batch = [
+        push(HK, 1),
+        push(HK, 2, ret_msg="odd layout"),
+        push(HK, 3, type=1),
+        push(HK, 4),
+        push(HK, 5),
+    ]
+    router.dispatch_batch(batch)
+    router.flush()
+    ticks = hk.drain()
+    assert [t.sequence for t in ticks] == [1, 2, 3, 4, 5]
+    assert [t.type.name for t in ticks] == ["NA", "NA", "AUTO_MATCH", "NA", "NA"]
+    assert router.bad_pushes == 0
+
+
+def test_duplicates_across_messages_of_a_batch_are_dropped() -> None:
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    router.dispatch_batch([push(HK, 1, 2), push(HK, 2, 3), push(HK, 1), push(HK, 4)])
+    router.flush()
+    assert [s for _, s in seqs(hk)] == [1, 2, 3, 4]
+    assert router.duplicates == 2
+
+
+def test_bad_and_unrouted_pushes_lose_nothing_else(caplog: pytest.LogCaptureFixture) -> None:
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    garbage = Frame(3011, 0, b"\x08\x00\x22\x05\xff\xff\xff\xff\xff")
+    failed = Frame(
+        3011, 0, qot_update_ticker_pb2.Response(retType=-1, retMsg="no").SerializeToString()
+    )
+    router.dispatch_batch([push(HK, 1), garbage, push(US, 9), failed, push(HK, 2)])
+    router.flush()
+    assert [s for _, s in seqs(hk)] == [1, 2]
+    assert router.bad_pushes == 2
+    assert router.unrouted == 1
+    assert "does not parse" in caplog.text
+    assert "retType -1" in caplog.text
+
+
+def test_gaps_in_the_trade_counter_are_found_inside_a_batch() -> None:
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    base = 7 << 32
+    router.dispatch_batch([push(HK, base + 1, base + 2), push(HK, base + 5), push(HK, base + 6)])
+    router.flush()
+    assert [(g.after, g.before, g.missing) for g in hk.gaps] == [(base + 2, base + 5, 2)]
+    router.dispatch_batch([push(HK, base + 7), push(HK, base + 9)])
+    router.flush()
+    assert [g.missing for g in hk.gaps] == [2, 1]
+
+
+def test_held_pushes_are_released_in_order() -> None:
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    router.dispatch_batch([push(HK, 1)])
+    router.flush()
+    assert [s for _, s in seqs(hk)] == [1]
+    router.hold()
+    router.dispatch_batch([push(HK, 3), push(HK, 4)])
+    router.flush()
+    assert hk.drain() == []  # held while a reconnect backfills
+    router.release()
+    assert [s for _, s in seqs(hk)] == [3, 4]
+
+
+def test_frame_streams_get_the_same_columns() -> None:
+    pytest.importorskip("polars")
+    router = TickerRouter()
+    frames = TickerFrameStream(_NoClient(), ("HK.00700",), max_rows=10)  # type: ignore[arg-type]
+    router.attach(frames)
+    router.dispatch_batch([push(HK, 1, 2), push(HK, 3), push(HK, 3, 4)])
+    router.flush()
+    df = frames._cut()
+    assert df["sequence"].to_list() == [1, 2, 3, 4]
+    assert df["code"].to_list() == ["HK.00700"] * 4
+
+
+def test_security_keys_are_learned_once_and_bounded() -> None:
+    router = TickerRouter()
+    stream(router, "HK.00700")
+    router.dispatch_batch([push(HK, 1), push(HK, 2)])
+    assert len(router._keys) == 1
+    key = qot_common_pb2.Security(market=1, code="00700").SerializeToString()
+    assert router._keys[key] == HK
+    for i in range(5000):
+        router.dispatch_batch([push((1, f"{i:05d}"), 1)])
+    assert len(router._keys) <= 4096
