@@ -111,6 +111,20 @@ def test_irregular_messages_keep_their_place(decodes: list[int]) -> None:
     assert router.bad_pushes == 0
 
 
+def test_one_odd_push_costs_a_few_parses_not_one_per_push(decodes: list[int]) -> None:
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    batch = [push(HK, i) for i in range(1, 33)]
+    batch[12] = push(HK, 13, type=1)  # the only push that carries ``type``
+    router.dispatch_batch(batch)
+    router.flush()
+    ticks = hk.drain()
+    assert [t.sequence for t in ticks] == list(range(1, 33))
+    assert [i for i, t in enumerate(ticks) if t.type.name != "NA"] == [12]
+    assert len(decodes) <= 2 * 5 + 1  # halving 32 pushes down to the odd one
+    assert sum(m for m in decodes if m == 1) <= 2
+
+
 def test_duplicates_across_messages_of_a_batch_are_dropped() -> None:
     router = TickerRouter()
     hk = stream(router, "HK.00700")
