@@ -663,29 +663,21 @@ class TickerRouter:
             return
         seqs = cols.sequence
         last = route.last_seq
-        if seqs[0] <= last or (n > 1 and not all(map(_lt, seqs, seqs[1:]))):
-            keep: list[int] = []
-            cur = last
-            for i, s in enumerate(seqs):
-                if s > cur:
-                    keep.append(i)
-                    cur = s
-            self.duplicates += n - len(keep)
-            if not keep:
+        first = seqs[0]
+        if (
+            route.counter
+            and first > last
+            and (last < 0 or (first & _LOW32) == (last & _LOW32) + 1)
+            and seqs == list(range(first, first + n))
+        ):
+            pass  # the usual case: consecutive trades right after the last one (a wrap of the
+            # low 32 bits inside the run is a counter restart, which is no gap either)
+        else:
+            checked = self._dedupe_and_watch(route, cols)
+            if checked is None:
                 return
-            cols = cols.take(keep)
+            cols = checked
             seqs = cols.sequence
-            n = cols.n
-        if route.counter:
-            lows = list(map(_and, seqs, repeat(_LOW32, n)))
-            first = lows[0]
-            start = (last & _LOW32) + 1 if last >= 0 else first
-            if first != start or lows[-1] - first != n - 1 or lows != list(range(first, first + n)):
-                prev = last
-                for s in seqs:
-                    if prev >= 0 and (s & _LOW32) != (prev & _LOW32) + 1:
-                        self._gap(route, prev, s)
-                    prev = s
         route.last_seq = seqs[-1]
         if not route.dirty:
             route.dirty = True
@@ -707,6 +699,36 @@ class TickerRouter:
                     sink.staged.extend(models)
         for sink in route.raw_sinks:
             sink._put_raw(route.code, cols)
+
+    def _dedupe_and_watch(self, route: _Route, cols: TickColumns) -> TickColumns | None:
+        """Drop re-sent ticks (sequence not above the last one) and report counter gaps."""
+        seqs = cols.sequence
+        n = cols.n
+        last = route.last_seq
+        if seqs[0] <= last or (n > 1 and not all(map(_lt, seqs, seqs[1:]))):
+            keep: list[int] = []
+            cur = last
+            for i, s in enumerate(seqs):
+                if s > cur:
+                    keep.append(i)
+                    cur = s
+            self.duplicates += n - len(keep)
+            if not keep:
+                return None
+            cols = cols.take(keep)
+            seqs = cols.sequence
+            n = cols.n
+        if route.counter:
+            lows = list(map(_and, seqs, repeat(_LOW32, n)))
+            first = lows[0]
+            start = (last & _LOW32) + 1 if last >= 0 else first
+            if first != start or lows != list(range(first, first + n)):
+                prev = last
+                for s in seqs:
+                    if prev >= 0 and (s & _LOW32) != (prev & _LOW32) + 1:
+                        self._gap(route, prev, s)
+                    prev = s
+        return cols
 
     def flush(self) -> Any:
         """Hand staged ticks to their streams; the reader calls this after every read chunk.

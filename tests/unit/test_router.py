@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiofutu import streams
 from aiofutu._codec import Frame
@@ -198,3 +200,76 @@ def test_security_keys_are_learned_once_and_bounded() -> None:
     for i in range(5000):
         router.dispatch_batch([push((1, f"{i:05d}"), 1)])
     assert len(router._keys) <= 4096
+
+
+_LOW = 0xFFFFFFFF
+
+
+def _expected(batches: list[list[int]]) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """Reference semantics: keep what is above the last kept tick; counter jumps are gaps."""
+    kept: list[int] = []
+    gaps: list[tuple[int, int, int]] = []
+    for seq in (s for batch in batches for s in batch):
+        if kept and seq <= kept[-1]:
+            continue
+        if kept:
+            prev = kept[-1]
+            lo, hi = prev & _LOW, seq & _LOW
+            if hi != lo + 1 and hi > lo:
+                gaps.append((prev, seq, hi - lo - 1))
+        kept.append(seq)
+    return kept, gaps
+
+
+_SEQ = st.builds(
+    lambda high, low: high << 32 | low,
+    st.sampled_from([5, 6]),
+    st.one_of(st.integers(0, 12), st.integers(_LOW - 3, _LOW)),
+)
+
+
+@st.composite
+def _tapes(draw: st.DrawFn) -> list[list[list[int]]]:
+    """Mostly consecutive trades (the fast path), with skips, re-sends, new seconds, wraps."""
+    high = 5
+    low = draw(st.sampled_from([0, 100, _LOW - 6]))
+    chunks = []
+    for _ in range(draw(st.integers(1, 5))):
+        chunk = []
+        for _ in range(draw(st.integers(1, 4))):
+            move = draw(st.sampled_from(["next", "next", "next", "skip", "back", "second"]))
+            if move == "skip":
+                low += draw(st.integers(1, 5))
+            elif move == "back":
+                low = max(low - draw(st.integers(1, 5)), 0)
+            elif move == "second":
+                high += 1
+            ticks = []
+            for _ in range(draw(st.integers(1, 4))):
+                low += 1
+                if low > _LOW:  # the counter wraps into the next second
+                    low, high = 0, high + 1
+                ticks.append(high << 32 | low)
+            chunk.append(ticks)
+        chunks.append(chunk)
+    return chunks
+
+
+_RANDOM = st.lists(st.lists(st.lists(_SEQ, min_size=1, max_size=4), max_size=4), max_size=5)
+
+
+@given(st.one_of(_tapes(), _RANDOM))
+@settings(max_examples=500, deadline=None)
+def test_dedupe_and_gaps_match_the_reference(chunks: list[list[list[int]]]) -> None:
+    """Any sequence of pushes (dups, gaps, counter wraps) across read chunks: exact results."""
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    delivered: list[int] = []
+    for chunk in chunks:
+        router.dispatch_batch([push(HK, *seqs_) for seqs_ in chunk])
+        router.flush()
+        delivered += [t.sequence for t in hk.drain()]
+    kept, gaps = _expected([seqs_ for chunk in chunks for seqs_ in chunk])
+    assert delivered == kept
+    assert [(g.after, g.before, g.missing) for g in hk.gaps] == gaps
+    assert router.duplicates == sum(len(p) for c in chunks for p in c) - len(kept)
