@@ -477,6 +477,8 @@ class TickerRouter:
         self._keys: dict[bytes, tuple[int, str] | None] = {}
         self._block_sinks: set[int] = set()
         self._multi_code_sinks: set[int] = set()
+        #: whether the last read chunk carried pushes of a single security (see dispatch_batch)
+        self._one_security = False
         self._dirty_sinks: list[_Sink] = []
         self._dirty_routes: list[_Route] = []
         self.unrouted = 0
@@ -537,6 +539,8 @@ class TickerRouter:
         over by :meth:`flush`, which the reader calls once per read chunk: consumers wake once
         per chunk, not once per message.
         """
+        if self._one_security and len(frames) > 1 and self._dispatch_one_security(frames):
+            return
         # A stream of several codes must see them interleaved as they arrived: then only
         # consecutive pushes of one security are parsed together. Otherwise a security's
         # pushes are parsed together whatever came between them.
@@ -573,8 +577,27 @@ class TickerRouter:
                 groups[route] = [body]
             else:
                 group.append(body)
+        self._one_security = len(runs if ordered else groups) == 1
         for route, bodies in runs if ordered else groups.items():
             self._decode_group(route, bodies)
+
+    def _dispatch_one_security(self, frames: list[Frame]) -> bool:
+        """The previous chunk held one security: try this one as a single parse, no grouping.
+
+        The parse itself verifies that every push is of that security; if not (or if anything
+        is irregular) nothing was delivered, and the caller takes the general path.
+        """
+        key = _security_key(frames[0][2])
+        wire = self._keys.get(key) if key is not None else None
+        route = self._routes.get(wire) if wire is not None else None
+        if route is not None and route.held is None and (route.model_sinks or route.raw_sinks):
+            n = len(frames)
+            cols = _decode(b"".join([frame[2] for frame in frames]), n)
+            if cols is not None and cols.code == route.local and cols.market == route.market:
+                self._deliver(route, cols)
+                return True
+        self._one_security = False
+        return False
 
     def _decode_group(self, route: _Route, bodies: list[bytes]) -> None:
         """Parse pushes of one security together; halve the group around anything irregular.

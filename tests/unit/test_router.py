@@ -72,6 +72,25 @@ def test_pushes_of_one_code_are_parsed_together(decodes: list[int]) -> None:
     assert sorted(decodes) == [2, 3]  # one parse per security
 
 
+def test_a_chunk_of_one_security_is_one_parse_and_a_mixed_one_is_not_lost(
+    decodes: list[int],
+) -> None:
+    router = TickerRouter()
+    hk, us = stream(router, "HK.00700"), stream(router, "US.AAPL")
+    router.dispatch_batch([push(HK, 1), push(HK, 2)])  # general path: one security seen
+    router.dispatch_batch([push(HK, 3), push(HK, 4), push(HK, 5)])  # tried as one parse
+    assert decodes == [2, 3]
+    decodes.clear()
+    router.dispatch_batch([push(HK, 6), push(US, 10), push(HK, 7)])  # the try fails: grouped
+    assert decodes == [3, 2, 1]
+    decodes.clear()
+    router.dispatch_batch([push(HK, 8), push(HK, 9)])  # after a mixed chunk: grouped first
+    assert decodes == [2]
+    router.flush()
+    assert [s for _, s in seqs(hk)] == list(range(1, 10))
+    assert seqs(us) == [("US.AAPL", 10)]
+
+
 def test_a_stream_of_several_codes_sees_them_in_arrival_order(decodes: list[int]) -> None:
     router = TickerRouter()
     both = stream(router, "HK.00700", "US.AAPL")
