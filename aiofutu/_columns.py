@@ -86,13 +86,6 @@ class TickColumns:
         self.timestamp = timestamp
         self.hp_volume = hp_volume
 
-    def __len__(self) -> int:
-        return self.n
-
-    def columns(self) -> dict[str, list[Any] | None]:
-        """Every per-tick column by slot name (absent columns as ``None``)."""
-        return {name: getattr(self, name) for name in _PER_TICK}
-
     def take(self, keep: Sequence[int]) -> TickColumns:
         """The ticks at positions ``keep`` (used to drop re-sent ticks)."""
         return self._derive(len(keep), lambda col: [col[i] for i in keep])

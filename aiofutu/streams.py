@@ -467,6 +467,16 @@ class _Route:
         #: pushes held back while a reconnect backfills this security
         self.held: list[TickColumns] | None = None
 
+    def is_for(self, cols: TickColumns) -> bool:
+        """Whether decoded ``cols`` are of this security (a routing key is only a hint)."""
+        return cols.code == self.local and cols.market == self.market
+
+
+def _decode_all(bodies: list[bytes]) -> TickColumns | None:
+    """One columnar parse of ``bodies`` joined (``None`` when the view declines them)."""
+    n = len(bodies)
+    return _decode(bodies[0] if n == 1 else b"".join(bodies), n)
+
 
 class TickerRouter:
     """Dispatches Qot_UpdateTicker pushes to the streams of each code (runs in the reader)."""
@@ -591,9 +601,8 @@ class TickerRouter:
         wire = self._keys.get(key) if key is not None else None
         route = self._routes.get(wire) if wire is not None else None
         if route is not None and route.held is None and (route.model_sinks or route.raw_sinks):
-            n = len(frames)
-            cols = _decode(b"".join([frame[2] for frame in frames]), n)
-            if cols is not None and cols.code == route.local and cols.market == route.market:
+            cols = _decode_all([frame[2] for frame in frames])
+            if cols is not None and route.is_for(cols):
                 self._deliver(route, cols)
                 return True
         self._one_security = False
@@ -606,8 +615,8 @@ class TickerRouter:
         extra parses, not one per push; a push the view cannot represent is decoded exactly.
         """
         n = len(bodies)
-        cols = _decode(bodies[0] if n == 1 else b"".join(bodies), n)
-        if cols is not None and cols.code == route.local and cols.market == route.market:
+        cols = _decode_all(bodies)
+        if cols is not None and route.is_for(cols):
             self._deliver_or_hold(route, cols)
         elif n > 1:
             half = n // 2
@@ -617,7 +626,7 @@ class TickerRouter:
             one = cols if cols is not None else self._exact(bodies[0])
             if one is None:
                 return
-            if one.code == route.local and one.market == route.market:
+            if route.is_for(one):
                 self._deliver_or_hold(route, one)
                 return
             # the key was a wrong hint (a layout no serializer writes): re-route
