@@ -117,6 +117,8 @@ def book_sides(
     else:
         bid = last
         ask = last + tick_size(market, last, True)
+    if bid <= 0:  # the last trade was at the lowest tick: keep a bid there
+        bid, ask = ask, ask + tick_size(market, ask, True)
     next_id = [rng.randrange(10**12, 10**13)]
     bids = _levels(market, bid, False, num, lot, rng, details, next_id)
     asks = _levels(market, ask, True, num, lot, rng, details, next_id)
