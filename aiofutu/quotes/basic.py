@@ -174,8 +174,6 @@ _PRE_AFTER = (
     ("changeRate", "change_rate"),
     ("amplitude", "amplitude"),
 )
-_PRE_AFTER_NONE = {name: None for _, name in _PRE_AFTER}
-_PRE_AFTER_NAMES = dict(_PRE_AFTER)
 _OPTION_OPTIONAL = {
     "contractSizeFloat": "contract_size_float",
     "netOpenInterest": "net_open_interest",
@@ -187,11 +185,11 @@ _OPTION_OPTIONAL = {
 
 
 def _pre_after(pb: Any) -> PreAfterMarket:
-    fields = dict(_PRE_AFTER_NONE)
-    names = _PRE_AFTER_NAMES
-    for desc, value in pb.ListFields():
-        fields[names[desc.name]] = value
-    return trusted(PreAfterMarket, fields)
+    has = pb.HasField
+    return trusted(
+        PreAfterMarket,
+        {name: getattr(pb, wire) if has(wire) else None for wire, name in _PRE_AFTER},
+    )
 
 
 def _option(pb: Any) -> OptionQuote:
@@ -285,34 +283,31 @@ def quote_from_pb(pb: Any) -> Quote:
         "after_market": None,
         "overnight": None,
     }
-    for desc, value in pb.ListFields():
-        number = desc.number
-        if number < 15:
-            continue  # required core fields, read above
-        if number == 24:
-            fields["name"] = value
-        elif number == 18:
-            fields["update_timestamp"] = value
-        elif number == 17:
-            fields["listing_timestamp"] = value
-        elif number == 26:
-            fields["hp_volume"] = value
-        elif number == 15:
-            fields["dark_status"] = _DARK(value)
-        elif number == 21:
-            fields["sec_status"] = _SEC_STATUS(value)
-        elif number == 16:
-            fields["option"] = _option(value)
-        elif number == 22:
-            fields["future"] = _future(value)
-        elif number == 23:
-            fields["warrant"] = _warrant(value)
-        elif number == 19:
-            fields["pre_market"] = _pre_after(value)
-        elif number == 20:
-            fields["after_market"] = _pre_after(value)
-        elif number == 25:
-            fields["overnight"] = _pre_after(value)
+    has = pb.HasField
+    if has("name"):
+        fields["name"] = pb.name
+    if has("updateTimestamp"):
+        fields["update_timestamp"] = pb.updateTimestamp
+    if has("listTimestamp"):
+        fields["listing_timestamp"] = pb.listTimestamp
+    if has("hpVolume"):
+        fields["hp_volume"] = pb.hpVolume
+    if has("darkStatus"):
+        fields["dark_status"] = _DARK(pb.darkStatus)
+    if has("secStatus"):
+        fields["sec_status"] = _SEC_STATUS(pb.secStatus)
+    if has("optionExData"):
+        fields["option"] = _option(pb.optionExData)
+    if has("futureExData"):
+        fields["future"] = _future(pb.futureExData)
+    if has("warrantExData"):
+        fields["warrant"] = _warrant(pb.warrantExData)
+    if has("preMarket"):
+        fields["pre_market"] = _pre_after(pb.preMarket)
+    if has("afterMarket"):
+        fields["after_market"] = _pre_after(pb.afterMarket)
+    if has("overnight"):
+        fields["overnight"] = _pre_after(pb.overnight)
     return trusted(Quote, fields)
 
 
