@@ -357,7 +357,7 @@ def history_quota_from_s2c(s2c: Any) -> HistoryQuota:
             QuotaItem,
             {
                 "code": format_code(d.security.market, d.security.code),
-                "name": d.name if d.HasField("name") else "",
+                "name": d.name if d.HasField("name") else "N/A",
                 "request_time": d.requestTime,
                 "request_timestamp": d.requestTimeStamp if d.HasField("requestTimeStamp") else None,
             },

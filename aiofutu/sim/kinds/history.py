@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from ..._pb import qot_common_pb2, qot_request_history_kl_pb2, qot_request_history_kl_quota_pb2
 from ...enums import Market
 from ._common import rng_of, s2c_response
-from .kline import MINUTES, bar_time
+from .kline import MINUTES, bar_time, minute_bar_end
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -143,7 +143,7 @@ def _daily_bars(seed: object, code: str, begin: _dt.date, end: _dt.date) -> Iter
 def _minute_bars(seed: object, market: Market, code: str, day: _dt.date) -> Iterator[Bar]:
     price, _ = _day_open_close(seed, code, day)
     rng = rng_of(str(seed), code, "m", day.isoformat())
-    midnight = _dt.datetime.combine(day, _dt.time())
+    day_s = day.isoformat()
     last = price
     for start, end in sessions(market):
         for m in range(start, end):
@@ -152,7 +152,7 @@ def _minute_bars(seed: object, market: Market, code: str, day: _dt.date) -> Iter
             hi = round(max(o, c) * (1 + abs(rng.gauss(0, 0.0003))), 2)
             lo = round(min(o, c) * (1 - abs(rng.gauss(0, 0.0003))), 2)
             vol = rng.randint(1, 200) * 100
-            t = (midnight + _dt.timedelta(minutes=m + 1)).strftime(_FMT)
+            t = f"{day_s} {(m + 1) // 60:02d}:{(m + 1) % 60:02d}:00"
             yield Bar(t, o, hi, lo, c, vol, round(vol * (o + c) / 2, 2), last)
             last = c
 
@@ -163,8 +163,10 @@ def _fold(kl_type: int, bars: Iterator[Bar], key_time: bool) -> Iterator[Bar]:
     for b in bars:
         at = b.time
         if key_time:  # a 1-minute bar labelled 09:31 covers 09:30:xx
-            at = (_dt.datetime.strptime(at, _FMT) - _dt.timedelta(minutes=1)).strftime(_FMT)
-        t = bar_time(kl_type, at)
+            of_day = int(at[11:13]) * 60 + int(at[14:16]) - 1
+            t = minute_bar_end(MINUTES[kl_type], at[:10], of_day)
+        else:
+            t = bar_time(kl_type, at)
         if current is not None and current.time == t:
             current = Bar(
                 t,
@@ -231,7 +233,9 @@ def history_page(
         start = key[8:].decode("ascii", "replace")
     limit = max_count if max_count is not None and max_count > 0 else None
     out: list[Bar] = []
-    for bar in history_bars(seed, market, code, kl_type, begin, end):
+    # generate from the key's day on (whole days keep folded buckets whole): linear paging
+    gen_begin = max(begin, start[:10] + " 00:00:00")
+    for bar in history_bars(seed, market, code, kl_type, gen_begin, end):
         if bar.time < start:
             continue
         if limit is not None and len(out) == limit:

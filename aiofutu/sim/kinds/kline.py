@@ -30,6 +30,7 @@ __all__ = (
     "KLineBuilder",
     "bar_time",
     "bars_of",
+    "minute_bar_end",
     "get_reply_body",
     "push_body",
 )
@@ -40,20 +41,12 @@ _DAY, _WEEK, _MONTH, _YEAR, _QUARTER = 2, 3, 4, 5, 11
 _FMT = "%Y-%m-%d %H:%M:%S"
 
 
-def _parse(time: str) -> _dt.datetime:
-    return _dt.datetime.strptime(time[:19], _FMT)
-
-
 def bar_time(kl_type: int, time: str) -> str:
     """The time of the ``kl_type`` bar (wire number) that a tick at local ``time`` falls in."""
-    t = _parse(time)
     minutes = MINUTES.get(kl_type)
     if minutes is not None:
-        of_day = t.hour * 60 + t.minute
-        end = (of_day // minutes + 1) * minutes
-        start = _dt.datetime.combine(t.date(), _dt.time())
-        return (start + _dt.timedelta(minutes=end)).strftime(_FMT)
-    d = t.date()
+        return minute_bar_end(minutes, time[:10], int(time[11:13]) * 60 + int(time[14:16]))
+    d = _dt.date(int(time[:4]), int(time[5:7]), int(time[8:10]))
     if kl_type == _DAY:
         pass
     elif kl_type == _WEEK:
@@ -67,6 +60,15 @@ def bar_time(kl_type: int, time: str) -> str:
     else:
         raise ValueError(f"unknown klType {kl_type}")
     return f"{d:%Y-%m-%d} 00:00:00"
+
+
+def minute_bar_end(minutes: int, day: str, of_day: int) -> str:
+    """The label (end) of the ``minutes`` bucket holding minute ``of_day`` of ``day``."""
+    end = (of_day // minutes + 1) * minutes
+    if end >= 1440:
+        nxt = _dt.date.fromisoformat(day) + _dt.timedelta(days=end // 1440)
+        day, end = nxt.isoformat(), end % 1440
+    return f"{day} {end // 60:02d}:{end % 60:02d}:00"
 
 
 @dataclass
