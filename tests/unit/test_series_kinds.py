@@ -328,3 +328,40 @@ def test_quota_book_charges_distinct_securities_per_window() -> None:
     assert not book.charge(Market.US, "TSLA", 30.0)
     assert book.used(30.0) == 2
     assert book.charge(Market.US, "TSLA", 30 * 86_400 + 1.0)  # HK.00700 expired
+
+
+# ------------------------------------------------------------------ 3223 market state
+
+
+def test_market_state_request_and_sim_reply() -> None:
+    from aiofutu._pb import qot_get_market_state_pb2
+    from aiofutu.quotes import market
+    from aiofutu.sim.kinds import market_state
+
+    req = market.get_market_state_request("HK.00700,US.AAPL,HK.00700")
+    assert [s.code for s in req.c2s.securityList] == ["00700", "AAPL"]
+    with pytest.raises(ConfigurationError):
+        market.get_market_state_request([])
+    with pytest.raises(ConfigurationError):
+        market.get_market_state_request([f"HK.{i:05d}" for i in range(401)])
+    states = {"marketHK": 3, "marketUS": 8}
+    body = market_state.get_reply_body(
+        [(Market.HK, "00700", "TENCENT"), (Market.US, "AAPL", "APPLE"), (Market.SG, "D05", "DBS")],
+        states,
+    )
+    infos = market.market_states_from_s2c(qot_get_market_state_pb2.Response.FromString(body).s2c)
+    assert [i.state for i in infos] == [
+        market.MarketState.MORNING,
+        market.MarketState.PRE_MARKET_BEGIN,
+        market.MarketState.CLOSED,
+    ]
+    assert (
+        market.market_states_from_s2c(
+            qot_get_market_state_pb2.S2C(
+                marketInfoList=[
+                    {"security": {"market": 1, "code": "00700"}, "name": "", "marketState": 12}
+                ]
+            )
+        )[0].state
+        is market.MarketState.NA
+    )

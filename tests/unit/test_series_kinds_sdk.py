@@ -29,13 +29,14 @@ from hypothesis import strategies as st
 
 from aiofutu._pb import (
     qot_get_kl_pb2,
+    qot_get_market_state_pb2,
     qot_get_rt_pb2,
     qot_request_history_kl_pb2,
     qot_request_history_kl_quota_pb2,
     qot_update_kl_pb2,
     qot_update_rt_pb2,
 )
-from aiofutu.quotes import history, kline, rt
+from aiofutu.quotes import history, kline, market, rt
 
 _SPEC = importlib.util.find_spec("futu")
 pytestmark = pytest.mark.skipif(
@@ -49,6 +50,7 @@ OURS = {
     "Qot_UpdateRT": qot_update_rt_pb2,
     "Qot_RequestHistoryKL": qot_request_history_kl_pb2,
     "Qot_RequestHistoryKLQuota": qot_request_history_kl_quota_pb2,
+    "Qot_GetMarketState": qot_get_market_state_pb2,
 }
 
 
@@ -146,6 +148,13 @@ def _content(kind: str, rng: random.Random) -> dict[str, Any]:
         s2c = {"security": _sec(rng), "klList": [_kline(rng, i) for i in range(n)], **_name(rng)}
         if rng.random() < 0.5:
             s2c["nextReqKey"] = "AAEC/w=="  # bytes 00 01 02 ff, base64 in JSON
+    elif kind == "Qot_GetMarketState":
+        s2c = {
+            "marketInfoList": [
+                {"security": _sec(rng), "name": "X", "marketState": rng.randint(0, 38)}
+                for _ in range(n)
+            ]
+        }
     else:
         s2c = {
             "usedQuota": rng.randint(0, 100),
@@ -248,7 +257,7 @@ futu.set_futu_debug_model(False)
 from futu.common.constant import SecurityFirm
 from futu.common.pb import (
     Qot_GetKL_pb2, Qot_UpdateKL_pb2, Qot_GetRT_pb2, Qot_UpdateRT_pb2,
-    Qot_RequestHistoryKL_pb2, Qot_RequestHistoryKLQuota_pb2,
+    Qot_RequestHistoryKL_pb2, Qot_RequestHistoryKLQuota_pb2, Qot_GetMarketState_pb2,
 )
 from futu.quote.open_quote_context import OpenQuoteContext
 from futu.quote.quote_response_handler import CurKlineHandlerBase, RTDataHandlerBase
@@ -304,6 +313,10 @@ for path in sorted(in_dir.glob("*.bin")):
         ret, df, key = context(rsp, packed).request_history_kline(**a)
         out = table(df)
         out["key"] = None if key is None else key.hex()
+    elif kind == "mstate":
+        rsp = Qot_GetMarketState_pb2.Response.FromString(data)
+        ret, df = context(rsp, packed).get_market_state(a)
+        out = table(df)
     else:
         rsp = Qot_RequestHistoryKLQuota_pb2.Response.FromString(data)
         ret, q = context(rsp, packed).get_history_kl_quota(a)
@@ -374,6 +387,12 @@ def _inputs() -> tuple[dict[str, bytes], dict[str, Any]]:
             _content("Qot_RequestHistoryKLQuota", rng), qot_request_history_kl_quota_pb2.Response()
         ).SerializeToString()
         args[f"quota-{i}"] = bool(i % 2)
+        bodies[f"mstate-{i}"] = json_format.ParseDict(
+            _content("Qot_GetMarketState", rng), qot_get_market_state_pb2.Response()
+        ).SerializeToString()
+        args[f"mstate-{i}"] = (
+            "HK.00700,US.AAPL,HK.00700" if i % 2 else ["SH.600519", "US.TSLA", "SH.600519"]
+        )
     return bodies, args
 
 
@@ -497,4 +516,16 @@ def test_history_quota(sdk: dict[str, Any]) -> None:
             (d["code"], d["name"], d["request_time"]) for d in detail
         ]
         req = history.history_quota_request(sdk["_args"][stem])
+        assert req.SerializeToString().hex() == sdk[stem]["request"]
+
+
+def test_market_state_frames_and_requests(sdk: dict[str, Any]) -> None:
+    pytest.importorskip("polars")
+    for i in range(8):
+        stem = f"mstate-{i}"
+        infos = market.market_states_from_s2c(
+            qot_get_market_state_pb2.Response.FromString(sdk["_bodies"][stem]).s2c
+        )
+        _same_table(sdk[stem], market.market_states_to_polars(infos))
+        req = market.get_market_state_request(sdk["_args"][stem])
         assert req.SerializeToString().hex() == sdk[stem]["request"]
