@@ -65,6 +65,7 @@ class Bar:
     last_close: float
 
     def to_pb(self) -> qot_common_pb2.KLine:
+        """The bar as a ``Qot_Common.KLine``."""
         return qot_common_pb2.KLine(
             time=self.time,
             isBlank=False,
@@ -304,10 +305,12 @@ class QuotaBook:
         return True
 
     def used(self, now: float) -> int:
+        """Units used in the window ending at ``now``."""
         self._expire(now)
         return len(self._first)
 
     def detail(self, now: float) -> list[tuple[int, str, float]]:
+        """``(market, code, first request time)`` of the securities charged in the window."""
         self._expire(now)
         return [(m, c, t) for (m, c), t in self._first.items()]
 

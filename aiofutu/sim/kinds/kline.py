@@ -86,6 +86,7 @@ class BarFold:
     count: int = 0
 
     def add(self, tick: TickLike) -> None:
+        """Fold one tick of this bar's bucket in."""
         price = tick.price
         if not self.count:
             self.open = self.high = self.low = price
@@ -98,6 +99,7 @@ class BarFold:
         self.count += 1
 
     def to_pb(self) -> qot_common_pb2.KLine:
+        """The bar as a ``Qot_Common.KLine`` (blank while it has no tick)."""
         k = qot_common_pb2.KLine(time=self.time, isBlank=self.count == 0)
         if self.count:
             k.openPrice, k.highPrice, k.lowPrice = self.open, self.high, self.low
@@ -124,6 +126,7 @@ class KLineBuilder:
     closed: list[BarFold] = field(default_factory=list)
 
     def add(self, tick: TickLike) -> tuple[qot_common_pb2.KLine | None, qot_common_pb2.KLine]:
+        """Fold ``tick`` in: ``(closed bar or None, the open bar)``."""
         t = bar_time(self.kl_type, tick.time)
         done: qot_common_pb2.KLine | None = None
         if self.current is None or self.current.time != t:
