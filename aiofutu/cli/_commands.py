@@ -13,12 +13,14 @@ import anyio.to_thread
 
 from ..client import connect
 from ..record import Recorder
+from ..state import ClientState, ReconnectPolicy
 from ._output import TickPrinter, _say, _use_colour, _write_ticks
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+    from ..client import Client
     from ..sim import Simulator
 
 DEMO_CODES = ("HK.00700", "US.AAPL", "HK.09988", "SH.600519")
@@ -31,9 +33,14 @@ async def _stream(
     printer: TickPrinter,
     limit: int | None,
     rsa_key: str | None = None,
+    reconnect: bool = False,
 ) -> None:
+    policy = _policy(reconnect)
     async with (
-        connect(host, port, client_id="aiofutu-cli", rsa_private_key=rsa_key) as client,
+        connect(
+            host, port, client_id="aiofutu-cli", rsa_private_key=rsa_key, reconnect=policy
+        ) as client,
+        _link_reports(client, "tail", reconnect),
         client.ticker_stream(*codes, overflow="drop_oldest") as stream,
     ):
         count = 0
@@ -51,7 +58,39 @@ async def _stream(
 
 async def _tail(args: argparse.Namespace) -> None:
     printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
-    await _stream(args.host, args.port, args.codes, printer, args.limit, args.rsa_key)
+    await _stream(
+        args.host, args.port, args.codes, printer, args.limit, args.rsa_key, args.reconnect
+    )
+
+
+def _policy(reconnect: bool) -> ReconnectPolicy | bool:
+    """``--reconnect``: back off from 0.5 s to 30 s between attempts, until stopped."""
+    return ReconnectPolicy(initial_delay=0.5, max_delay=30.0) if reconnect else False
+
+
+@contextlib.asynccontextmanager
+async def _link_reports(client: Client, command: str, enabled: bool) -> AsyncIterator[None]:
+    """With ``--reconnect``: one line on stderr when the link drops and when it is back."""
+    if not enabled:
+        yield
+        return
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_report_link, client, command)
+        try:
+            yield
+        finally:
+            tg.cancel_scope.cancel()
+
+
+async def _report_link(client: Client, command: str) -> None:
+    last = client.state
+    async with client.state_changes() as changes:
+        async for change in changes:
+            if change.state is ClientState.RECONNECTING and last is not change.state:
+                _say(f"aiofutu {command}: link to OpenD lost ({change.cause}); reconnecting")
+            elif change.state is ClientState.READY and last is ClientState.RECONNECTING:
+                _say(f"aiofutu {command}: {change.cause or 'reconnected'}")
+            last = change.state
 
 
 async def _ticker(args: argparse.Namespace) -> None:
@@ -68,16 +107,23 @@ async def _record(args: argparse.Namespace) -> None:
         args.codes, limit=args.limit, duration=args.duration, first_push=args.first_push
     )
     try:
-        async with connect(
-            args.host, args.port, client_id="aiofutu-record", rsa_private_key=args.rsa_key
-        ) as client:
-            await recorder.run(client)
+        async with (
+            connect(
+                args.host,
+                args.port,
+                client_id="aiofutu-record",
+                rsa_private_key=args.rsa_key,
+                reconnect=_policy(args.reconnect),
+            ) as client,
+            _link_reports(client, "record", args.reconnect),
+        ):
+            await recorder.run(client, out=args.out)  # written as it grows, complete on Ctrl-C
     finally:
-        if recorder.streaming:  # subscribed: write what was recorded, even after Ctrl-C
-            with anyio.CancelScope(shield=True):  # Ctrl-C cancelled the command's scope
-                count = await recorder.awrite(args.out)
+        if recorder.written is not None:
             gaps = f", {len(recorder.gaps)} gap(s) in the tape" if recorder.gaps else ""
-            sys.stderr.write(f"aiofutu record: wrote {count} ticks to {args.out}{gaps}\n")
+            sys.stderr.write(
+                f"aiofutu record: wrote {recorder.written} ticks to {args.out}{gaps}\n"
+            )
 
 
 async def _sim(args: argparse.Namespace) -> None:
@@ -85,7 +131,8 @@ async def _sim(args: argparse.Namespace) -> None:
     from ._main import _sim_config
 
     config = _sim_config(args, host=args.host, port=args.port)
-    async with Simulator(config) as server, anyio.create_task_group() as tg:
+    listening = _listening(Simulator(config), args.host, args.port)
+    async with listening as server, anyio.create_task_group() as tg:
         extra = ", ".join(f"{k}={v}" for k, v in config.changed().items() if k != "codes")
         _say(f"aiofutu sim: listening on {server.host}:{server.port}" + (extra and f" ({extra})"))
         if server.replay is not None:
@@ -172,8 +219,10 @@ async def _demo(args: argparse.Namespace) -> None:
     from ..sim import serve
 
     codes = args.codes or DEMO_CODES
-    async with serve(
-        host=args.host, port=args.port, seed=args.seed, tick_rate=args.rate, codes=codes
+    async with _listening(
+        serve(host=args.host, port=args.port, seed=args.seed, tick_rate=args.rate, codes=codes),
+        args.host,
+        args.port,
     ) as server:
         _say(
             f"aiofutu demo: simulator on {server.host}:{server.port}, streaming "
@@ -181,6 +230,20 @@ async def _demo(args: argparse.Namespace) -> None:
         )
         printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
         await _stream(server.host, server.port, codes, printer, args.limit)
+
+
+@contextlib.asynccontextmanager
+async def _listening(
+    simulator: contextlib.AbstractAsyncContextManager[Simulator], host: str, port: int
+) -> AsyncIterator[Simulator]:
+    """Enter a simulator; a port that cannot be bound is one line naming the address."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            server = await stack.enter_async_context(simulator)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OSError(exc.errno, f"cannot listen on {host}:{port}: {reason}") from None
+        yield server
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -15,17 +16,16 @@ from .. import __version__
 from ..client import DEFAULT_HOST, DEFAULT_PORT
 from ..codes import parse_code
 from ..errors import ConfigurationError, FutuError, MissingDependency, OpenDError, ProtocolError
-from ._commands import _COMMANDS
+from ..record import check_writable, format_of
+from ._commands import _COMMANDS, DEMO_CODES
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ("build_parser", "main")
 
 MAX_NUM = 1000
 KEY_SIZES = (1024, 2048, 3072, 4096)
-_COLOURS = {"BUY": "\033[32m", "SELL": "\033[31m", "NEUTRAL": "\033[33m"}
-_RESET = "\033[0m"
 _INTERRUPTED = 130
 
 
@@ -39,6 +39,33 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(2)
+
+
+def _number(low: float = 0.0, *, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite float ``>= low`` (``> low`` with ``above``); nan/inf refused."""
+
+    def number(text: str) -> float:
+        value = float(text)  # ValueError: argparse's "invalid float value"
+        if not math.isfinite(value) or value < low or (above and value == low):
+            bound = f"{'>' if above else '>='} {low:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text!r}")
+        return value
+
+    number.__name__ = "float"
+    return number
+
+
+def _count(low: int) -> Callable[[str], int]:
+    """An argparse type: an int ``>= low``."""
+
+    def count(text: str) -> int:
+        value = int(text)  # ValueError: argparse's "invalid int value"
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+
+    count.__name__ = "int"
+    return count
 
 
 def _sim_config(args: argparse.Namespace, **fixed: Any) -> Any:
@@ -64,25 +91,38 @@ def _sim_config(args: argparse.Namespace, **fixed: Any) -> Any:
 _SIM_FLAGS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--codes", "codes", str, "CODES", "comma-separated codes with live ticks from the start"),
     ("--seed", "seed", int, "N", "seed of prices and volumes (default 1)"),
-    ("--rate", "tick_rate", float, "N", "live ticks per second per code (default 50; 0 = none)"),
+    ("--rate", "tick_rate", _number(), "N", "live ticks per second per code (default 50; 0: none)"),
     ("--burst", "burst", int, "N", "N ticks as fast as possible after each push registration"),
     ("--burst-per-push", "burst_per_push", int, "K", "ticks per push message in a burst"),
     ("--gap-every", "gap_every", int, "N", "skip trades before every N-th tick (gaps)"),
     ("--gap-size", "gap_size", int, "N", "trades skipped at each gap (default 1)"),
-    ("--reply-delay", "reply_delay", float, "S", "seconds before every reply (a slow OpenD)"),
+    ("--reply-delay", "reply_delay", _number(), "S", "seconds before every reply (a slow OpenD)"),
     ("--drop-after-frames", "drop_after_frames", int, "N", "close connections after N frames"),
     ("--corrupt-replies", "corrupt_replies", int, "N", "the next N replies get a bad SHA1"),
     ("--corrupt-pushes", "corrupt_pushes", int, "N", "the next N pushes get a bad SHA1"),
     ("--corrupt-every", "corrupt_every", int, "N", "every N-th push gets a bad SHA1"),
     ("--sub-quota", "sub_quota", int, "N", "subscription quota (default 1000; 0 refuses all)"),
-    ("--unsub-min-age", "unsub_min_age", float, "S", "seconds before unsubscribing (60)"),
-    ("--max-ticks", "max_ticks", int, "N", "ticks kept per code for get_rt_ticker (1000)"),
-    ("--keepalive-interval", "keepalive_interval", int, "S", "keepAliveInterval (default 10)"),
+    ("--unsub-min-age", "unsub_min_age", _number(), "S", "seconds before unsubscribing"),
+    ("--max-ticks", "max_ticks", int, "N", "ticks kept per code for get_rt_ticker"),
+    ("--keepalive-interval", "keepalive_interval", _count(1), "S", "keepAliveInterval"),
     ("--replay", "replay", str, "FILE", "serve a recording (aiofutu record), not random ticks"),
-    ("--speed", "speed", float, "X", "replay speed: 1 = as recorded, 10 = 10x, 0 = no waiting"),
+    ("--speed", "speed", _number(), "X", "replay speed: 1 = as recorded, 10 = 10x, 0 = no waiting"),
     ("--rsa-key", "rsa_key", str, "FILE", "OpenD's RSA private key: require encryption"),
 )
 _SIM_FIELDS = (*(f[1] for f in _SIM_FLAGS), "scenario", "market_hours", "hp_volume", "aes_mode")
+
+
+def _sim_help(text: str, field: str) -> str:
+    """A sim flag's help with SimConfig's default (the --scenario presets change some)."""
+    from ..sim import SimConfig
+
+    if "default" in text:
+        return text
+    value = SimConfig.__dataclass_fields__[field].default
+    if isinstance(value, tuple):
+        value = ",".join(value)
+    shown = "none" if value is None else f"{value:g}" if isinstance(value, float) else value
+    return f"{text} (default {shown})"
 
 
 def _endpoint(parser: argparse.ArgumentParser, what: str = "OpenD") -> None:
@@ -95,16 +135,28 @@ def _endpoint(parser: argparse.ArgumentParser, what: str = "OpenD") -> None:
             "--rsa-key",
             metavar="FILE",
             help="OpenD's RSA private key (its rsa_private_key setting; env AIOFUTU_RSA_KEY): "
-            "encrypt the connection",
+            "encrypt the connection (default: none, plain text)",
         )
 
 
 def _output(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--format", choices=("table", "json"), default="table",
+        help="an aligned table, or JSON lines with every field (default %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
         "--colour", "--color", choices=("auto", "always", "never"), default="auto",
-        help="colour the table by direction (auto: on a terminal, unless NO_COLOR is set)",
+        help="colour the table by direction (default auto: on a terminal, unless NO_COLOR is set)",
     )  # fmt: skip
+
+
+def _reconnect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="when the link drops, reconnect (backoff 0.5 s to 30 s, until stopped) and resume "
+        "with the ticks missed meanwhile (default: off, the command ends with the error)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tail", help="stream live ticks of CODE... until Ctrl-C")
     p.add_argument("codes", nargs="+", metavar="CODE", help="e.g. HK.00700 US.AAPL")
     _output(p)
-    p.add_argument("--limit", type=int, help="stop after this many ticks")
+    p.add_argument("--limit", type=int, help="stop after this many ticks (default: no limit)")
+    _reconnect(p)
     _endpoint(p)
 
     p = sub.add_parser("ticker", help="the latest ticks of CODE (get_rt_ticker)")
@@ -133,30 +186,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("table", "csv", "json", "parquet"),
         default="table",
-        help="csv, json and parquet carry every field (parquet needs --out)",
+        help="csv, json and parquet carry every field, csv in the SDK's column order first "
+        "(parquet needs --out; default %(default)s)",
     )
-    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
     _endpoint(p)
 
-    p = sub.add_parser("record", help="record every pushed tick of CODE... to a Parquet file")
+    p = sub.add_parser("record", help="record every pushed tick of CODE... to a file")
     p.add_argument("codes", nargs="+", metavar="CODE")
-    p.add_argument("--out", metavar="FILE", required=True, help="Parquet file to write")
-    p.add_argument("--limit", type=int, help="stop after this many ticks")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        required=True,
+        help="the file to write, as it grows; its suffix gives the format: .parquet, .csv or "
+        ".jsonl (required)",
+    )
+    p.add_argument("--limit", type=int, help="stop after this many ticks (default: no limit)")
+    p.add_argument(
+        "--duration",
+        type=_number(above=True),
+        metavar="S",
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
     p.add_argument(
         "--first-push", action="store_true", help="also record the latest tick sent on subscribe"
     )
+    _reconnect(p)
     _endpoint(p)
 
     p = sub.add_parser("sim", help="run the OpenD simulator as a server (Ctrl-C stops)")
     _endpoint(p, "listen")
     p.add_argument(
-        "--scenario", choices=tuple(SCENARIOS), help="a preset; the other flags override it"
+        "--scenario",
+        choices=tuple(SCENARIOS),
+        help="a preset; the flags override it (default steady)",
     )
     p.add_argument("--market-hours", dest="market_hours", choices=MARKET_HOURS, help="default open")
     p.add_argument("--hp-volume", dest="hp_volume", action="store_true", help="set hpVolume")
     for flag, field, kind, metavar, text in _SIM_FLAGS:
-        p.add_argument(flag, dest=field, type=kind, metavar=metavar, help=text)
+        p.add_argument(flag, dest=field, type=kind, metavar=metavar, help=_sim_help(text, field))
     p.add_argument(
         "--aes-mode",
         dest="aes_mode",
@@ -169,11 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog += "\nkill -USR1 PID sets off a burst of every code that has subscribers."
 
     p = sub.add_parser("demo", help="run a simulator in-process and stream its ticks")
-    p.add_argument("--codes", type=lambda s: tuple(c for c in s.split(",") if c), default=())
-    p.add_argument("--rate", type=float, default=4.0, help="ticks per second per code")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--codes",
+        type=lambda s: tuple(c for c in s.split(",") if c),
+        default=(),
+        help=f"comma-separated codes to stream (default {','.join(DEMO_CODES)})",
+    )
+    p.add_argument(
+        "--rate", type=_number(), default=4.0, help="ticks per second per code (default 4)"
+    )
+    p.add_argument("--seed", type=int, default=1, help="seed of prices and volumes (default 1)")
     _output(p)
-    p.add_argument("--limit", type=int, help="stop after this many ticks")
+    p.add_argument("--limit", type=int, help="stop after this many ticks (default: no limit)")
     p.add_argument("--host", default="127.0.0.1", help="simulator host (default %(default)s)")
     p.add_argument("--port", type=int, default=0, help="simulator port (default: a free one)")
 
@@ -192,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="key size (default %(default)s; the official SDK only works with 1024)",
     )
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    for p in sub.choices.values():  # -v after the command too (SUPPRESS: keep one given before)
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=(
+            "log at DEBUG level"
+        ))  # fmt: skip
     return parser
 
 
@@ -236,11 +315,23 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError("--format parquet needs --out FILE")
     if getattr(args, "limit", None) is not None and args.limit < 1:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
-    if getattr(args, "duration", None) is not None and not args.duration > 0:
-        raise UsageError(f"--duration must be > 0 seconds, got {args.duration}")
     out = getattr(args, "out", None)
     if out and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise UsageError(f"cannot write {out!r}: its directory does not exist")
+    if out and args.command == "record":
+        format_of(out)  # the suffix names a format we write
+    if out:
+        try:
+            check_writable(out)  # before connecting, not after a session
+        except OSError as exc:
+            raise UsageError(_one_line(exc)) from None
+    if args.command == "demo":
+        from ..sim import SimConfig
+
+        try:
+            SimConfig(seed=args.seed, tick_rate=args.rate, codes=args.codes or DEMO_CODES)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if args.command == "sim":
         _sim_config(args)  # every SimConfig rule, before binding a port
 
@@ -282,9 +373,18 @@ def _init_connect_noise(record: logging.LogRecord) -> bool:
     return not any(isinstance(a, ProtocolError) and a.proto_id == 1001 for a in args)
 
 
+def _link_lost_noise(record: logging.LogRecord) -> bool:
+    """Drop the connection's warning that the link is lost: the command's one-line error (or,
+    with ``--reconnect``, its line about reconnecting) says the same."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not (record.msg == "conn %d: %s" and any(isinstance(a, FutuError) for a in args))
+
+
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OpenDError) and exc.proto_id == 3001:
         text = f"OpenD refused the subscription: {exc.ret_msg} (errCode {exc.err_code})"
+    elif isinstance(exc, OSError) and not isinstance(exc, FutuError) and exc.strerror:
+        text = exc.strerror if exc.filename is None else f"{exc.filename}: {exc.strerror}"
     else:
         text = str(exc) or type(exc).__name__
     return " ".join(text.split())
@@ -307,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     connection_log = logging.getLogger("aiofutu.connection")
     if not args.verbose and _init_connect_noise not in connection_log.filters:
         connection_log.addFilter(_init_connect_noise)
+    if not args.verbose and _link_lost_noise not in connection_log.filters:
+        connection_log.addFilter(_link_lost_noise)
     try:
         _check(args)
         return anyio.run(_run, args)

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from ..record import ticks_to_frame
+from ..record import ticks_to_csv, ticks_to_frame
 
 if TYPE_CHECKING:
     from ..models import Ticker
@@ -70,21 +70,24 @@ def _table(ticks: list[Ticker]) -> str:
 
 
 def _write_ticks(ticks: list[Ticker], fmt: str, out: str | None) -> None:
-    if fmt == "parquet":
-        assert out is not None  # checked with the command line
-        ticks_to_frame(ticks).write_parquet(out)
-        return
+    text = ""
     if fmt == "table":
         text = _table(ticks)
     elif fmt == "json":
         text = "".join(t.model_dump_json() + "\n" for t in ticks)
-    else:
-        text = ticks_to_frame(ticks).write_csv()
-    if out:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
+    elif fmt == "csv":
+        text = ticks_to_csv(ticks)  # the SDK's columns in its order, then the other fields
+    if not out:
         sys.stdout.write(text)
+        return
+    try:
+        if fmt == "parquet":
+            ticks_to_frame(ticks).write_parquet(out)
+        else:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    except OSError as exc:  # one line naming the file, not a raw errno
+        raise OSError(exc.errno, f"cannot write {out!r}: {exc.strerror or exc}") from None
 
 
 def _say(line: str) -> None:
