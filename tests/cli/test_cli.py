@@ -68,7 +68,6 @@ def json_ticks(stdout: str) -> list[Ticker]:
     return [Ticker.model_validate_json(line) for line in stdout.splitlines()]
 
 
-
 def _sdk_ticker_columns() -> list[str]:
     """The column list of the official SDK's get_rt_ticker, read from its installed source."""
     import inspect
