@@ -447,6 +447,7 @@ def test_names_used_in_docs_exist() -> None:
             elif head not in internal and not hasattr(aiofutu, head):
                 missing.append(f"{page.name}: aiofutu.{head}")
         code = "".join(b.code for b in BLOCKS if b.page == page.name and b.lang == "python")
+        code += "\n".join(re.findall(r"`([^`\n]+)`", text))  # and the prose's code spans
         for obj, name in re.findall(r"(?<![\w\"'/.-])(\w+)\.(\w+)", code):
             if obj == "client" and not hasattr(aiofutu.Client, name) and name != "reconnects":
                 missing.append(f"{page.name}: client.{name}")
