@@ -112,7 +112,12 @@ def test_names_and_options() -> None:
     assert market.security("HK.00700").name == "Tencent"
     assert market.security("US.AAPL").name == "Apple Inc."
     assert market.security("SZ.000001").name == "Ping An Bank"
-    assert "00001" in market.security("HK.00001").name
+    assert market.security("HK.00001").name == "CK Hutchison"
+    with pytest.raises(InvalidCode, match=r"unknown stock HK\.99999: .*securities="):
+        market.security("HK.99999")  # OpenD does not know it, nor does the simulator
+    assert "HK.99999" not in market
+    anything = SimMarket(seed=1, allow_any_code=True)
+    assert anything.security("HK.99999").name == "99999 (HK, simulated)"
     ticks = market.history("HK.09988")
     assert len(ticks) == 10
     assert all(t.hpVolume == t.volume for t in ticks)
