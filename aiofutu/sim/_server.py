@@ -185,41 +185,39 @@ class Simulator(AsyncContextManagerMixin):
         if cfg.state_file is not None:
             await self._load_state(cfg.state_file)
         listener = await anyio.create_tcp_listener(local_host=cfg.host, local_port=cfg.port)
-        async with listener:
-            self.port = listener.extra(SocketAttribute.local_port)
-            logger.info(
-                "OpenD simulator listening on %s:%d%s",
-                self.host,
-                self.port,
-                f" (encrypted: {self.rsa.size * 8}-bit RSA key, AES {cfg.aes_mode})"
-                if self.rsa is not None
-                else "",
-            )
-            # The body's exception is re-raised after the task group, so callers see it as is
-            # rather than wrapped in an ExceptionGroup.
-            error: BaseException | None = None
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                tg.start_soon(listener.serve, self._handle)
-                if self.replay is not None:
-                    self.replay.open()
-                    tg.start_soon(self.replay.run)
-                else:
-                    tg.start_soon(self._live_loop)
-                if cfg.state_file is not None and cfg.state_interval > 0:
-                    tg.start_soon(self._save_loop, cfg.state_interval)
-                try:
-                    yield self
-                except BaseException as exc:
-                    error = exc
-                finally:
-                    tg.cancel_scope.cancel()
-        if cfg.state_file is not None:
-            with anyio.CancelScope(shield=True):  # also when a cancellation ends the block
-                try:
-                    await self.save_state()
-                except OSError as exc:
-                    logger.error("cannot save the simulator state to %s: %s", cfg.state_file, exc)
+        # The body's exception is re-raised after the task group, so callers see it as is
+        # rather than wrapped in an ExceptionGroup.
+        error: BaseException | None = None
+        try:
+            async with listener:
+                self.port = listener.extra(SocketAttribute.local_port)
+                logger.info(
+                    "OpenD simulator listening on %s:%d%s",
+                    self.host,
+                    self.port,
+                    f" (encrypted: {self.rsa.size * 8}-bit RSA key, AES {cfg.aes_mode})"
+                    if self.rsa is not None
+                    else "",
+                )
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    tg.start_soon(listener.serve, self._handle)
+                    if self.replay is not None:
+                        self.replay.open()
+                        tg.start_soon(self.replay.run)
+                    else:
+                        tg.start_soon(self._live_loop)
+                    if cfg.state_file is not None and cfg.state_interval > 0:
+                        tg.start_soon(self._save_loop, cfg.state_interval)
+                    try:
+                        yield self
+                    except BaseException as exc:
+                        error = exc
+                    finally:
+                        tg.cancel_scope.cancel()
+        finally:
+            if cfg.state_file is not None:  # also when a cancellation ends the block
+                await self._final_save()
         logger.info("OpenD simulator on port %d stopped", self.port)
         if error is not None:
             raise error
@@ -241,6 +239,14 @@ class Simulator(AsyncContextManagerMixin):
             ) from None
         if saved:
             logger.info("continuing %d securities from %s", len(saved), os.fspath(path))
+
+    async def _final_save(self) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.save_state()
+            except OSError as exc:
+                path = self.config.state_file
+                logger.error("cannot save the simulator state to %s: %s", path, exc)
 
     async def save_state(self) -> None:
         """Write every security's state to ``config.state_file`` now (atomically)."""
