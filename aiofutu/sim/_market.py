@@ -205,7 +205,9 @@ class SecurityState:
             return self._recent[-1]
         return self._pull(1)[0] if self._history_room() > 0 else None
 
-    def __len__(self) -> int:
+    @property
+    def tape_size(self) -> int:
+        """Ticks on the tape, made or still to be made (up to ``max_ticks``)."""
         return len(self._recent) + self._history_room()
 
     def store(self, ticks: Iterable[qot_common_pb2.Ticker]) -> None:

@@ -166,7 +166,7 @@ def test_creating_a_security_does_not_build_its_history() -> None:
     market = SimMarket(seed=5, codes=("HK.00700",))
     sec = market.security("HK.00700")
     assert sec.history_made == 0
-    assert len(sec) == 1000  # yet the tape has its 1000 ticks
+    assert sec.tape_size == 1000  # yet the tape has its 1000 ticks
     latest = sec.latest()
     assert sec.history_made == 1  # the first push of a subscription costs one tick
     assert sec.recent(10)[-1] == latest
