@@ -108,6 +108,7 @@ _SIM_FLAGS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--replay", "replay", str, "FILE", "serve a recording (aiofutu record), not random ticks"),
     ("--speed", "speed", _number(), "X", "replay speed: 1 = as recorded, 10 = 10x, 0 = no waiting"),
     ("--rsa-key", "rsa_key", str, "FILE", "OpenD's RSA private key: require encryption"),
+    ("--state", "state_file", str, "FILE", "keep the tape in FILE across restarts (JSON)"),
 )
 _SIM_FIELDS = (*(f[1] for f in _SIM_FLAGS), "scenario", "market_hours", "hp_volume", "aes_mode")
 

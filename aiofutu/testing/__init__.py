@@ -19,6 +19,12 @@ fixture, or, when the plugin is enabled in a ``conftest.py``, mark a test with
 ``@pytest.mark.opend(...)`` (a marker is checked when the test module is imported, before a
 ``pytest_plugins`` line in that same module registers it).
 
+The simulator knows the real codes of :data:`aiofutu.sim.DEFAULT_UNIVERSE` (HK.00700, US.AAPL,
+SH.600519, ...) and refuses every other code as OpenD refuses an unknown stock, so a bot can test
+that path. To give it more securities, override the ``opend_securities`` fixture (a mapping of
+code to a name, or a list of codes) or pass ``securities=`` through ``opend_config`` / the marker;
+both add to the list.
+
 For synchronous code (a thread-based bot, the official SDK, a subprocess),
 :func:`background_simulator` runs a simulator on its own event loop in a thread.
 
@@ -38,9 +44,10 @@ import pytest
 
 from ..client import Client, connect
 from ..sim import SimConfig, Simulator, serve
+from ..sim._universe import listings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 
     from anyio.from_thread import BlockingPortal
 
@@ -51,6 +58,7 @@ __all__ = (
     "opend",
     "opend_config",
     "opend_options",
+    "opend_securities",
 )
 
 _DEFAULTS: dict[str, Any] = {"tick_rate": 0.0, "seed": 1}
@@ -66,6 +74,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def opend_options() -> dict[str, Any]:
     """SimConfig fields for the ``opend`` fixture; override it to change every test's simulator."""
     return dict(_DEFAULTS)
+
+
+@pytest.fixture
+def opend_securities() -> Mapping[str, str] | Iterable[str]:
+    """Securities the ``opend`` simulator knows besides its default list: codes, or a mapping of
+    code to a name (or an :class:`aiofutu.sim.Listing`). Override it to add your own."""
+    return {}
 
 
 def _short(value: object) -> str:
@@ -87,13 +102,17 @@ def opend_config(**options: Any) -> pytest.MarkDecorator:
 
 @pytest.fixture
 async def opend(
-    request: pytest.FixtureRequest, opend_options: dict[str, Any]
+    request: pytest.FixtureRequest,
+    opend_options: dict[str, Any],
+    opend_securities: Mapping[str, str] | Iterable[str],
 ) -> AsyncIterator[Simulator]:
     """A running simulator on 127.0.0.1 and a free port."""
     options = dict(opend_options)
     marker = request.node.get_closest_marker("opend")
     if marker is not None:
         options.update(marker.kwargs)
+    # The fixture's securities and those of the options add up (the options' win on a clash).
+    options["securities"] = (*listings(opend_securities), *listings(options.get("securities", ())))
     options.setdefault("host", "127.0.0.1")
     options.setdefault("port", 0)
     async with serve(**options) as server:
