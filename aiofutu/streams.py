@@ -1,10 +1,11 @@
 """Ticker push streams: bounded, per-consumer buffers fed by the connection's reader.
 
 The reader calls :meth:`TickerRouter.dispatch` synchronously for every Qot_UpdateTicker push. The
-router parses the message once, drops duplicates (same code and ``sequence``), notes gaps in
-HK trade counters, builds models once for all model streams of that code, and appends to each
-stream's buffer. It never awaits and never runs user code; consumers are woken once per batch,
-not once per tick.
+router parses the message once, drops duplicates (same code and ``sequence``), notes gaps and
+resets in HK trade counters, builds models once for all model streams of that code, and appends
+to each stream's buffer. It never awaits and never runs user code; consumers are woken once per
+batch, not once per tick. A stream that overflows records where its ticks were lost, so that
+its consumer is told at that point of the tape (see :class:`TickerStream`).
 """
 
 from __future__ import annotations
