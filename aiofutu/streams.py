@@ -75,8 +75,8 @@ class Gap(NamedTuple):
 
     ``reset`` marks a discontinuity rather than a hole: the trade counter went backwards (an
     OpenD restart, a new trading day, another gateway), so ``before`` starts a new tape and
-    nothing is known about what lies between (``missing`` is ``None``). See
-    :meth:`TickerRouter._dedupe_and_watch` for the rule.
+    nothing is known about what lies between (``missing`` is ``None``). How a reset is told
+    apart from re-sent ticks: docs/streaming.md, "Gaps and resets of the tape".
     """
 
     code: str
