@@ -1,10 +1,11 @@
 """Ticker push streams: bounded, per-consumer buffers fed by the connection's reader.
 
 The reader calls :meth:`TickerRouter.dispatch` synchronously for every Qot_UpdateTicker push. The
-router parses the message once, drops duplicates (same code and ``sequence``), notes gaps in
-HK trade counters, builds models once for all model streams of that code, and appends to each
-stream's buffer. It never awaits and never runs user code; consumers are woken once per batch,
-not once per tick.
+router parses the message once, drops duplicates (same code and ``sequence``), notes gaps and
+resets in HK trade counters, builds models once for all model streams of that code, and appends
+to each stream's buffer. It never awaits and never runs user code; consumers are woken once per
+batch, not once per tick. A stream that overflows records where its ticks were lost, so that
+its consumer is told at that point of the tape (see :class:`TickerStream`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ logger = logging.getLogger("aiofutu.streams")
 Overflow = Literal["drop_oldest", "raise", "block"]
 _OVERFLOWS = ("drop_oldest", "raise", "block")
 _LOW32 = 0xFFFFFFFF
+_HALF32 = 0x80000000
+#: A re-sent tick is one OpenD still holds (its window is 1000 ticks): its trade counter is at
+#: most this far behind the last one seen (ten times the window, for gaps inside it). A tick
+#: further behind is a new tape (see ``TickerRouter._dedupe_and_watch``).
+_RESEND_WINDOW = 10_000
 _UpdateTickerResponse = qot_update_ticker_pb2.Response
 _now = time.time
 _lt = operator.lt
@@ -66,12 +72,18 @@ class Gap(NamedTuple):
 
     ``missing`` is their number when the sequence carries a trade counter (HK), else ``None``
     (known to be lost, count unknown: e.g. more than OpenD's 1000-tick window after an outage).
+
+    ``reset`` marks a discontinuity rather than a hole: the trade counter went backwards (an
+    OpenD restart, a new trading day, another gateway), so ``before`` starts a new tape and
+    nothing is known about what lies between (``missing`` is ``None``). How a reset is told
+    apart from re-sent ticks: docs/streaming.md, "Gaps and resets of the tape".
     """
 
     code: str
     after: int
     before: int
     missing: int | None
+    reset: bool = False
 
 
 def _check_buffer(buffer: object) -> int:
@@ -140,7 +152,6 @@ class _Bounded(_Sink):
         self.received = 0
         self.dropped = 0
         self.gaps: list[Gap] = []
-        self._lost = 0  # for overflow="raise": lost since the last SlowConsumer
         self._warned = False
         self._wake: anyio.Event | None = None
         self._space: anyio.Event | None = None
@@ -160,8 +171,6 @@ class _Bounded(_Sink):
 
     def _overflowed(self, lost: int) -> None:
         self.dropped += lost
-        if self.overflow == "raise":
-            self._lost += lost
         if not self._warned:
             self._warned = True
             logger.warning(
@@ -216,12 +225,10 @@ class _Bounded(_Sink):
             raise ConnectionLost(str(error)) from error
         raise error
 
-    def _take_lost(self) -> None:
-        lost = self._lost
-        if lost:
-            self._lost = 0
-            self._warned = False
-            raise SlowConsumer(lost, codes=self.codes)
+    def _hole(self, lost: int) -> None:
+        """The consumer reached a hole of ``lost`` ticks (``overflow="raise"``): tell it."""
+        self._warned = False
+        raise SlowConsumer(lost, codes=self.codes)
 
     async def start(self) -> None:
         """Subscribe what is missing and attach to the router (idempotent)."""
@@ -255,8 +262,15 @@ class _Bounded(_Sink):
 class TickerStream(_Bounded):
     """``async for tick in stream`` over pushed ticks of one or more codes, as :class:`Ticker`.
 
-    Statistics: ``received`` (ticks accepted into the buffer), ``dropped`` (lost to overflow),
-    ``pending`` (buffered, not yet consumed) and ``gaps`` (trade-counter jumps seen on the wire).
+    Statistics: ``received`` (ticks that reached the stream, kept or not), ``dropped`` (lost to
+    overflow), ``pending`` (buffered, not yet consumed) and ``gaps`` (holes and resets of the
+    tape seen on the wire). ``received == consumed + pending + dropped`` at all times.
+
+    With ``overflow="raise"`` the ticks lost to one overflow leave a hole in the buffer: the
+    ticks before it are delivered, then the next iteration raises :class:`SlowConsumer` with the
+    number lost, and only then come the ticks that arrived after it. The buffer is a chain of
+    segments, one per hole, so the per-tick path never checks for holes: only the step from one
+    segment to the next does.
     """
 
     wants_models = True
@@ -271,40 +285,69 @@ class TickerStream(_Bounded):
         on_gap: Callable[[Gap], None] | None = None,
     ) -> None:
         super().__init__(client, codes, _check_buffer(buffer), _check_overflow(overflow), on_gap)
+        #: the segment being consumed
         self._buf: deque[Ticker] = deque()
+        #: overflow="raise" only: the segments after a hole, each with the ticks lost before it
+        self._later: deque[tuple[int, deque[Ticker]]] = deque()
+        self._queued = 0  # ticks in ``_later``
 
     @property
     def pending(self) -> int:
         """Ticks buffered and not yet consumed."""
-        return len(self._buf)
+        return len(self._buf) + self._queued
 
     def _is_full(self) -> bool:
-        return len(self._buf) >= self.buffer
+        return len(self._buf) + self._queued >= self.buffer
 
     def _put_models(self, ticks: list[Ticker]) -> None:
         buf = self._buf
         n = len(ticks)
         self.received += n
-        if len(buf) + n <= self.buffer or self.overflow == "block":
+        if not self._later and (len(buf) + n <= self.buffer or self.overflow == "block"):
             buf.extend(ticks)
-        elif self.overflow == "drop_oldest":
+        elif self.overflow == "drop_oldest":  # the loss is always right before the next tick
             buf.extend(ticks)
             excess = len(buf) - self.buffer
             for _ in range(excess):
                 buf.popleft()
             self._overflowed(excess)
-        else:  # raise: keep what fits, count the rest
-            room = self.buffer - len(buf)
-            if room > 0:
-                buf.extend(ticks[:room])
-            self._overflowed(n - max(room, 0))
+        else:
+            self._put_after_hole(ticks)
         wake = self._wake
         if wake is not None:
             self._wake = None
             wake.set()
 
+    def _put_after_hole(self, ticks: list[Ticker]) -> None:
+        """overflow="raise": keep what fits; the rest is a hole, and later ticks go after it."""
+        later = self._later
+        n = len(ticks)
+        room = self.buffer - len(self._buf) - self._queued
+        if room > 0:
+            kept = ticks if room >= n else ticks[:room]
+            if later:
+                later[-1][1].extend(kept)
+                self._queued += len(kept)
+            else:
+                self._buf.extend(kept)
+        lost = n - max(room, 0)
+        if lost > 0:
+            self._overflowed(lost)
+            if later and not later[-1][1]:  # nothing arrived since the last hole: the same one
+                later[-1] = (later[-1][0] + lost, later[-1][1])
+            else:
+                later.append((lost, deque()))
+
     def _put_raw(self, code: str, cols: TickColumns) -> None:
         raise AssertionError("TickerStream takes models")  # pragma: no cover
+
+    def _next_segment(self) -> deque[Ticker]:
+        """Step over the hole after the current segment: raise for it, then go on after it."""
+        lost, segment = self._later.popleft()
+        self._queued -= len(segment)
+        self._buf = segment
+        self._hole(lost)
+        return segment  # pragma: no cover (a hole always lost something)
 
     async def __anext__(self) -> Ticker:
         buf = self._buf
@@ -314,26 +357,31 @@ class TickerStream(_Bounded):
                 if self._space is not None:
                     self._released()
                 return tick
-            if self._lost:
-                self._take_lost()
+            if self._later:
+                buf = self._next_segment()
+                continue
             if self._ended or self._closed:
                 self._raise_end()
             if not self._attached:
                 await self.start()
                 continue
+            self._warned = False  # caught up: the next overflow is a new episode
             await self._wait()
 
     def drain(self) -> list[Ticker]:
-        """Everything buffered now, without waiting (raises like iteration when the stream ends)."""
+        """Everything buffered now up to the next hole, without waiting.
+
+        Raises like iteration: :class:`SlowConsumer` when a hole comes first (the next call
+        returns what follows it), and the end of the stream once nothing is left.
+        """
+        if not self._buf and self._later:
+            self._next_segment()
         out = list(self._buf)
         self._buf.clear()
         if self._space is not None:
             self._released()
-        if not out:
-            if self._lost:
-                self._take_lost()
-            if self._ended or self._closed:
-                self._raise_end()
+        if not out and (self._ended or self._closed):
+            self._raise_end()
         return out
 
 
@@ -342,6 +390,7 @@ class TickerFrameStream(_Bounded):
 
     Each frame holds at most ``max_rows`` ticks and is yielded no later than ``max_latency``
     seconds after its first tick arrived. ``buffer`` bounds the rows held for the consumer.
+    Overflow works as in :class:`TickerStream`, counted in rows: a frame never spans a hole.
     """
 
     wants_models = False
@@ -366,7 +415,9 @@ class TickerFrameStream(_Bounded):
         self.max_latency = float(max_latency)
         # decoded pushes, not yet cut into frames: (code, columns, arrival time)
         self._msgs: deque[tuple[str, TickColumns, float]] = deque()
-        self._rows = 0
+        #: overflow="raise" only: the segments after a hole, each with the rows lost before it
+        self._later: deque[tuple[int, deque[tuple[str, TickColumns, float]]]] = deque()
+        self._rows = 0  # in ``_msgs`` and ``_later``
 
     @property
     def pending(self) -> int:
@@ -382,41 +433,87 @@ class TickerFrameStream(_Bounded):
     def _put_raw(self, code: str, cols: TickColumns) -> None:
         n = cols.n
         self.received += n
-        if self._rows + n > self.buffer and self.overflow != "block":
+        if self._later or (self._rows + n > self.buffer and self.overflow != "block"):
             if self.overflow == "raise":
-                self._overflowed(n)
+                self._put_after_hole(code, cols)
                 return
-            lost = 0
-            while self._msgs and self._rows + n > self.buffer:
-                old = self._msgs.popleft()[1].n
-                self._rows -= old
-                lost += old
-            self._overflowed(lost)
+            cols = self._drop_oldest(cols)
+            n = cols.n
         self._msgs.append((code, cols, time.monotonic()))
         self._rows += n
         if self._rows >= self.max_rows or len(self._msgs) == 1:
             self._notify()
 
+    def _drop_oldest(self, cols: TickColumns) -> TickColumns:
+        """Make room for ``cols`` by dropping the oldest rows (and its own, if it is too big)."""
+        msgs = self._msgs
+        n = cols.n
+        lost = 0
+        if n > self.buffer:
+            lost = n - self.buffer
+            cols = cols.slice(lost, n)
+            n = self.buffer
+        excess = self._rows + n - self.buffer
+        while excess > 0:
+            code, old, arrived = msgs[0]
+            if old.n <= excess:
+                msgs.popleft()
+                taken = old.n
+            else:  # keep the newest rows of the oldest push
+                msgs[0] = (code, old.slice(excess, old.n), arrived)
+                taken = excess
+            self._rows -= taken
+            lost += taken
+            excess -= taken
+        self._overflowed(lost)
+        return cols
+
+    def _put_after_hole(self, code: str, cols: TickColumns) -> None:
+        """overflow="raise": keep the rows that fit; the rest is a hole the consumer meets."""
+        later = self._later
+        n = cols.n
+        room = self.buffer - self._rows
+        if room > 0:
+            kept = cols if room >= n else cols.slice(0, room)
+            entry = (code, kept, time.monotonic())
+            (later[-1][1] if later else self._msgs).append(entry)
+            self._rows += kept.n
+        lost = n - max(room, 0)
+        if lost > 0:
+            self._overflowed(lost)
+            if later and not later[-1][1]:
+                later[-1] = (later[-1][0] + lost, later[-1][1])
+            else:
+                later.append((lost, deque()))
+        self._notify()  # a hole closes the frame being filled: the consumer cuts it now
+
     async def __anext__(self) -> pl.DataFrame:
         while True:
             if self._msgs:
                 due = self._msgs[0][2] + self.max_latency
-                if self._rows >= self.max_rows or time.monotonic() >= due or self._ended:
+                if (
+                    self._rows >= self.max_rows
+                    or self._later
+                    or time.monotonic() >= due
+                    or self._ended
+                ):
                     return self._cut()
                 if not self._ended and not self._closed:
                     await self._wait(due)
                     continue
-            if self._lost:
-                self._take_lost()
+            if self._later:
+                lost, self._msgs = self._later.popleft()
+                self._hole(lost)
             if self._ended or self._closed:
                 self._raise_end()
             if not self._attached:
                 await self.start()
                 continue
+            self._warned = False  # caught up: the next overflow is a new episode
             await self._wait()
 
     def _cut(self) -> pl.DataFrame:
-        """Build one frame from the oldest buffered pushes, at most ``max_rows`` rows."""
+        """Build one frame from the oldest buffered pushes (before any hole), <= ``max_rows``."""
         cols = ColumnBuffer(push_data_type=True)
         msgs = self._msgs
         take = self.max_rows
@@ -452,6 +549,7 @@ class _Route:
         "market",
         "model_sinks",
         "raw_sinks",
+        "reset_after",
     )
 
     def __init__(self, market: int, code: str) -> None:
@@ -466,6 +564,9 @@ class _Route:
         self.raw_sinks: list[_Sink] = []
         #: pushes held back while a reconnect backfills this security
         self.held: list[TickColumns] | None = None
+        #: after a reset seen by a backfill: the last sequence of the old tape, reported (as a
+        #: reset Gap) before the next tick delivered; -1 when none is pending
+        self.reset_after = -1
 
     def is_for(self, cols: TickColumns) -> bool:
         """Whether decoded ``cols`` are of this security (a routing key is only a hint)."""
@@ -504,7 +605,7 @@ class TickerRouter:
                 route = self._routes[key] = _Route(market.wire, local)
             elif not (route.model_sinks or route.raw_sinks):
                 # pushes went unwatched since the last stream left: no continuity to claim
-                route.last_seq = -1
+                route.last_seq = route.reset_after = -1
             (route.model_sinks if sink.wants_models else route.raw_sinks).append(sink)
         if isinstance(sink, _Bounded) and sink.overflow == "block":
             self._block_sinks.add(id(sink))
@@ -699,7 +800,7 @@ class TickerRouter:
         if (
             route.counter
             and first > last
-            and (last < 0 or (first & _LOW32) == (last & _LOW32) + 1)
+            and ((last < 0 and route.reset_after < 0) or (first & _LOW32) == (last & _LOW32) + 1)
             and seqs == list(range(first, first + n))
         ):
             pass  # the usual case: consecutive trades right after the last one (a wrap of the
@@ -733,24 +834,39 @@ class TickerRouter:
             sink._put_raw(route.code, cols)
 
     def _dedupe_and_watch(self, route: _Route, cols: TickColumns) -> TickColumns | None:
-        """Drop re-sent ticks (sequence not above the last one) and report counter gaps."""
+        """Drop re-sent ticks, report counter gaps and resets of the tape.
+
+        A tick whose ``sequence`` is not above the last one kept is a re-send (OpenD's first
+        push, a refill) and is dropped, except on a trade-counter market (HK) when its counter
+        is more than ``_RESEND_WINDOW`` trades behind the last one: OpenD cannot re-send a tick
+        that old, so it starts a new tape (a gateway restarted with its clock behind) and is
+        kept. Between two kept ticks of such a market the counter (low 32 bits, modulo 2**32)
+        tells the rest: one step is the next trade, more is a gap of known size, and none or
+        backwards is a reset (OpenD restart, a new trading day, another gateway), reported as
+        ``Gap(..., missing=None, reset=True)``.
+        """
         seqs = cols.sequence
         n = cols.n
         last = route.last_seq
+        counter = route.counter
         if seqs[0] <= last or (n > 1 and not all(map(_lt, seqs, seqs[1:]))):
             keep: list[int] = []
             cur = last
             for i, s in enumerate(seqs):
-                if s > cur:
+                if s > cur or (counter and cur >= 0 and ((cur - s) & _LOW32) > _RESEND_WINDOW):
                     keep.append(i)
                     cur = s
             self.duplicates += n - len(keep)
             if not keep:
                 return None
-            cols = cols.take(keep)
-            seqs = cols.sequence
-            n = cols.n
-        if route.counter:
+            if len(keep) < n:
+                cols = cols.take(keep)
+                seqs = cols.sequence
+                n = cols.n
+        if last < 0 and route.reset_after >= 0:  # a backfill found another tape: say so first
+            self._report(Gap(route.code, route.reset_after, seqs[0], None, True), route)
+            route.reset_after = -1
+        if counter:
             lows = list(map(_and, seqs, repeat(_LOW32, n)))
             first = lows[0]
             start = (last & _LOW32) + 1 if last >= 0 else first
@@ -792,20 +908,32 @@ class TickerRouter:
         return None
 
     def _gap(self, route: _Route, prev: int, seq: int) -> None:
-        lo = prev & _LOW32
-        hi = seq & _LOW32
-        if hi <= lo:  # the counter restarted (a new trading day): not a gap
+        """Two kept ticks whose trade counters are not one apart: a gap or a reset."""
+        step = (seq - prev) & _LOW32  # modulo 2**32: a counter that wraps goes on
+        if step == 1:
             return
-        self._report(Gap(route.code, prev, seq, hi - lo - 1), route)
+        if 0 < step <= _HALF32:
+            self._report(Gap(route.code, prev, seq, step - 1), route)
+        else:  # the same counter again, or backwards
+            self._report(Gap(route.code, prev, seq, None, True), route)
 
     def _report(self, gap: Gap, route: _Route) -> None:
-        logger.warning(
-            "gap on %s: %s tick(s) lost between sequences %d and %d",
-            gap.code,
-            "an unknown number of" if gap.missing is None else gap.missing,
-            gap.after,
-            gap.before,
-        )
+        if gap.reset:
+            logger.warning(
+                "tape of %s restarted: the trade counter went back at sequence %d after %d "
+                "(OpenD restart, new trading day or another gateway); losses unknown",
+                gap.code,
+                gap.before,
+                gap.after,
+            )
+        else:
+            logger.warning(
+                "gap on %s: %s tick(s) lost between sequences %d and %d",
+                gap.code,
+                "an unknown number of" if gap.missing is None else gap.missing,
+                gap.after,
+                gap.before,
+            )
         for sink in (*route.model_sinks, *route.raw_sinks):
             sink._put_gap(gap)
 
@@ -830,11 +958,20 @@ class TickerRouter:
 
         ``window`` is how many ticks OpenD keeps: when all ``window`` returned ticks are new and
         the sequence has no trade counter, more may have been lost, so a gap is reported.
+
+        When even the newest returned tick is older than the last one delivered, this OpenD does
+        not hold the tape the stream was on (it restarted without it, or it is another gateway):
+        its ticks cannot be told apart from re-sends, so none is delivered; the stream goes on
+        with the next live tick, after a reset ``Gap`` (``missing=None``).
         """
         route = self._routes.get((cols.market, cols.code))
         if route is None or route.last_seq < 0:
             return
         last = route.last_seq
+        if cols.n and cols.sequence[-1] < last:
+            route.reset_after = last
+            route.last_seq = -1
+            return
         keep = [i for i, s in enumerate(cols.sequence) if s > last]
         if not keep:
             return
