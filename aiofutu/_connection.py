@@ -14,7 +14,7 @@ import math
 import time
 from collections import deque
 from itertools import count
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import anyio
 import anyio.abc
@@ -43,6 +43,15 @@ logger = logging.getLogger("aiofutu.connection")
 __all__ = ("Connection", "ConnectionInfo")
 
 _conn_ids = count(1)
+
+
+class PushSink(Protocol):
+    """Where the reader sends pushes (``aiofutu._routing.PushHub`` is the one in use)."""
+
+    handlers: dict[int, Callable[[list[Frame]], None]]
+    on_push: Callable[[Frame], None] | None
+
+    def after_chunk(self, seen: dict[int, list[Frame]]) -> Any: ...
 
 
 class _Waiter:
@@ -112,6 +121,7 @@ class Connection:
         max_body: int = DEFAULT_MAX_BODY,
         on_push: Callable[[Frame], None] | None = None,
         on_lost: Callable[[FutuError], None] | None = None,
+        pushes: PushSink | None = None,
     ) -> None:
         self.id = next(_conn_ids)
         self.request_timeout = request_timeout
@@ -140,9 +150,14 @@ class Connection:
         #: Push frames by protocol id, handled synchronously in the reader (never user code):
         #: each handler gets the frames of its protocol from one read chunk, in arrival order.
         self.push_handlers: dict[int, Callable[[list[Frame]], None]] = {}
-        #: Called (synchronously, from the reader) after a batch of frames so that the router can
-        #: return an awaitable to wait on for ``overflow="block"`` streams.
-        self.after_batch: Callable[[], Any] | None = None
+        #: Told (synchronously, from the reader) after each read chunk which handled protocols it
+        #: carried, so that their routers flush; may return an awaitable for the reader to wait
+        #: on (a full ``overflow="block"`` stream).
+        self.pushes = pushes
+        if pushes is not None:
+            self.push_handlers = pushes.handlers
+            if on_push is None:
+                self.on_push = pushes.on_push
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -366,6 +381,7 @@ class Connection:
         push_ids = PUSH_PROTO_IDS
         handlers = self.push_handlers
         decoder.feed(data)
+        seen: dict[int, list[Frame]] | None = None
         while True:
             try:
                 frames = decoder.drain()
@@ -402,10 +418,13 @@ class Connection:
             if batches is not None:
                 for proto_id, batch in batches.items():
                     handlers[proto_id](batch)
+                seen = batches if seen is None else {**seen, **batches}
             if not decoder.has_deferred_error:
                 break  # drain() took every whole frame
-        after = self.after_batch
-        return after() if after is not None else None
+        pushes = self.pushes
+        if seen is None or pushes is None:
+            return None
+        return pushes.after_chunk(seen)
 
     def _on_pipe_closed(self, exc: BaseException | None) -> None:
         """The reader's end: EOF, a socket error, broken framing, or a bug in a push handler."""
