@@ -211,6 +211,8 @@ async def _sim(args: argparse.Namespace) -> None:
     async with Simulator(config) as server, anyio.create_task_group() as tg:
         extra = ", ".join(f"{k}={v}" for k, v in config.changed().items() if k != "codes")
         _say(f"aiofutu sim: listening on {server.host}:{server.port}" + (extra and f" ({extra})"))
+        if server.websocket_port is not None:
+            _say(f"aiofutu sim: WebSocket gateway on ws://{server.host}:{server.websocket_port}")
         if server.replay is not None:
             tg.start_soon(_report_replay, server)
         if hasattr(signal, "SIGUSR1"):
@@ -344,6 +346,8 @@ _SIM_FLAGS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--replay", "replay", str, "FILE", "serve a recording (aiofutu record), not random ticks"),
     ("--speed", "speed", float, "X", "replay speed: 1 = as recorded, 10 = 10x, 0 = no waiting"),
     ("--rsa-key", "rsa_key", str, "FILE", "OpenD's RSA private key: require encryption"),
+    ("--websocket-port", "websocket_port", int, "PORT", "also serve OpenD's WebSocket gateway"),
+    ("--websocket-key", "websocket_key", str, "KEY", "the gateway's key (Init sends its MD5)"),
 )
 _SIM_FIELDS = (*(f[1] for f in _SIM_FLAGS), "scenario", "market_hours", "hp_volume", "aes_mode")
 
