@@ -76,6 +76,8 @@ _UPDATE_TICKER = int(ProtoId.QOT_UPDATE_TICKER)
 #: Close codes (RFC 6455 section 7.4.1).
 _UNSUPPORTED_DATA = 1003
 _MESSAGE_TOO_BIG = 1009
+#: The answer to bytes that cannot start a WebSocket upgrade (a TCP OpenD client, say).
+_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
 def _wsproto() -> Any:
@@ -156,6 +158,7 @@ class WebSocketSession(Session):
         self._max_message = self.server.config.websocket_max_message
         #: The connection is going away (a Close was sent or answered).
         self._closing = False
+        self._prefix: bytes | None = b""  # the first bytes, until they read as "GET "
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -169,6 +172,8 @@ class WebSocketSession(Session):
             except OSError as exc:
                 logger.debug("connection %d: read failed: %r", self.conn_id, exc)
                 return
+            if self._prefix is not None and not self._starts_upgrade(data):
+                break
             try:
                 ws.receive_data(data)
                 for event in ws.events():
@@ -181,6 +186,19 @@ class WebSocketSession(Session):
                 self._closing = True
         self.outbox.finish()  # the writer closes the connection once the last bytes are out
         await self.outbox.drain()
+
+    def _starts_upgrade(self, data: bytes) -> bool:
+        """False (after a 400 reply) when the first bytes cannot begin ``GET / HTTP/1.1``.
+
+        Without this, h11 would wait for a line ending that a binary client never sends.
+        """
+        head = (self._prefix or b"") + data
+        if not b"GET ".startswith(head[:4]):
+            logger.warning("connection %d: not a WebSocket upgrade: %r", self.conn_id, head[:16])
+            self._raw(_BAD_REQUEST)
+            return False
+        self._prefix = head if len(head) < 4 else None
+        return True
 
     def _on_event(self, event: Event) -> bool:
         """Handle one wsproto event; False once the connection is closing."""
@@ -204,10 +222,13 @@ class WebSocketSession(Session):
         elif isinstance(event, ev.Ping):
             self._raw(self._ws.send(event.response()))
         elif isinstance(event, ev.CloseConnection):
-            if self._ws.state is self._states.REMOTE_CLOSING:
+            state = self._ws.state
+            if state is self._states.REMOTE_CLOSING:  # the client's Close: echo it
                 self._raw(self._ws.send(event.response()))
+            elif state is self._states.OPEN:  # wsproto found a broken frame (1002, 1007)
+                self._close(event.code, event.reason or "WebSocket protocol error")
             if event.code not in (1000, 1005):
-                logger.info("connection %d: closed by the client (%d)", self.conn_id, event.code)
+                logger.info("connection %d: closed (%d)", self.conn_id, event.code)
             self._closing = True
         return not self._closing
 
