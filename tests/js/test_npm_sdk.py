@@ -11,6 +11,7 @@ the tests skip only when ``node`` or ``npm`` is not on PATH.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +23,7 @@ from aiofutu.testing import BackgroundSimulator, background_simulator
 
 JS = Path(__file__).resolve().parent
 SCRIPT = JS / "seed_ticker.mjs"
+DOC = JS.parents[1] / "docs" / "websocket.md"
 #: The seed's key (its JavaScript example passes it to ``start``).
 SEED_KEY = "7522027ccf5a06b1"
 #: Ticks the simulator bursts after the script registers TICKER push (besides the first push).
@@ -164,3 +166,31 @@ def test_wrong_key_is_refused(node: str, key: str | None) -> None:
     ]
     assert handshakes == {"websocket-refused": 1}
     assert requests == {}
+
+
+def test_docs_example_runs(node: str) -> None:
+    """docs/websocket.md's JavaScript block, as printed there, against the simulator."""
+    (block,) = re.findall(r"```javascript\n(.*?)```", DOC.read_text(), re.S)
+    assert '"127.0.0.1", 33333, false, "7522027ccf5a06b1"' in block
+    script = JS / "_docs_example.mjs"  # beside node_modules, so the imports resolve
+    with background_simulator(
+        tick_rate=0, burst=2, websocket_port=0, websocket_key=SEED_KEY
+    ) as sim:
+        script.write_text(block.replace("33333", str(sim.websocket_port)))
+        try:
+            proc = subprocess.run(
+                [node, str(script)], cwd=JS, capture_output=True, text=True, timeout=30
+            )
+        finally:
+            script.unlink()
+        ticks = tape(sim, "HK.00700")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "stop"
+    start = lines.index("Ticker: errCode 0, retMsg , retType 0")
+    end = lines.index("}", start)
+    reply = json.loads("\n".join(lines[start + 1 : end + 1]))
+    got = [as_tape(t) for t in reply["tickerList"]]
+    assert len(got) == 3 and all(t in ticks for t in got)
+    pushes = [json.loads(line.split(": ", 1)[1]) for line in lines if line.startswith("push 3011")]
+    assert [as_tape(p["tickerList"][0]) for p in pushes] == ticks[-3:]  # first push + burst
