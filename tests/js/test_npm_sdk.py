@@ -89,7 +89,7 @@ def tape(sim: BackgroundSimulator, code: str) -> list[dict[str, Any]]:
     """Every tick the simulator holds for ``code``, oldest first, as plain values."""
 
     def read() -> list[dict[str, Any]]:
-        ring = sim.server.market.security(code).ring
+        ring = sim.server.market.security(code).recent()
         return [{f: getattr(t, f) for f in FIELDS} for t in ring]
 
     result: list[dict[str, Any]] = sim.call(read)

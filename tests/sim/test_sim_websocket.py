@@ -215,7 +215,7 @@ async def test_init_sub_get_ticker_and_pushes() -> None:
 
         assert (await client.subscribe(HK)).retType == 0  # no isFirstPush: the default (True)
         first = await client.push()
-        ring = server.market.security(HK).ring
+        ring = server.market.security(HK).recent()
         assert first.tickerList[0] == ring[-1]
         assert (first.security.market, first.security.code) == (1, "00700")
 
@@ -226,7 +226,7 @@ async def test_init_sub_get_ticker_and_pushes() -> None:
 
         await server.burst(HK, 4, ticks_per_push=2)
         pushed = [t for _ in range(2) for t in (await client.push()).tickerList]
-        assert pushed == list(ring)[-4:]
+        assert pushed == server.market.security(HK).recent()[-4:]
         assert server.requests == {3001: 1, 3010: 1}
         await client.aclose()
 
@@ -279,7 +279,7 @@ async def test_burst_over_websocket_is_complete_and_in_order() -> None:
         result = await server.burst(HK, 3000)
         assert (result.connections, result.messages) == (1, 3000)
         seqs = [(await client.push()).tickerList[0].sequence for _ in range(3000)]
-        assert seqs[-1000:] == [t.sequence for t in server.market.security(HK).ring]
+        assert seqs[-1000:] == [t.sequence for t in server.market.security(HK).recent()]
         assert seqs == sorted(seqs) and len(set(seqs)) == 3000
         await client.aclose()
 
@@ -536,7 +536,8 @@ def test_config_checks() -> None:
 
 
 def test_cli_flags() -> None:
-    from aiofutu.cli import _sim_config, build_parser
+    from aiofutu.cli import build_parser
+    from aiofutu.cli._main import _sim_config
 
     args = build_parser().parse_args(["sim", "--websocket-port", "0", "--websocket-key", "k"])
     config = _sim_config(args)
