@@ -7,6 +7,8 @@ and owns the push router that feeds ticker streams.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import os
 import time
@@ -71,6 +73,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11111
 MAX_TICKER_NUM = 1000
 _TRAFFIC_COUNTERS = ("bytes_in", "bytes_out", "bad_frames", "unmatched_replies")
+#: How long closing waits for the client's own tasks to end (they end at once when cancelled).
+_SERVICES_EXIT_TIMEOUT = 5.0
+#: States in which a request waits (within its timeout) for the link to be up.
+_NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
 class SubscriptionInfo(BaseModel):
@@ -255,8 +261,10 @@ class Client:
         self._router = TickerRouter()
         self._ticker_bodies: dict[tuple[int, str, int], bytes] = {}
         self._conn = self._new_connection()
-        self._tg: anyio.abc.TaskGroup | None = None
         self._services: anyio.abc.TaskGroup | None = None
+        self._services_done: anyio.Event | None = None
+        #: the asyncio task hosting ``_services`` (asyncio keeps only weak references to tasks)
+        self._services_task: asyncio.Task[None] | None = None
         self._closed = False
         self._entered = False
         self._state = ClientState.CONNECTING
@@ -284,25 +292,21 @@ class Client:
         conn.after_batch = self._router.flush
         return conn
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Client:
-        if self._entered:
-            raise FutuError("a Client can be entered only once; call aiofutu.connect() again")
+        self._check_enter()
         self._entered = True
-        if self._rsa_path is not None and self.rsa_key is None:
-            self.rsa_key = await anyio.to_thread.run_sync(RsaKey.load, self._rsa_path)
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
         try:
-            await tg.start(self._run_services)
+            if self._rsa_path is not None and self.rsa_key is None:
+                self.rsa_key = await anyio.to_thread.run_sync(RsaKey.load, self._rsa_path)
+            await self._start_services()
             await self._first_connect()
             assert self._services is not None
             if self.policy is not None:
                 self._services.start_soon(self._supervise, name="aiofutu-reconnect")
         except BaseException as exc:
-            await self._shutdown(exc)
+            await self._close(str(exc) if isinstance(exc, FutuError) else "connecting failed")
             raise
         self._set_state(ClientState.READY, None)
         self._ready.set()
@@ -334,12 +338,65 @@ class Client:
                 self._conn = self._new_connection()
                 await anyio.sleep(policy.delay(attempt))
 
-    async def _run_services(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        """Hosts the connection's tasks, so that closing never cancels the user's own code."""
-        async with anyio.create_task_group() as services:
-            self._services = services
-            task_status.started()
-            await anyio.sleep_forever()
+    def _check_enter(self) -> None:
+        if self._closed:
+            raise ClientClosed(
+                "this client is closed and cannot be opened again; call aiofutu.connect() "
+                "for a new one"
+            )
+        if self._entered:
+            raise ConfigurationError(
+                "this client is already open: enter it once (one `async with`, or one "
+                "AsyncExitStack.enter_async_context) and share that one client"
+            )
+
+    async def _start_services(self) -> None:
+        """Start the task that hosts the connection's tasks, outside the caller's task tree.
+
+        The caller's task holds no task group or cancel scope of ours, so the client can be
+        entered in one hook and closed in another (even in another task), and closing it never
+        cancels the caller's own code.
+        """
+        started = anyio.Event()
+        done = self._services_done = anyio.Event()
+        name = f"aiofutu-client-{id(self):x}"
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio: trio, whose system tasks need no nursery
+            import trio
+
+            trio.lowlevel.spawn_system_task(
+                self._host_services, started, done, name=name, context=contextvars.copy_context()
+            )
+        else:
+            self._services_task = loop.create_task(self._host_services(started, done), name=name)
+        await started.wait()
+        if self._services is None:
+            raise ClientClosed("the client's service task ended before it started")
+
+    async def _host_services(self, started: anyio.Event, done: anyio.Event) -> None:
+        """Runs the connection's tasks until :meth:`aclose`; a bug in one closes the client."""
+        try:
+            async with anyio.create_task_group() as services:
+                self._services = services
+                if self._closed:  # closed (a cancelled __aenter__) before this task ran
+                    services.cancel_scope.cancel()
+                started.set()
+                await anyio.sleep_forever()
+        except Exception as exc:
+            logger.error("an aiofutu background task failed; closing the client", exc_info=exc)
+            error = ConnectionLost(f"an aiofutu background task failed: {exc!r}")
+            self._closed = True
+            self._router.end_all(error)
+            self._set_state(ClientState.CLOSED, str(error))
+            self._ready.set()
+            self._lost.set()
+            with anyio.CancelScope(shield=True):
+                await self._conn.close()
+        finally:
+            self._services = None
+            started.set()
+            done.set()
 
     async def __aexit__(
         self,
@@ -347,37 +404,39 @@ class Client:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._shutdown(exc)
+        await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection and end every stream (their ``async for`` loops finish).
+        """Close the connection, end every stream and wait for the client's tasks to end.
 
-        Idempotent; done automatically when the ``async with`` block exits.
+        Idempotent, and done when the ``async with`` block exits. It may be called from any
+        task, with or without ``async with``: a client opened with ``await
+        client.__aenter__()`` in a startup hook is closed by ``await client.aclose()`` in the
+        shutdown hook (see docs/services.md). It finishes even when the caller is cancelled.
         """
-        if self._closed:
-            return
-        self._closed = True
-        self._router.end_all(None)
-        self._set_state(ClientState.CLOSED, "closed by the user")
-        self._ready.set()
-        self._lost.set()
-        await self._conn.close()
-        if self._services is not None:
-            self._services.cancel_scope.cancel()
+        await self._close("closed by the user")
 
-    async def _shutdown(self, exc: BaseException | None) -> None:
-        await self.aclose()
-        tg, self._tg = self._tg, None
-        if tg is None:
-            return
-        # Hand the task group only a cancellation: any other exception of the body propagates
-        # by itself, unwrapped, instead of coming back inside an ExceptionGroup.
-        cancelled = exc if isinstance(exc, anyio.get_cancelled_exc_class()) else None
-        tg.cancel_scope.cancel()
-        if cancelled is not None:
-            await tg.__aexit__(type(cancelled), cancelled, cancelled.__traceback__)
-        else:
-            await tg.__aexit__(None, None, None)
+    async def _close(self, cause: str) -> None:
+        if not self._closed:
+            self._closed = True
+            self._router.end_all(None)
+            self._set_state(ClientState.CLOSED, cause)
+            self._ready.set()
+            self._lost.set()
+        with anyio.CancelScope(shield=True):
+            await self._conn.close()
+            services = self._services
+            if services is not None:
+                services.cancel_scope.cancel()
+            done = self._services_done
+            if done is not None and not done.is_set():
+                with anyio.move_on_after(_SERVICES_EXIT_TIMEOUT):
+                    await done.wait()
+                if not done.is_set():
+                    logger.warning(
+                        "the client's tasks did not end within %gs of closing",
+                        _SERVICES_EXIT_TIMEOUT,
+                    )
 
     @property
     def closed(self) -> bool:
@@ -450,7 +509,10 @@ class Client:
         if self._closed:
             raise ClientClosed("the client is closed")
         if not self._entered:
-            raise ClientClosed("the client is not open; use `async with aiofutu.connect(...)`")
+            raise ConfigurationError(
+                "the client is not open yet: use `async with aiofutu.connect(...) as client:`, "
+                "or `await client.__aenter__()` (an AsyncExitStack) before using it"
+            )
 
     def _on_lost(self, conn: Connection, error: FutuError) -> None:
         if conn is not self._conn or self._closed:
@@ -629,10 +691,10 @@ class Client:
 
     async def _request_frame(self, proto_id: int, message: Any, timeout: float | None) -> Frame:
         limit = self.timeout if timeout is None else timeout
-        if self._state is ClientState.RECONNECTING:
+        if self._state in _NOT_YET:
             started = time.monotonic()
             with anyio.move_on_after(limit):
-                while self._state is ClientState.RECONNECTING:
+                while self._state in _NOT_YET:
                     await self._ready.wait()
             if self._closed:
                 raise ClientClosed("the client is closed")
