@@ -20,7 +20,7 @@ import anyio
 import anyio.abc
 
 from . import _protocol
-from ._codec import DEFAULT_MAX_BODY, Frame, FrameDecoder, encode_frame
+from ._codec import DEFAULT_MAX_BODY, MAGIC, Frame, FrameDecoder, encode_frame
 from ._crypto import AesCipher, RsaKey
 from ._pb import init_connect_pb2, keep_alive_pb2
 from ._transport import Pipe, open_pipe
@@ -30,6 +30,7 @@ from .errors import (
     ConnectError,
     ConnectionLost,
     FutuError,
+    OpenDError,
     RemoteProtocolError,
     RequestTimeout,
 )
@@ -43,6 +44,12 @@ logger = logging.getLogger("aiofutu.connection")
 __all__ = ("Connection", "ConnectionInfo")
 
 _conn_ids = count(1)
+#: How many of the first received bytes are kept to describe a peer that is not OpenD.
+_HEAD_SIZE = 64
+_ENCRYPTION_HINT = (
+    "; if OpenD is configured with an RSA key, pass rsa_private_key= to connect() "
+    "(--rsa-key on the command line)"
+)
 
 
 class PushSink(Protocol):
@@ -147,6 +154,8 @@ class Connection:
         self._error: FutuError | None = None
         self._rsa: RsaKey | None = None
         self._aes: AesCipher | None = None
+        #: the first bytes received, kept until InitConnect succeeds to tell what the peer is
+        self._head: bytearray | None = bytearray()
         #: Push frames by protocol id, handled synchronously in the reader (never user code):
         #: each handler gets the frames of its protocol from one read chunk, in arrival order.
         self.push_handlers: dict[int, Callable[[list[Frame]], None]] = {}
@@ -209,25 +218,10 @@ class Connection:
                 init_connect_pb2.Response,
                 timeout=connect_timeout,
             )
-        except RequestTimeout:
-            await self.close()
-            raise ConnectError(
-                f"OpenD at {host}:{port} accepted the connection but did not answer InitConnect "
-                f"within {connect_timeout:g}s"
-            ) from None
         except FutuError as exc:
             await self.close()
-            reason = exc.reason if isinstance(exc, RemoteProtocolError) else str(exc)
-            hint = (
-                ""
-                if "RSA key" in reason
-                else "; check that the client and OpenD use the same RSA key"
-                if rsa_key is not None
-                else "; if OpenD is configured with an RSA key, pass rsa_private_key= to connect()"
-            )
-            raise ConnectError(
-                f"InitConnect to OpenD at {host}:{port} failed: {reason}{hint}"
-            ) from None
+            raise self._init_failed(f"{host}:{port}", exc, connect_timeout) from None
+        self._head = None
         self.info = ConnectionInfo(response.s2c)
         if rsa_key is not None:
             try:
@@ -246,6 +240,44 @@ class Connection:
         )
         tg.start_soon(self._keepalive, name=f"aiofutu-keepalive-{self.id}")
         return self.info
+
+    def _init_failed(self, where: str, exc: FutuError, connect_timeout: float) -> ConnectError:
+        """Say why InitConnect failed: a peer that is not OpenD, or OpenD refusing us.
+
+        Encryption is suggested only when the reply could be an encrypted OpenD reply: a frame
+        with OpenD's header whose body does not check or parse, or OpenD refusing InitConnect.
+        """
+        head = bytes(self._head or b"")
+        self._head = None
+        if head and not MAGIC.startswith(head[: len(MAGIC)]):
+            return ConnectError(
+                f"the server at {where} does not speak OpenD's protocol: it answered "
+                f"InitConnect with {_describe(head)}; check the host and port (OpenD's API "
+                "port is 11111 unless OpenD.xml sets another)"
+            )
+        if isinstance(exc, RequestTimeout):
+            return ConnectError(
+                f"OpenD at {where} accepted the connection but did not answer InitConnect "
+                f"within {connect_timeout:g}s"
+            )
+        if isinstance(exc, (ConnectionLost, ClientClosed)) and not head:
+            return ConnectError(
+                f"the server at {where} closed the connection without answering InitConnect "
+                "(it is not OpenD, or OpenD refused this client)"
+            )
+        reason = exc.reason if isinstance(exc, RemoteProtocolError) else str(exc)
+        could_be_encrypted = isinstance(exc, OpenDError) or (
+            isinstance(exc, RemoteProtocolError) and exc.recoverable
+        )
+        if self._rsa is not None:
+            hint = (
+                ""
+                if "RSA key" in reason
+                else "; check that the client and OpenD use the same RSA key"
+            )
+        else:
+            hint = _ENCRYPTION_HINT if could_be_encrypted else ""
+        return ConnectError(f"InitConnect to OpenD at {where} failed: {reason}{hint}")
 
     async def close(self) -> None:
         """Close the socket and fail whatever is pending with :class:`ClientClosed`."""
@@ -376,6 +408,11 @@ class Connection:
         """
         self.bytes_in += len(data)
         self.last_receive = time.monotonic()
+        head = self._head
+        if head is not None and len(head) < _HEAD_SIZE:
+            head += data[: _HEAD_SIZE - len(head)]
+            if not MAGIC.startswith(head[:2]):  # not OpenD: say so now, not at the timeout
+                raise RemoteProtocolError(f"bad magic {bytes(head[:2])!r} (expected b'FT')")
         decoder = self._decoder
         pending = self._pending
         push_ids = PUSH_PROTO_IDS
@@ -428,12 +465,15 @@ class Connection:
 
     def _on_pipe_closed(self, exc: BaseException | None) -> None:
         """The reader's end: EOF, a socket error, broken framing, or a bug in a push handler."""
+        log = self.info is not None  # before InitConnect, open() raises it in full instead
         if exc is None or isinstance(exc, anyio.EndOfStream):
-            self._lose(ConnectionLost("OpenD closed the connection"))
+            self._lose(ConnectionLost("OpenD closed the connection"), log=log)
         elif isinstance(exc, (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)):
-            self._lose(ConnectionLost(f"connection to OpenD failed: {exc or type(exc).__name__}"))
+            self._lose(
+                ConnectionLost(f"connection to OpenD failed: {exc or type(exc).__name__}"), log=log
+            )
         elif isinstance(exc, RemoteProtocolError):
-            self._lose(exc)
+            self._lose(exc, log=log)
         else:  # a bug in a push router must not hang every waiter
             logger.error("conn %d: reader failed", self.id, exc_info=exc)
             self._lose(ConnectionLost(f"reader failed: {exc!r}"))
@@ -585,3 +625,19 @@ def _plain_init_reply(body: bytes) -> str | None:
     if not (resp.HasField("s2c") or resp.HasField("retMsg")):
         return None
     return f"retType={resp.retType}" + (f": {resp.retMsg}" if resp.retMsg else "")
+
+
+def _describe(head: bytes) -> str:
+    """The first bytes a peer sent, and what kind of server they look like."""
+    shown = repr(head[:32]) + ("..." if len(head) > 32 else "")
+    text = head.lstrip().lower()
+    kind = (
+        "an HTTP server"
+        if text.startswith((b"http/", b"<!doctype html", b"<html"))
+        else "a TLS server"
+        if head[:1] in (b"\x15", b"\x16") and head[1:2] == b"\x03"
+        else "an SSH server"
+        if head.startswith(b"SSH-")
+        else None
+    )
+    return shown + (f" (it looks like {kind})" if kind else "")

@@ -10,6 +10,8 @@ the link up is :mod:`aiofutu._supervisor`; the quote verbs are one mixin per kin
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import os
 import time
@@ -18,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-from pydantic import BaseModel, ConfigDict
 
 from . import _protocol, _supervisor
 from ._codec import DEFAULT_MAX_BODY, Frame
@@ -27,7 +28,7 @@ from ._crypto import RsaKey
 from ._kinds import KINDS, KINDS_BY_NAME
 from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_sub_pb2
 from ._routing import KindAttacher, KindRouter, PushHub, stream_stats
-from .codes import format_code, parse_code
+from .codes import parse_code
 from .enums import ProtoId, Session, SubType
 from .errors import (
     ClientClosed,
@@ -41,7 +42,7 @@ from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
-from .subscriptions import SubscriptionBook
+from .subscriptions import SubscriptionBook, SubscriptionInfo
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -56,18 +57,10 @@ DEFAULT_PORT = 11111
 _TRAFFIC_COUNTERS = ("bytes_in", "bytes_out", "bad_frames", "unmatched_replies")
 #: the old private name of :class:`~aiofutu.state.StateWatch`
 _StateWatch = StateWatch
-
-
-class SubscriptionInfo(BaseModel):
-    """Answer of Qot_GetSubInfo: quota use and what is subscribed, by sub type."""
-
-    model_config = ConfigDict(frozen=True)
-
-    total_used: int
-    remain: int
-    own_used: int
-    #: sub type -> codes, for this connection (or all, with ``all_connections=True``)
-    sub_list: dict[SubType, list[str]]
+#: How long closing waits for the client's own tasks to end (they end at once when cancelled).
+_SERVICES_EXIT_TIMEOUT = 5.0
+#: States in which a request waits (within its timeout) for the link to be up.
+_NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
 class Client(TickerAPI):
@@ -134,8 +127,10 @@ class Client(TickerAPI):
         #: what OpenD confirmed: one record per (code, SubType), with its push options
         self._book = SubscriptionBook()
         self._conn = self._new_connection()
-        self._tg: anyio.abc.TaskGroup | None = None
         self._services: anyio.abc.TaskGroup | None = None
+        self._services_done: anyio.Event | None = None
+        #: the asyncio task hosting ``_services`` (asyncio keeps only weak references to tasks)
+        self._services_task: asyncio.Task[None] | None = None
         self._closed = False
         self._entered = False
         self._state = ClientState.CONNECTING
@@ -155,25 +150,21 @@ class Client(TickerAPI):
         conn.on_lost = lambda error: _supervisor.on_lost(self, conn, error)
         return conn
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> Client:
-        if self._entered:
-            raise FutuError("a Client can be entered only once; call aiofutu.connect() again")
+        self._check_enter()
         self._entered = True
-        if self._rsa_path is not None and self.rsa_key is None:
-            self.rsa_key = await anyio.to_thread.run_sync(RsaKey.load, self._rsa_path)
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
         try:
-            await tg.start(self._run_services)
+            if self._rsa_path is not None and self.rsa_key is None:
+                self.rsa_key = await anyio.to_thread.run_sync(RsaKey.load, self._rsa_path)
+            await self._start_services()
             await self._first_connect()
             assert self._services is not None
             if self.policy is not None:
                 self._services.start_soon(_supervisor.supervise, self, name="aiofutu-reconnect")
         except BaseException as exc:
-            await self._shutdown(exc)
+            await self._close(str(exc) if isinstance(exc, FutuError) else "connecting failed")
             raise
         self._set_state(ClientState.READY, None)
         self._ready.set()
@@ -182,12 +173,65 @@ class Client(TickerAPI):
     async def _first_connect(self) -> None:
         await _supervisor.first_connect(self)
 
-    async def _run_services(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        """Hosts the connection's tasks, so that closing never cancels the user's own code."""
-        async with anyio.create_task_group() as services:
-            self._services = services
-            task_status.started()
-            await anyio.sleep_forever()
+    def _check_enter(self) -> None:
+        if self._closed:
+            raise ClientClosed(
+                "this client is closed and cannot be opened again; call aiofutu.connect() "
+                "for a new one"
+            )
+        if self._entered:
+            raise ConfigurationError(
+                "this client is already open: enter it once (one `async with`, or one "
+                "AsyncExitStack.enter_async_context) and share that one client"
+            )
+
+    async def _start_services(self) -> None:
+        """Start the task that hosts the connection's tasks, outside the caller's task tree.
+
+        The caller's task holds no task group or cancel scope of ours, so the client can be
+        entered in one hook and closed in another (even in another task), and closing it never
+        cancels the caller's own code.
+        """
+        started = anyio.Event()
+        done = self._services_done = anyio.Event()
+        name = f"aiofutu-client-{id(self):x}"
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio: trio, whose system tasks need no nursery
+            import trio
+
+            trio.lowlevel.spawn_system_task(
+                self._host_services, started, done, name=name, context=contextvars.copy_context()
+            )
+        else:
+            self._services_task = loop.create_task(self._host_services(started, done), name=name)
+        await started.wait()
+        if self._services is None:
+            raise ClientClosed("the client's service task ended before it started")
+
+    async def _host_services(self, started: anyio.Event, done: anyio.Event) -> None:
+        """Runs the connection's tasks until :meth:`aclose`; a bug in one closes the client."""
+        try:
+            async with anyio.create_task_group() as services:
+                self._services = services
+                if self._closed:  # closed (a cancelled __aenter__) before this task ran
+                    services.cancel_scope.cancel()
+                started.set()
+                await anyio.sleep_forever()
+        except Exception as exc:
+            logger.error("an aiofutu background task failed; closing the client", exc_info=exc)
+            error = ConnectionLost(f"an aiofutu background task failed: {exc!r}")
+            self._closed = True
+            self._pushes.end_all(error)
+            self._set_state(ClientState.CLOSED, str(error))
+            self._ready.set()
+            self._lost.set()
+            with anyio.CancelScope(shield=True):
+                await self._conn.close()
+        finally:
+            self._services = None
+            started.set()
+            done.set()
 
     async def __aexit__(
         self,
@@ -195,37 +239,39 @@ class Client(TickerAPI):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._shutdown(exc)
+        await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection and end every stream (their ``async for`` loops finish).
+        """Close the connection, end every stream and wait for the client's tasks to end.
 
-        Idempotent; done automatically when the ``async with`` block exits.
+        Idempotent, and done when the ``async with`` block exits. It may be called from any
+        task, with or without ``async with``: a client opened with ``await
+        client.__aenter__()`` in a startup hook is closed by ``await client.aclose()`` in the
+        shutdown hook (see docs/services.md). It finishes even when the caller is cancelled.
         """
-        if self._closed:
-            return
-        self._closed = True
-        self._pushes.end_all(None)
-        self._set_state(ClientState.CLOSED, "closed by the user")
-        self._ready.set()
-        self._lost.set()
-        await self._conn.close()
-        if self._services is not None:
-            self._services.cancel_scope.cancel()
+        await self._close("closed by the user")
 
-    async def _shutdown(self, exc: BaseException | None) -> None:
-        await self.aclose()
-        tg, self._tg = self._tg, None
-        if tg is None:
-            return
-        # Hand the task group only a cancellation: any other exception of the body propagates
-        # by itself, unwrapped, instead of coming back inside an ExceptionGroup.
-        cancelled = exc if isinstance(exc, anyio.get_cancelled_exc_class()) else None
-        tg.cancel_scope.cancel()
-        if cancelled is not None:
-            await tg.__aexit__(type(cancelled), cancelled, cancelled.__traceback__)
-        else:
-            await tg.__aexit__(None, None, None)
+    async def _close(self, cause: str) -> None:
+        if not self._closed:
+            self._closed = True
+            self._pushes.end_all(None)
+            self._set_state(ClientState.CLOSED, cause)
+            self._ready.set()
+            self._lost.set()
+        with anyio.CancelScope(shield=True):
+            await self._conn.close()
+            services = self._services
+            if services is not None:
+                services.cancel_scope.cancel()
+            done = self._services_done
+            if done is not None and not done.is_set():
+                with anyio.move_on_after(_SERVICES_EXIT_TIMEOUT):
+                    await done.wait()
+                if not done.is_set():
+                    logger.warning(
+                        "the client's tasks did not end within %gs of closing",
+                        _SERVICES_EXIT_TIMEOUT,
+                    )
 
     @property
     def closed(self) -> bool:
@@ -298,7 +344,10 @@ class Client(TickerAPI):
         if self._closed:
             raise ClientClosed("the client is closed")
         if not self._entered:
-            raise ClientClosed("the client is not open; use `async with aiofutu.connect(...)`")
+            raise ConfigurationError(
+                "the client is not open yet: use `async with aiofutu.connect(...) as client:`, "
+                "or `await client.__aenter__()` (an AsyncExitStack) before using it"
+            )
 
     def _on_push(self, frame: Frame) -> None:
         """Pushes no router takes: OpenD's Notify, and kinds nobody routes."""
@@ -316,10 +365,10 @@ class Client(TickerAPI):
 
     async def _request_frame(self, proto_id: int, message: Any, timeout: float | None) -> Frame:
         limit = self.timeout if timeout is None else timeout
-        if self._state is ClientState.RECONNECTING:
+        if self._state in _NOT_YET:
             started = time.monotonic()
             with anyio.move_on_after(limit):
-                while self._state is ClientState.RECONNECTING:
+                while self._state in _NOT_YET:
                     await self._ready.wait()
             if self._closed:
                 raise ClientClosed("the client is closed")
@@ -448,26 +497,7 @@ class Client(TickerAPI):
             qot_get_sub_info_pb2.Response,
             timeout,
         )
-        s2c = resp.s2c
-        sub_list: dict[SubType, list[str]] = {}
-        own_used = 0
-        wire_to_sub = {t.wire: t for t in SubType}
-        for conn in s2c.connSubInfoList:
-            if conn.isOwnConnData:
-                own_used += conn.usedQuota
-            for info in conn.subInfoList:
-                st = wire_to_sub.get(info.subType, SubType.NONE)
-                codes = sub_list.setdefault(st, [])
-                for sec in info.securityList:
-                    code = format_code(sec.market, sec.code)
-                    if code not in codes:
-                        codes.append(code)
-        return SubscriptionInfo(
-            total_used=s2c.totalUsedQuota,
-            remain=s2c.remainQuota,
-            own_used=own_used,
-            sub_list=sub_list,
-        )
+        return SubscriptionInfo.from_s2c(resp.s2c)
 
     async def get_global_state(self, *, timeout: float | None = None) -> dict[str, Any]:
         """GetGlobalState (1002): market states, login flags and server version, as a dict."""

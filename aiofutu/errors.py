@@ -23,6 +23,7 @@ __all__ = (
     "SlowConsumer",
     "SubscriptionRequired",
     "TransportError",
+    "UnsupportedMarket",
 )
 
 
@@ -31,7 +32,10 @@ class FutuError(Exception):
 
 
 class ConfigurationError(FutuError, ValueError):
-    """A bad argument or setting, detected before anything is sent."""
+    """A bad argument or setting, or a misused client (entered twice, used before entering).
+
+    Detected before anything is sent.
+    """
 
 
 class InvalidCode(ConfigurationError):
@@ -145,4 +149,14 @@ class MissingDependency(FutuError, ImportError):
 
 
 class ClientClosed(FutuError):
-    """The client (or stream) was used after it was closed."""
+    """The client (or stream) was used, or entered again, after it was closed."""
+
+
+class UnsupportedMarket(ConfigurationError):
+    """A valid code whose market does not offer the data asked for (the broker queue is HK only)."""
+
+    def __init__(self, code: str, what: str, markets: tuple[str, ...]):
+        self.code = code
+        self.what = what
+        self.markets = markets
+        super().__init__(f"{what} is available only for {', '.join(markets)} codes, not {code!r}")

@@ -9,17 +9,61 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict
+
+from .codes import format_code
+from .enums import SubType
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from .enums import SubType
-
-__all__ = ("MAX_CODES_PER_SUB", "SubBatch", "SubscriptionBook", "SubscriptionRecord")
+__all__ = (
+    "MAX_CODES_PER_SUB",
+    "SubBatch",
+    "SubscriptionBook",
+    "SubscriptionInfo",
+    "SubscriptionRecord",
+)
 
 #: OpenD takes at most this many codes in one Qot_Sub when restoring.
 MAX_CODES_PER_SUB = 100
+
+
+class SubscriptionInfo(BaseModel):
+    """Answer of Qot_GetSubInfo: quota use and what is subscribed, by sub type."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_used: int
+    remain: int
+    own_used: int
+    #: sub type -> codes, for this connection (or all, with ``all_connections=True``)
+    sub_list: dict[SubType, list[str]]
+
+    @classmethod
+    def from_s2c(cls, s2c: Any) -> SubscriptionInfo:
+        """Build it from a Qot_GetSubInfo ``S2C``."""
+        sub_list: dict[SubType, list[str]] = {}
+        own_used = 0
+        wire_to_sub = {t.wire: t for t in SubType}
+        for conn in s2c.connSubInfoList:
+            if conn.isOwnConnData:
+                own_used += conn.usedQuota
+            for info in conn.subInfoList:
+                st = wire_to_sub.get(info.subType, SubType.NONE)
+                codes = sub_list.setdefault(st, [])
+                for sec in info.securityList:
+                    code = format_code(sec.market, sec.code)
+                    if code not in codes:
+                        codes.append(code)
+        return cls(
+            total_used=s2c.totalUsedQuota,
+            remain=s2c.remainQuota,
+            own_used=own_used,
+            sub_list=sub_list,
+        )
 
 
 @dataclass(frozen=True)

@@ -347,3 +347,177 @@ class ConnSubInfo(_message.Message):
     securityFirm: int
     optionUsedQuota: int
     def __init__(self, subInfoList: _Optional[_Iterable[_Union[SubInfo, _Mapping]]] = ..., usedQuota: _Optional[int] = ..., isOwnConnData: _Optional[bool] = ..., securityFirm: _Optional[int] = ..., optionUsedQuota: _Optional[int] = ...) -> None: ...
+
+class PreAfterMarketData(_message.Message):
+    __slots__ = ("price", "highPrice", "lowPrice", "volume", "turnover", "changeVal", "changeRate", "amplitude")
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    HIGHPRICE_FIELD_NUMBER: _ClassVar[int]
+    LOWPRICE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    TURNOVER_FIELD_NUMBER: _ClassVar[int]
+    CHANGEVAL_FIELD_NUMBER: _ClassVar[int]
+    CHANGERATE_FIELD_NUMBER: _ClassVar[int]
+    AMPLITUDE_FIELD_NUMBER: _ClassVar[int]
+    price: float
+    highPrice: float
+    lowPrice: float
+    volume: int
+    turnover: float
+    changeVal: float
+    changeRate: float
+    amplitude: float
+    def __init__(self, price: _Optional[float] = ..., highPrice: _Optional[float] = ..., lowPrice: _Optional[float] = ..., volume: _Optional[int] = ..., turnover: _Optional[float] = ..., changeVal: _Optional[float] = ..., changeRate: _Optional[float] = ..., amplitude: _Optional[float] = ...) -> None: ...
+
+class OptionBasicQotExData(_message.Message):
+    __slots__ = ("strikePrice", "contractSize", "contractSizeFloat", "openInterest", "impliedVolatility", "premium", "delta", "gamma", "vega", "theta", "rho", "netOpenInterest", "expiryDateDistance", "contractNominalValue", "ownerLotMultiplier", "optionAreaType", "contractMultiplier", "indexOptionType")
+    STRIKEPRICE_FIELD_NUMBER: _ClassVar[int]
+    CONTRACTSIZE_FIELD_NUMBER: _ClassVar[int]
+    CONTRACTSIZEFLOAT_FIELD_NUMBER: _ClassVar[int]
+    OPENINTEREST_FIELD_NUMBER: _ClassVar[int]
+    IMPLIEDVOLATILITY_FIELD_NUMBER: _ClassVar[int]
+    PREMIUM_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    GAMMA_FIELD_NUMBER: _ClassVar[int]
+    VEGA_FIELD_NUMBER: _ClassVar[int]
+    THETA_FIELD_NUMBER: _ClassVar[int]
+    RHO_FIELD_NUMBER: _ClassVar[int]
+    NETOPENINTEREST_FIELD_NUMBER: _ClassVar[int]
+    EXPIRYDATEDISTANCE_FIELD_NUMBER: _ClassVar[int]
+    CONTRACTNOMINALVALUE_FIELD_NUMBER: _ClassVar[int]
+    OWNERLOTMULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    OPTIONAREATYPE_FIELD_NUMBER: _ClassVar[int]
+    CONTRACTMULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    INDEXOPTIONTYPE_FIELD_NUMBER: _ClassVar[int]
+    strikePrice: float
+    contractSize: int
+    contractSizeFloat: float
+    openInterest: int
+    impliedVolatility: float
+    premium: float
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+    rho: float
+    netOpenInterest: int
+    expiryDateDistance: int
+    contractNominalValue: float
+    ownerLotMultiplier: float
+    optionAreaType: int
+    contractMultiplier: float
+    indexOptionType: int
+    def __init__(self, strikePrice: _Optional[float] = ..., contractSize: _Optional[int] = ..., contractSizeFloat: _Optional[float] = ..., openInterest: _Optional[int] = ..., impliedVolatility: _Optional[float] = ..., premium: _Optional[float] = ..., delta: _Optional[float] = ..., gamma: _Optional[float] = ..., vega: _Optional[float] = ..., theta: _Optional[float] = ..., rho: _Optional[float] = ..., netOpenInterest: _Optional[int] = ..., expiryDateDistance: _Optional[int] = ..., contractNominalValue: _Optional[float] = ..., ownerLotMultiplier: _Optional[float] = ..., optionAreaType: _Optional[int] = ..., contractMultiplier: _Optional[float] = ..., indexOptionType: _Optional[int] = ...) -> None: ...
+
+class FutureBasicQotExData(_message.Message):
+    __slots__ = ("lastSettlePrice", "position", "positionChange", "expiryDateDistance")
+    LASTSETTLEPRICE_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    POSITIONCHANGE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRYDATEDISTANCE_FIELD_NUMBER: _ClassVar[int]
+    lastSettlePrice: float
+    position: int
+    positionChange: int
+    expiryDateDistance: int
+    def __init__(self, lastSettlePrice: _Optional[float] = ..., position: _Optional[int] = ..., positionChange: _Optional[int] = ..., expiryDateDistance: _Optional[int] = ...) -> None: ...
+
+class WarrantBasicQotExData(_message.Message):
+    __slots__ = ("delta", "impliedVolatility", "premium")
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    IMPLIEDVOLATILITY_FIELD_NUMBER: _ClassVar[int]
+    PREMIUM_FIELD_NUMBER: _ClassVar[int]
+    delta: float
+    impliedVolatility: float
+    premium: float
+    def __init__(self, delta: _Optional[float] = ..., impliedVolatility: _Optional[float] = ..., premium: _Optional[float] = ...) -> None: ...
+
+class BasicQot(_message.Message):
+    __slots__ = ("security", "name", "isSuspended", "listTime", "priceSpread", "updateTime", "highPrice", "openPrice", "lowPrice", "curPrice", "lastClosePrice", "volume", "turnover", "turnoverRate", "amplitude", "darkStatus", "optionExData", "listTimestamp", "updateTimestamp", "preMarket", "afterMarket", "secStatus", "futureExData", "warrantExData", "overnight", "hpVolume")
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ISSUSPENDED_FIELD_NUMBER: _ClassVar[int]
+    LISTTIME_FIELD_NUMBER: _ClassVar[int]
+    PRICESPREAD_FIELD_NUMBER: _ClassVar[int]
+    UPDATETIME_FIELD_NUMBER: _ClassVar[int]
+    HIGHPRICE_FIELD_NUMBER: _ClassVar[int]
+    OPENPRICE_FIELD_NUMBER: _ClassVar[int]
+    LOWPRICE_FIELD_NUMBER: _ClassVar[int]
+    CURPRICE_FIELD_NUMBER: _ClassVar[int]
+    LASTCLOSEPRICE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    TURNOVER_FIELD_NUMBER: _ClassVar[int]
+    TURNOVERRATE_FIELD_NUMBER: _ClassVar[int]
+    AMPLITUDE_FIELD_NUMBER: _ClassVar[int]
+    DARKSTATUS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONEXDATA_FIELD_NUMBER: _ClassVar[int]
+    LISTTIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    UPDATETIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    PREMARKET_FIELD_NUMBER: _ClassVar[int]
+    AFTERMARKET_FIELD_NUMBER: _ClassVar[int]
+    SECSTATUS_FIELD_NUMBER: _ClassVar[int]
+    FUTUREEXDATA_FIELD_NUMBER: _ClassVar[int]
+    WARRANTEXDATA_FIELD_NUMBER: _ClassVar[int]
+    OVERNIGHT_FIELD_NUMBER: _ClassVar[int]
+    HPVOLUME_FIELD_NUMBER: _ClassVar[int]
+    security: Security
+    name: str
+    isSuspended: bool
+    listTime: str
+    priceSpread: float
+    updateTime: str
+    highPrice: float
+    openPrice: float
+    lowPrice: float
+    curPrice: float
+    lastClosePrice: float
+    volume: int
+    turnover: float
+    turnoverRate: float
+    amplitude: float
+    darkStatus: int
+    optionExData: OptionBasicQotExData
+    listTimestamp: float
+    updateTimestamp: float
+    preMarket: PreAfterMarketData
+    afterMarket: PreAfterMarketData
+    secStatus: int
+    futureExData: FutureBasicQotExData
+    warrantExData: WarrantBasicQotExData
+    overnight: PreAfterMarketData
+    hpVolume: float
+    def __init__(self, security: _Optional[_Union[Security, _Mapping]] = ..., name: _Optional[str] = ..., isSuspended: _Optional[bool] = ..., listTime: _Optional[str] = ..., priceSpread: _Optional[float] = ..., updateTime: _Optional[str] = ..., highPrice: _Optional[float] = ..., openPrice: _Optional[float] = ..., lowPrice: _Optional[float] = ..., curPrice: _Optional[float] = ..., lastClosePrice: _Optional[float] = ..., volume: _Optional[int] = ..., turnover: _Optional[float] = ..., turnoverRate: _Optional[float] = ..., amplitude: _Optional[float] = ..., darkStatus: _Optional[int] = ..., optionExData: _Optional[_Union[OptionBasicQotExData, _Mapping]] = ..., listTimestamp: _Optional[float] = ..., updateTimestamp: _Optional[float] = ..., preMarket: _Optional[_Union[PreAfterMarketData, _Mapping]] = ..., afterMarket: _Optional[_Union[PreAfterMarketData, _Mapping]] = ..., secStatus: _Optional[int] = ..., futureExData: _Optional[_Union[FutureBasicQotExData, _Mapping]] = ..., warrantExData: _Optional[_Union[WarrantBasicQotExData, _Mapping]] = ..., overnight: _Optional[_Union[PreAfterMarketData, _Mapping]] = ..., hpVolume: _Optional[float] = ...) -> None: ...
+
+class OrderBookDetail(_message.Message):
+    __slots__ = ("orderID", "volume")
+    ORDERID_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    orderID: int
+    volume: int
+    def __init__(self, orderID: _Optional[int] = ..., volume: _Optional[int] = ...) -> None: ...
+
+class OrderBook(_message.Message):
+    __slots__ = ("price", "volume", "orederCount", "detailList", "hpVolume")
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    OREDERCOUNT_FIELD_NUMBER: _ClassVar[int]
+    DETAILLIST_FIELD_NUMBER: _ClassVar[int]
+    HPVOLUME_FIELD_NUMBER: _ClassVar[int]
+    price: float
+    volume: int
+    orederCount: int
+    detailList: _containers.RepeatedCompositeFieldContainer[OrderBookDetail]
+    hpVolume: float
+    def __init__(self, price: _Optional[float] = ..., volume: _Optional[int] = ..., orederCount: _Optional[int] = ..., detailList: _Optional[_Iterable[_Union[OrderBookDetail, _Mapping]]] = ..., hpVolume: _Optional[float] = ...) -> None: ...
+
+class Broker(_message.Message):
+    __slots__ = ("id", "name", "pos", "orderID", "volume")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    POS_FIELD_NUMBER: _ClassVar[int]
+    ORDERID_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    pos: int
+    orderID: int
+    volume: int
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., pos: _Optional[int] = ..., orderID: _Optional[int] = ..., volume: _Optional[int] = ...) -> None: ...

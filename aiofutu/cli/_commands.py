@@ -135,6 +135,8 @@ async def _sim(args: argparse.Namespace) -> None:
     async with listening as server, anyio.create_task_group() as tg:
         extra = ", ".join(f"{k}={v}" for k, v in config.changed().items() if k != "codes")
         _say(f"aiofutu sim: listening on {server.host}:{server.port}" + (extra and f" ({extra})"))
+        if server.websocket_port is not None:
+            _say(f"aiofutu sim: WebSocket gateway on ws://{server.host}:{server.websocket_port}")
         if server.replay is not None:
             tg.start_soon(_report_replay, server)
         if hasattr(signal, "SIGUSR1"):

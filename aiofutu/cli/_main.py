@@ -109,6 +109,8 @@ _SIM_FLAGS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--speed", "speed", _number(), "X", "replay speed: 1 = as recorded, 10 = 10x, 0 = no waiting"),
     ("--rsa-key", "rsa_key", str, "FILE", "OpenD's RSA private key: require encryption"),
     ("--state", "state_file", str, "FILE", "keep the tape in FILE across restarts (JSON)"),
+    ("--websocket-port", "websocket_port", int, "PORT", "also serve OpenD's WebSocket gateway"),
+    ("--websocket-key", "websocket_key", str, "KEY", "the gateway's key (Init sends its MD5)"),
 )
 _SIM_FIELDS = (*(f[1] for f in _SIM_FLAGS), "scenario", "market_hours", "hp_volume", "aes_mode")
 

@@ -105,6 +105,15 @@ class SimConfig:
     rsa_key: str | os.PathLike[str] | bytes | None = None
     #: The AES mode of encrypted sessions (:data:`AesMode`); only with ``rsa_key``.
     aes_mode: AesMode = "auto"
+    #: Also serve OpenD's WebSocket gateway (the npm ``futu-api`` SDK's transport) on this port
+    #: of ``host`` (0 picks a free one; read it from ``Simulator.websocket_port``); None: no
+    #: gateway. Needs ``wsproto`` (``pip install "aiofutu[ws]"``).
+    websocket_port: int | None = None
+    #: The gateway's key (OpenD's ``websocket_key_md5`` is its MD5): Init must carry its MD5 hex
+    #: digest, else it gets no answer, as from OpenD. None: any Init is accepted.
+    websocket_key: str | None = None
+    #: A WebSocket message larger than this closes its connection (1009 message too big).
+    websocket_max_message: int = 1 * _MIB
 
     def __post_init__(self) -> None:
         preset = SCENARIOS.get(self.scenario)
@@ -163,6 +172,19 @@ class SimConfig:
             raise ValueError(f"rsa_key must be a PEM file path or PEM bytes, got {key!r}")
         if self.aes_mode != "auto" and key is None:
             raise ValueError(f"aes_mode={self.aes_mode!r} needs rsa_key (without a key, no AES)")
+        self._validate_websocket()
+
+    def _validate_websocket(self) -> None:
+        port = self.websocket_port
+        if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
+            raise ValueError(f"websocket_port must be in 0..65535 or None, got {port!r}")
+        key = self.websocket_key
+        if key is not None and not isinstance(key, str):
+            raise ValueError(f"websocket_key must be a string, got {type(key).__name__}")
+        if key is not None and port is None:
+            raise ValueError("websocket_key needs websocket_port (the key is the gateway's)")
+        if self.websocket_max_message < 64:
+            raise ValueError("websocket_max_message must be >= 64 bytes")
 
     def security_list(self) -> dict[str, Listing]:
         """``securities`` as a mapping of code to :class:`~aiofutu.sim.Listing`."""
@@ -177,4 +199,6 @@ class SimConfig:
         }
         if isinstance(changed.get("rsa_key"), bytes):
             changed["rsa_key"] = "<PEM bytes>"  # never a private key in a log line
+        if changed.get("websocket_key"):
+            changed["websocket_key"] = "<set>"
         return changed

@@ -32,6 +32,7 @@ from ._scenarios import Faults
 from ._session import Session, SubKey
 from ._state import dump_state, load_state, write_state
 from ._universe import DEFAULT_UNIVERSE
+from ._websocket import websocket_gateway
 from ._wire import PushEncoder
 
 if TYPE_CHECKING:
@@ -109,6 +110,8 @@ class Simulator(AsyncContextManagerMixin):
         )
         self.host = cfg.host
         self.port = cfg.port
+        #: The WebSocket gateway's port (bound once started), or None without a gateway.
+        self.websocket_port: int | None = cfg.websocket_port
         #: OpenD's RSA key (``config.rsa_key``, read when the server starts); None: plain text.
         self.rsa: RsaKey | None = (
             RsaKey(cfg.rsa_key, source="SimConfig.rsa_key")
@@ -189,7 +192,7 @@ class Simulator(AsyncContextManagerMixin):
         # rather than wrapped in an ExceptionGroup.
         error: BaseException | None = None
         try:
-            async with listener:
+            async with listener, websocket_gateway(self) as gateway:
                 self.port = listener.extra(SocketAttribute.local_port)
                 logger.info(
                     "OpenD simulator listening on %s:%d%s",
@@ -202,6 +205,8 @@ class Simulator(AsyncContextManagerMixin):
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
                     tg.start_soon(listener.serve, self._handle)
+                    if gateway is not None:
+                        tg.start_soon(gateway.serve)
                     if self.replay is not None:
                         self.replay.open()
                         tg.start_soon(self.replay.run)
@@ -279,6 +284,17 @@ class Simulator(AsyncContextManagerMixin):
             session = Session(self, stream, conn_id, aes_key, aes_iv)
         self._sessions[conn_id] = session
         logger.debug("connection %d opened", conn_id)
+        try:
+            await session.run()
+        except Exception:
+            logger.exception("connection %d: simulator error", conn_id)
+
+    async def serve_session(self, make: Callable[[int], Session]) -> None:
+        """Run a connection accepted elsewhere (the WebSocket gateway) as one of this server's."""
+        conn_id = self._next_conn_id
+        self._next_conn_id += 1
+        session = self._sessions[conn_id] = make(conn_id)
+        logger.debug("connection %d opened (%s)", conn_id, type(session).__name__)
         try:
             await session.run()
         except Exception:

@@ -28,6 +28,10 @@ both add to the list.
 For synchronous code (a thread-based bot, the official SDK, a subprocess),
 :func:`background_simulator` runs a simulator on its own event loop in a thread.
 
+For a JavaScript client (the npm ``futu-api`` SDK), start OpenD's WebSocket gateway beside the
+TCP port with ``@opend_config(websocket_port=0)`` (or ``background_simulator(websocket_port=0)``;
+add ``websocket_key="..."`` to require a key) and connect it to ``opend.websocket_port``.
+
 PYTEST_DONT_REWRITE: a test module may import ``opend_config`` from here before its own
 ``pytest_plugins`` line registers the plugin; this marker keeps pytest from warning that the
 module was imported before it could rewrite its asserts (it has none that need it).
@@ -141,6 +145,8 @@ class BackgroundSimulator:
         self.server = server
         self.host = server.host
         self.port = server.port
+        #: The WebSocket gateway's port (``websocket_port=0`` picks one), or None without one.
+        self.websocket_port = server.websocket_port
 
     def call(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``func(*args, **kwargs)`` (plain or async) on the simulator's event loop."""

@@ -22,10 +22,16 @@ from aiofutu._pb import (
     keep_alive_pb2,
     notify_pb2,
     qot_common_pb2,
+    qot_get_basic_qot_pb2,
+    qot_get_broker_pb2,
+    qot_get_order_book_pb2,
     qot_get_sub_info_pb2,
     qot_get_ticker_pb2,
     qot_reg_qot_push_pb2,
     qot_sub_pb2,
+    qot_update_basic_qot_pb2,
+    qot_update_broker_pb2,
+    qot_update_order_book_pb2,
     qot_update_ticker_pb2,
 )
 
@@ -64,6 +70,84 @@ TICKER_S2C: Spec = [
     (2, "tickerList", "Ticker", "rep"),
     (3, "name", "string", "opt"),
 ]
+
+# protocol-quotes.md sections 2, 3, 4 and 7
+PRE_AFTER: Spec = [
+    (1, "price", "double", "opt"),
+    (2, "highPrice", "double", "opt"),
+    (3, "lowPrice", "double", "opt"),
+    (4, "volume", "int64", "opt"),
+    (5, "turnover", "double", "opt"),
+    (6, "changeVal", "double", "opt"),
+    (7, "changeRate", "double", "opt"),
+    (8, "amplitude", "double", "opt"),
+]
+BASIC_QOT: Spec = [
+    (1, "security", "Security", "req"),
+    (2, "isSuspended", "bool", "req"),
+    (3, "listTime", "string", "req"),
+    (4, "priceSpread", "double", "req"),
+    (5, "updateTime", "string", "req"),
+    (6, "highPrice", "double", "req"),
+    (7, "openPrice", "double", "req"),
+    (8, "lowPrice", "double", "req"),
+    (9, "curPrice", "double", "req"),
+    (10, "lastClosePrice", "double", "req"),
+    (11, "volume", "int64", "req"),
+    (12, "turnover", "double", "req"),
+    (13, "turnoverRate", "double", "req"),
+    (14, "amplitude", "double", "req"),
+    (15, "darkStatus", "int32", "opt"),
+    (16, "optionExData", "OptionBasicQotExData", "opt"),
+    (17, "listTimestamp", "double", "opt"),
+    (18, "updateTimestamp", "double", "opt"),
+    (19, "preMarket", "PreAfterMarketData", "opt"),
+    (20, "afterMarket", "PreAfterMarketData", "opt"),
+    (21, "secStatus", "int32", "opt"),
+    (22, "futureExData", "FutureBasicQotExData", "opt"),
+    (23, "warrantExData", "WarrantBasicQotExData", "opt"),
+    (24, "name", "string", "opt"),
+    (25, "overnight", "PreAfterMarketData", "opt"),
+    (26, "hpVolume", "double", "opt"),
+]
+OPTION_EX: Spec = [
+    (1, "strikePrice", "double", "req"),
+    (2, "contractSize", "int32", "req"),
+    (3, "openInterest", "int32", "req"),
+    (4, "impliedVolatility", "double", "req"),
+    (5, "premium", "double", "req"),
+    (6, "delta", "double", "req"),
+    (7, "gamma", "double", "req"),
+    (8, "vega", "double", "req"),
+    (9, "theta", "double", "req"),
+    (10, "rho", "double", "req"),
+    (11, "netOpenInterest", "int32", "opt"),
+    (12, "expiryDateDistance", "int32", "opt"),
+    (13, "contractNominalValue", "double", "opt"),
+    (14, "ownerLotMultiplier", "double", "opt"),
+    (15, "optionAreaType", "int32", "opt"),
+    (16, "contractMultiplier", "double", "opt"),
+    (17, "contractSizeFloat", "double", "opt"),
+    (18, "indexOptionType", "int32", "opt"),
+]
+ORDER_BOOK_S2C: Spec = [
+    (1, "security", "Security", "req"),
+    (2, "orderBookAskList", "OrderBook", "rep"),
+    (3, "orderBookBidList", "OrderBook", "rep"),
+    (4, "svrRecvTimeBid", "string", "opt"),
+    (5, "svrRecvTimeBidTimestamp", "double", "opt"),
+    (6, "svrRecvTimeAsk", "string", "opt"),
+    (7, "svrRecvTimeAskTimestamp", "double", "opt"),
+    (8, "name", "string", "opt"),
+    (9, "orderBookType", "int32", "opt"),
+]
+BROKER_S2C: Spec = [
+    (1, "security", "Security", "req"),
+    (2, "brokerAskList", "Broker", "rep"),
+    (3, "brokerBidList", "Broker", "rep"),
+    (4, "name", "string", "opt"),
+]
+BASIC_QOT_S2C: Spec = [(1, "basicQotList", "BasicQot", "rep")]
 
 SCHEMAS: dict[str, tuple[Any, Spec]] = {
     "Security": (qot_common_pb2.Security, SECURITY),
@@ -193,6 +277,73 @@ SCHEMAS: dict[str, tuple[Any, Spec]] = {
     ),
     "Qot_GetTicker.S2C": (qot_get_ticker_pb2.S2C, TICKER_S2C),
     "Qot_UpdateTicker.S2C": (qot_update_ticker_pb2.S2C, TICKER_S2C),
+    "PreAfterMarketData": (qot_common_pb2.PreAfterMarketData, PRE_AFTER),
+    "BasicQot": (qot_common_pb2.BasicQot, BASIC_QOT),
+    "OptionBasicQotExData": (qot_common_pb2.OptionBasicQotExData, OPTION_EX),
+    "FutureBasicQotExData": (
+        qot_common_pb2.FutureBasicQotExData,
+        [
+            (1, "lastSettlePrice", "double", "req"),
+            (2, "position", "int32", "req"),
+            (3, "positionChange", "int32", "req"),
+            (4, "expiryDateDistance", "int32", "opt"),
+        ],
+    ),
+    "WarrantBasicQotExData": (
+        qot_common_pb2.WarrantBasicQotExData,
+        [
+            (1, "delta", "double", "opt"),
+            (2, "impliedVolatility", "double", "opt"),
+            (3, "premium", "double", "req"),
+        ],
+    ),
+    "OrderBook": (
+        qot_common_pb2.OrderBook,
+        [
+            (1, "price", "double", "req"),
+            (2, "volume", "int64", "req"),
+            (3, "orederCount", "int32", "req"),
+            (4, "detailList", "OrderBookDetail", "rep"),
+            (5, "hpVolume", "double", "opt"),
+        ],
+    ),
+    "OrderBookDetail": (
+        qot_common_pb2.OrderBookDetail,
+        [(1, "orderID", "int64", "req"), (2, "volume", "int64", "req")],
+    ),
+    "Broker": (
+        qot_common_pb2.Broker,
+        [
+            (1, "id", "int64", "req"),
+            (2, "name", "string", "req"),
+            (3, "pos", "int32", "req"),
+            (4, "orderID", "int64", "opt"),
+            (5, "volume", "int64", "opt"),
+        ],
+    ),
+    "Qot_GetBasicQot.C2S": (
+        qot_get_basic_qot_pb2.C2S,
+        [(1, "securityList", "Security", "rep"), (100, "header", "QotHeader", "opt")],
+    ),
+    "Qot_GetBasicQot.S2C": (qot_get_basic_qot_pb2.S2C, BASIC_QOT_S2C),
+    "Qot_UpdateBasicQot.S2C": (qot_update_basic_qot_pb2.S2C, BASIC_QOT_S2C),
+    "Qot_GetOrderBook.C2S": (
+        qot_get_order_book_pb2.C2S,
+        [
+            (1, "security", "Security", "req"),
+            (2, "num", "int32", "req"),
+            (4, "orderBookType", "int32", "opt"),
+            (100, "header", "QotHeader", "opt"),
+        ],
+    ),
+    "Qot_GetOrderBook.S2C": (qot_get_order_book_pb2.S2C, ORDER_BOOK_S2C),
+    "Qot_UpdateOrderBook.S2C": (qot_update_order_book_pb2.S2C, ORDER_BOOK_S2C),
+    "Qot_GetBroker.C2S": (
+        qot_get_broker_pb2.C2S,
+        [(1, "security", "Security", "req"), (100, "header", "QotHeader", "opt")],
+    ),
+    "Qot_GetBroker.S2C": (qot_get_broker_pb2.S2C, BROKER_S2C),
+    "Qot_UpdateBroker.S2C": (qot_update_broker_pb2.S2C, BROKER_S2C),
     "Notify.S2C": (
         notify_pb2.S2C,
         [
@@ -216,8 +367,17 @@ REQUEST_RESPONSE = [
     qot_reg_qot_push_pb2,
     qot_get_sub_info_pb2,
     qot_get_ticker_pb2,
+    qot_get_basic_qot_pb2,
+    qot_get_order_book_pb2,
+    qot_get_broker_pb2,
 ]
-PUSH_ONLY = [qot_update_ticker_pb2, notify_pb2]
+PUSH_ONLY = [
+    qot_update_ticker_pb2,
+    notify_pb2,
+    qot_update_basic_qot_pb2,
+    qot_update_order_book_pb2,
+    qot_update_broker_pb2,
+]
 
 
 def _label(field: Any) -> str:
@@ -325,6 +485,18 @@ def test_round_trip_get_ticker_response() -> None:
     s2c_bytes = rsp.s2c.SerializeToString()
     assert s2c_bytes.index(b"\x1a\x07TENCENT") > s2c_bytes.index(b"\x12")
     assert qot_update_ticker_pb2.Response.FromString(data).s2c.name == "TENCENT"
+
+
+def test_basic_qot_name_is_field_24_and_contract_size_float_17() -> None:
+    # declared out of number order in OpenD's schema; hand-built fixtures must go by number
+    fields = qot_common_pb2.BasicQot.DESCRIPTOR.fields_by_name
+    assert fields["name"].number == 24
+    ex = qot_common_pb2.OptionBasicQotExData.DESCRIPTOR.fields_by_name
+    assert ex["contractSizeFloat"].number == 17
+
+
+def test_order_book_c2s_has_no_field_3() -> None:
+    assert 3 not in qot_get_order_book_pb2.C2S.DESCRIPTOR.fields_by_number
 
 
 # --------------------------------------------------------------------------- regeneration
