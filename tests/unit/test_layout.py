@@ -156,3 +156,23 @@ def test_book_plans_restore_in_batches_of_at_most_100(n: int) -> None:
     assert [(b.codes, b.session) for b in plan if b.session == 3] == [(["US.AAPL"], 3)]
     assert [b.codes for b in plan if not b.push] == [["US.TSLA"]]
     assert len(plan) == -(-n // MAX_CODES_PER_SUB) + 2
+
+
+def test_connection_flushes_only_the_routers_of_each_chunk() -> None:
+    from aiofutu._codec import encode_frame
+    from aiofutu._connection import Connection
+
+    a, b = _Router(3013), _Router(3015)
+    hub = PushHub()
+    hub.add(a)
+    hub.add(b)
+    sa, sb = _Sink(), _Sink()
+    a.attach(sa)
+    b.attach(sb)
+    conn = Connection(request_timeout=1.0, pushes=hub)
+    conn._on_data(encode_frame(3013, 0, b"x") + encode_frame(3013, 0, b"y"))
+    assert (a.flushes, b.flushes) == (1, 0) and sa.got == [b"x", b"y"]
+    conn._on_data(encode_frame(3015, 0, b"z") + encode_frame(3013, 0, b"w"))
+    assert (a.flushes, b.flushes) == (2, 1) and sa.got[-1] == b"w" and sb.got == [b"z"]
+    conn._on_data(encode_frame(1004, 7, b""))  # a reply nobody waits for: no flush at all
+    assert (a.flushes, b.flushes) == (2, 1)
