@@ -22,6 +22,7 @@ import anyio.abc
 from . import _protocol
 from ._codec import DEFAULT_MAX_BODY, MAGIC, Frame, FrameDecoder, encode_frame
 from ._crypto import AesCipher, RsaKey
+from ._handshake import init_failed, plain_init_reply
 from ._pb import init_connect_pb2, keep_alive_pb2
 from ._transport import Pipe, open_pipe
 from .enums import PUSH_PROTO_IDS, ProtoId
@@ -30,7 +31,6 @@ from .errors import (
     ConnectError,
     ConnectionLost,
     FutuError,
-    OpenDError,
     RemoteProtocolError,
     RequestTimeout,
 )
@@ -46,10 +46,6 @@ __all__ = ("Connection", "ConnectionInfo")
 _conn_ids = count(1)
 #: How many of the first received bytes are kept to describe a peer that is not OpenD.
 _HEAD_SIZE = 64
-_ENCRYPTION_HINT = (
-    "; if OpenD is configured with an RSA key, pass rsa_private_key= to connect() "
-    "(--rsa-key on the command line)"
-)
 
 
 class PushSink(Protocol):
@@ -242,42 +238,10 @@ class Connection:
         return self.info
 
     def _init_failed(self, where: str, exc: FutuError, connect_timeout: float) -> ConnectError:
-        """Say why InitConnect failed: a peer that is not OpenD, or OpenD refusing us.
-
-        Encryption is suggested only when the reply could be an encrypted OpenD reply: a frame
-        with OpenD's header whose body does not check or parse, or OpenD refusing InitConnect.
-        """
+        """Say why InitConnect failed (see :func:`aiofutu._handshake.init_failed`)."""
         head = bytes(self._head or b"")
         self._head = None
-        if head and not MAGIC.startswith(head[: len(MAGIC)]):
-            return ConnectError(
-                f"the server at {where} does not speak OpenD's protocol: it answered "
-                f"InitConnect with {_describe(head)}; check the host and port (OpenD's API "
-                "port is 11111 unless OpenD.xml sets another)"
-            )
-        if isinstance(exc, RequestTimeout):
-            return ConnectError(
-                f"OpenD at {where} accepted the connection but did not answer InitConnect "
-                f"within {connect_timeout:g}s"
-            )
-        if isinstance(exc, (ConnectionLost, ClientClosed)) and not head:
-            return ConnectError(
-                f"the server at {where} closed the connection without answering InitConnect "
-                "(it is not OpenD, or OpenD refused this client)"
-            )
-        reason = exc.reason if isinstance(exc, RemoteProtocolError) else str(exc)
-        could_be_encrypted = isinstance(exc, OpenDError) or (
-            isinstance(exc, RemoteProtocolError) and exc.recoverable
-        )
-        if self._rsa is not None:
-            hint = (
-                ""
-                if "RSA key" in reason
-                else "; check that the client and OpenD use the same RSA key"
-            )
-        else:
-            hint = _ENCRYPTION_HINT if could_be_encrypted else ""
-        return ConnectError(f"InitConnect to OpenD at {where} failed: {reason}{hint}")
+        return init_failed(where, exc, connect_timeout, head, encrypted=self._rsa is not None)
 
     async def close(self) -> None:
         """Close the socket and fail whatever is pending with :class:`ClientClosed`."""
@@ -495,7 +459,7 @@ class Connection:
             assert self._rsa is not None
             # A plain-text reply means OpenD refused or ignored our encrypted InitConnect; check
             # first, since a wrong-key RSA decrypt may "succeed" with garbage.
-            said = _plain_init_reply(body)
+            said = plain_init_reply(body)
             if said is not None:
                 raise RemoteProtocolError(
                     f"OpenD answered InitConnect without encryption ({said}): OpenD has no RSA "
@@ -613,31 +577,3 @@ class Connection:
             self._pipe = None
             with anyio.CancelScope(shield=True):
                 await pipe.aclose()
-
-
-def _plain_init_reply(body: bytes) -> str | None:
-    """What OpenD said, if ``body`` reads as an unencrypted InitConnect reply (else None)."""
-    resp = init_connect_pb2.Response()
-    try:
-        resp.ParseFromString(body)
-    except Exception:
-        return None
-    if not (resp.HasField("s2c") or resp.HasField("retMsg")):
-        return None
-    return f"retType={resp.retType}" + (f": {resp.retMsg}" if resp.retMsg else "")
-
-
-def _describe(head: bytes) -> str:
-    """The first bytes a peer sent, and what kind of server they look like."""
-    shown = repr(head[:32]) + ("..." if len(head) > 32 else "")
-    text = head.lstrip().lower()
-    kind = (
-        "an HTTP server"
-        if text.startswith((b"http/", b"<!doctype html", b"<html"))
-        else "a TLS server"
-        if head[:1] in (b"\x15", b"\x16") and head[1:2] == b"\x03"
-        else "an SSH server"
-        if head.startswith(b"SSH-")
-        else None
-    )
-    return shown + (f" (it looks like {kind})" if kind else "")
