@@ -14,7 +14,7 @@ import math
 import time
 from collections import deque
 from itertools import count
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import anyio
 import anyio.abc
@@ -22,6 +22,7 @@ import anyio.abc
 from . import _protocol
 from ._codec import DEFAULT_MAX_BODY, MAGIC, Frame, FrameDecoder, encode_frame
 from ._crypto import AesCipher, RsaKey
+from ._handshake import init_failed, plain_init_reply
 from ._pb import init_connect_pb2, keep_alive_pb2
 from ._transport import Pipe, open_pipe
 from .enums import PUSH_PROTO_IDS, ProtoId
@@ -30,7 +31,6 @@ from .errors import (
     ConnectError,
     ConnectionLost,
     FutuError,
-    OpenDError,
     RemoteProtocolError,
     RequestTimeout,
 )
@@ -46,10 +46,15 @@ __all__ = ("Connection", "ConnectionInfo")
 _conn_ids = count(1)
 #: How many of the first received bytes are kept to describe a peer that is not OpenD.
 _HEAD_SIZE = 64
-_ENCRYPTION_HINT = (
-    "; if OpenD is configured with an RSA key, pass rsa_private_key= to connect() "
-    "(--rsa-key on the command line)"
-)
+
+
+class PushSink(Protocol):
+    """Where the reader sends pushes (``aiofutu._routing.PushHub`` is the one in use)."""
+
+    handlers: dict[int, Callable[[list[Frame]], None]]
+    on_push: Callable[[Frame], None] | None
+
+    def after_chunk(self, seen: dict[int, list[Frame]]) -> Any: ...
 
 
 class _Waiter:
@@ -119,6 +124,7 @@ class Connection:
         max_body: int = DEFAULT_MAX_BODY,
         on_push: Callable[[Frame], None] | None = None,
         on_lost: Callable[[FutuError], None] | None = None,
+        pushes: PushSink | None = None,
     ) -> None:
         self.id = next(_conn_ids)
         self.request_timeout = request_timeout
@@ -149,9 +155,14 @@ class Connection:
         #: Push frames by protocol id, handled synchronously in the reader (never user code):
         #: each handler gets the frames of its protocol from one read chunk, in arrival order.
         self.push_handlers: dict[int, Callable[[list[Frame]], None]] = {}
-        #: Called (synchronously, from the reader) after a batch of frames so that the router can
-        #: return an awaitable to wait on for ``overflow="block"`` streams.
-        self.after_batch: Callable[[], Any] | None = None
+        #: Told (synchronously, from the reader) after each read chunk which handled protocols it
+        #: carried, so that their routers flush; may return an awaitable for the reader to wait
+        #: on (a full ``overflow="block"`` stream).
+        self.pushes = pushes
+        if pushes is not None:
+            self.push_handlers = pushes.handlers
+            if on_push is None:
+                self.on_push = pushes.on_push
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -227,42 +238,10 @@ class Connection:
         return self.info
 
     def _init_failed(self, where: str, exc: FutuError, connect_timeout: float) -> ConnectError:
-        """Say why InitConnect failed: a peer that is not OpenD, or OpenD refusing us.
-
-        Encryption is suggested only when the reply could be an encrypted OpenD reply: a frame
-        with OpenD's header whose body does not check or parse, or OpenD refusing InitConnect.
-        """
+        """Say why InitConnect failed (see :func:`aiofutu._handshake.init_failed`)."""
         head = bytes(self._head or b"")
         self._head = None
-        if head and not MAGIC.startswith(head[: len(MAGIC)]):
-            return ConnectError(
-                f"the server at {where} does not speak OpenD's protocol: it answered "
-                f"InitConnect with {_describe(head)}; check the host and port (OpenD's API "
-                "port is 11111 unless OpenD.xml sets another)"
-            )
-        if isinstance(exc, RequestTimeout):
-            return ConnectError(
-                f"OpenD at {where} accepted the connection but did not answer InitConnect "
-                f"within {connect_timeout:g}s"
-            )
-        if isinstance(exc, (ConnectionLost, ClientClosed)) and not head:
-            return ConnectError(
-                f"the server at {where} closed the connection without answering InitConnect "
-                "(it is not OpenD, or OpenD refused this client)"
-            )
-        reason = exc.reason if isinstance(exc, RemoteProtocolError) else str(exc)
-        could_be_encrypted = isinstance(exc, OpenDError) or (
-            isinstance(exc, RemoteProtocolError) and exc.recoverable
-        )
-        if self._rsa is not None:
-            hint = (
-                ""
-                if "RSA key" in reason
-                else "; check that the client and OpenD use the same RSA key"
-            )
-        else:
-            hint = _ENCRYPTION_HINT if could_be_encrypted else ""
-        return ConnectError(f"InitConnect to OpenD at {where} failed: {reason}{hint}")
+        return init_failed(where, exc, connect_timeout, head, encrypted=self._rsa is not None)
 
     async def close(self) -> None:
         """Close the socket and fail whatever is pending with :class:`ClientClosed`."""
@@ -403,6 +382,7 @@ class Connection:
         push_ids = PUSH_PROTO_IDS
         handlers = self.push_handlers
         decoder.feed(data)
+        seen: dict[int, list[Frame]] | None = None
         while True:
             try:
                 frames = decoder.drain()
@@ -439,10 +419,13 @@ class Connection:
             if batches is not None:
                 for proto_id, batch in batches.items():
                     handlers[proto_id](batch)
+                seen = batches if seen is None else {**seen, **batches}
             if not decoder.has_deferred_error:
                 break  # drain() took every whole frame
-        after = self.after_batch
-        return after() if after is not None else None
+        pushes = self.pushes
+        if seen is None or pushes is None:
+            return None
+        return pushes.after_chunk(seen)
 
     def _on_pipe_closed(self, exc: BaseException | None) -> None:
         """The reader's end: EOF, a socket error, broken framing, or a bug in a push handler."""
@@ -476,7 +459,7 @@ class Connection:
             assert self._rsa is not None
             # A plain-text reply means OpenD refused or ignored our encrypted InitConnect; check
             # first, since a wrong-key RSA decrypt may "succeed" with garbage.
-            said = _plain_init_reply(body)
+            said = plain_init_reply(body)
             if said is not None:
                 raise RemoteProtocolError(
                     f"OpenD answered InitConnect without encryption ({said}): OpenD has no RSA "
@@ -594,31 +577,3 @@ class Connection:
             self._pipe = None
             with anyio.CancelScope(shield=True):
                 await pipe.aclose()
-
-
-def _plain_init_reply(body: bytes) -> str | None:
-    """What OpenD said, if ``body`` reads as an unencrypted InitConnect reply (else None)."""
-    resp = init_connect_pb2.Response()
-    try:
-        resp.ParseFromString(body)
-    except Exception:
-        return None
-    if not (resp.HasField("s2c") or resp.HasField("retMsg")):
-        return None
-    return f"retType={resp.retType}" + (f": {resp.retMsg}" if resp.retMsg else "")
-
-
-def _describe(head: bytes) -> str:
-    """The first bytes a peer sent, and what kind of server they look like."""
-    shown = repr(head[:32]) + ("..." if len(head) > 32 else "")
-    text = head.lstrip().lower()
-    kind = (
-        "an HTTP server"
-        if text.startswith((b"http/", b"<!doctype html", b"<html"))
-        else "a TLS server"
-        if head[:1] in (b"\x15", b"\x16") and head[1:2] == b"\x03"
-        else "an SSH server"
-        if head.startswith(b"SSH-")
-        else None
-    )
-    return shown + (f" (it looks like {kind})" if kind else "")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._kinds import KINDS
 from .._pb import (
     common_pb2,
     get_global_state_pb2,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from ._session import Session
 
-__all__ = ("HANDLERS", "Result", "SubKey", "fail")
+__all__ = ("HANDLERS", "KIND_HANDLERS", "Result", "SubKey", "fail")
 
 logger = logging.getLogger("aiofutu.sim")
 
@@ -301,6 +302,10 @@ def _get_ticker(session: Session, c2s: qot_get_ticker_pb2.C2S) -> Result:
 
 
 Handler = Callable[["Session", Any], Result]
+#: The get handler of each quote kind, by the kind's name in ``aiofutu._kinds.KINDS``.
+KIND_HANDLERS: dict[str, Handler] = {
+    "ticker": _get_ticker,
+}
 HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.INIT_CONNECT: (init_connect_pb2.Request, _init_connect),
     ProtoId.GET_GLOBAL_STATE: (get_global_state_pb2.Request, _global_state),
@@ -308,5 +313,6 @@ HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.QOT_SUB: (qot_sub_pb2.Request, _sub),
     ProtoId.QOT_REG_QOT_PUSH: (qot_reg_qot_push_pb2.Request, _reg_push),
     ProtoId.QOT_GET_SUB_INFO: (qot_get_sub_info_pb2.Request, _sub_info),
-    ProtoId.QOT_GET_TICKER: (qot_get_ticker_pb2.Request, _get_ticker),
+    # every quote kind's get request, from the one table (a kind without a handler is an error)
+    **{k.get_proto_id: (k.get_request, KIND_HANDLERS[k.name]) for k in KINDS},
 }

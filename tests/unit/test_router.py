@@ -12,10 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiofutu import _columns, streams
+from aiofutu import _columns
 from aiofutu._codec import Frame
 from aiofutu._pb import qot_common_pb2, qot_update_ticker_pb2
-from aiofutu.streams import Gap, TickerFrameStream, TickerRouter, TickerStream
+from aiofutu.quotes import _ticker_router
+from aiofutu.quotes._ticker_router import TickerRouter
+from aiofutu.streams import Gap, TickerFrameStream, TickerStream
 
 HK = (1, "00700")
 US = (11, "AAPL")
@@ -52,13 +54,13 @@ def seqs(s: TickerStream) -> list[tuple[str, int]]:
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of messages in each columnar parse the router makes."""
     calls: list[int] = []
-    real = streams._decode
+    real = _ticker_router._decode
 
     def counting(body: bytes, messages: int = 1) -> Any:
         calls.append(messages)
         return real(body, messages)
 
-    monkeypatch.setattr(streams, "_decode", counting)
+    monkeypatch.setattr(_ticker_router, "_decode", counting)
     return calls
 
 
@@ -317,7 +319,7 @@ def test_backfill_from_another_tape_is_a_reset(sec: tuple[int, str]) -> None:
 
 
 _LOW = 0xFFFFFFFF
-_WINDOW = streams._RESEND_WINDOW
+_WINDOW = _ticker_router._RESEND_WINDOW
 
 
 def _expected(

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from aiofutu import SlowConsumer
 from aiofutu._codec import Frame
 from aiofutu._pb import qot_update_ticker_pb2
-from aiofutu.streams import Overflow, TickerFrameStream, TickerRouter, TickerStream
+from aiofutu.quotes._ticker_router import TickerRouter
+from aiofutu.streams import Overflow, TickerFrameStream, TickerStream
 
 pytestmark = pytest.mark.anyio
 
@@ -38,10 +39,10 @@ class _Client:
     def __init__(self, router: TickerRouter) -> None:
         self.router = router
 
-    async def _attach_stream(self, stream: Any) -> None:
+    async def attach(self, stream: Any) -> None:
         self.router.attach(stream)
 
-    def _detach_stream(self, stream: Any) -> None:
+    def detach(self, stream: Any) -> None:
         self.router.detach(stream)
 
 
