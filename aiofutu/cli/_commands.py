@@ -128,7 +128,7 @@ async def _record(args: argparse.Namespace) -> None:
 
 async def _sim(args: argparse.Namespace) -> None:
     from ..sim import Simulator
-    from ._main import _sim_config
+    from ._config import _sim_config
 
     config = _sim_config(args, host=args.host, port=args.port)
     listening = _listening(Simulator(config), args.host, args.port)

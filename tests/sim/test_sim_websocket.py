@@ -537,7 +537,7 @@ def test_config_checks() -> None:
 
 def test_cli_flags() -> None:
     from aiofutu.cli import build_parser
-    from aiofutu.cli._main import _sim_config
+    from aiofutu.cli._config import _sim_config
 
     args = build_parser().parse_args(["sim", "--websocket-port", "0", "--websocket-key", "k"])
     config = _sim_config(args)
