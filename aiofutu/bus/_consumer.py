@@ -157,7 +157,7 @@ class BusStream:
                         stream=self.stream,
                         cb=cb,
                         ordered_consumer=True,
-                        idle_heartbeat=1.0,
+                        idle_heartbeat=5.0,
                         config=config,
                     )
                 else:
@@ -168,7 +168,7 @@ class BusStream:
                         durable=config.durable_name,
                         cb=cb,
                         manual_ack=True,
-                        idle_heartbeat=1.0,
+                        idle_heartbeat=5.0,
                         flow_control=True,
                         config=config,
                     )

@@ -275,7 +275,7 @@ async def test_two_bridges_one_killed(opend: Simulator, nats_server: NatsServer)
         try:
             await anyio.sleep(0.2)
             with anyio.fail_after(20):
-                while len(opend.watched_codes()) < 1 or not await _has_stream(nats_server.url):
+                while len(opend.watched_codes()) < 1 or not await _has_stream(nats_server.url):  # noqa: ASYNC110
                     await anyio.sleep(0.05)
             await anyio.sleep(1.0)  # both subscribed and past their backfill
             async with bus.subscribe(nats_server.url, [CODE], since="all") as ticks:
@@ -379,8 +379,8 @@ async def test_late_fill_is_reordered_or_announced(nats_server: NatsServer) -> N
         ) as stream:
             for i in (4, 6, 7):
                 await put(i)
-            got = await collect(stream, 8)
-            assert [t.sequence - base for t in got] == [0, 1, 2, 3, 4, 6, 7][:7] + [] or True
+            got = await collect(stream, 7)
+            assert [t.sequence - base for t in got] == [0, 1, 2, 3, 4, 6, 7]
             await put(5)  # long after its hole was reported
             fill = await collect(stream, 1)
             assert fill[0].sequence == base + 5 and stream.is_late(fill[0])
