@@ -1,7 +1,7 @@
 """Bus consumers: ``async for tick in aiofutu.bus.subscribe(...)``, the same ``Ticker`` models.
 
-One JetStream push consumer per subject (ordered and ephemeral, or durable), all feeding one
-bounded buffer with the overflow policies of direct streams. Per security the consumer watches
+One JetStream pull consumer per subject (ephemeral, or durable), all feeding one bounded buffer
+with the overflow policies of direct streams. Per security the consumer watches
 the tape as a direct stream does (gaps by the HK trade counter) and adds what a bus needs with
 two bridges: a tick that fills one bridge's hole may reach the stream after newer ticks. Such a
 tick is never dropped as a duplicate (the stream already de-duplicated by msg id) and never
@@ -17,6 +17,8 @@ delivered out of order unannounced:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as _dt
 import logging
 import math
@@ -48,6 +50,7 @@ BusOverflow = Literal["drop_oldest", "raise", "block"]
 _LOW32 = 0xFFFFFFFF
 _HALF32 = 0x80000000
 _RESEND_WINDOW = 10_000
+_BATCH = 1024
 
 
 class _Hole:
@@ -128,7 +131,7 @@ class BusStream:
         self._subs: list[Any] = []
         self._started = False
         self._closed = False
-        self._timer: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._warned = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -141,38 +144,12 @@ class BusStream:
             return
         require_asyncio("aiofutu.bus.subscribe")
         nats = import_nats()
-        api = nats.js.api
         self._own = not is_connection(self._target)
         self._nc = await connect_nats(self._target, "aiofutu-bus") if self._own else self._target
         js = self._nc.jetstream()
         try:
             for subj in _subjects.subjects(self.kinds, self.codes):
-                config = api.ConsumerConfig(
-                    ack_policy=api.AckPolicy.NONE, **self._start_position(api)
-                )
-                cb = self._make_callback(subj)
-                if self.durable is None:
-                    sub = await js.subscribe(
-                        subj,
-                        stream=self.stream,
-                        cb=cb,
-                        ordered_consumer=True,
-                        idle_heartbeat=5.0,
-                        config=config,
-                    )
-                else:
-                    config.durable_name = _durable_name(self.durable, subj)
-                    sub = await js.subscribe(
-                        subj,
-                        stream=self.stream,
-                        durable=config.durable_name,
-                        cb=cb,
-                        manual_ack=True,
-                        idle_heartbeat=5.0,
-                        flow_control=True,
-                        config=config,
-                    )
-                self._subs.append(sub)
+                self._subs.append(await self._pull_consumer(js, subj))
         except nats.js.errors.NotFoundError:
             await self._close_nats()
             raise ConfigurationError(
@@ -182,9 +159,78 @@ class BusStream:
             await self._close_nats()
             raise
         self._started = True
+        loop = asyncio.get_running_loop()
+        for subj, psub in zip(_subjects.subjects(self.kinds, self.codes), self._subs, strict=True):
+            self._tasks.append(loop.create_task(self._pull_loop(js, subj, psub)))
         if self.reorder_window > 0:
-            self._timer = _Timer(self)
-            self._timer.start()
+            self._tasks.append(loop.create_task(self._expire_loop()))
+
+    async def _pull_consumer(self, js: Any, subj: str) -> Any:
+        """A pull consumer on ``subj``: from the start position, or after the last message seen.
+
+        A pull consumer, not nats-py's ordered push consumer: that one restarts from stream
+        sequence 1 when its heartbeats lapse before its first message (a loaded machine), and
+        here the resume point is ours, kept per subject.
+        """
+        api = import_nats().js.api
+        last = self._last_stream_seq.get(subj, 0)
+        if last and self.durable is None:
+            position: dict[str, Any] = {
+                "deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
+                "opt_start_seq": last + 1,
+            }
+        else:
+            position = self._start_position(api)
+        config = api.ConsumerConfig(
+            ack_policy=api.AckPolicy.ALL,
+            max_ack_pending=-1,
+            max_waiting=16,
+            inactive_threshold=None if self.durable is not None else 60.0,
+            **position,
+        )
+        durable = None if self.durable is None else _durable_name(self.durable, subj)
+        return await js.pull_subscribe(subj, durable=durable, stream=self.stream, config=config)
+
+    async def _pull_loop(self, js: Any, subj: str, psub: Any) -> None:
+        """Fetch batches into the buffer; re-create the consumer when it is gone (a broker
+        restart), resuming after the last stream sequence taken."""
+        nats = import_nats()
+        idle = 0
+        while not self._closed:
+            try:
+                if psub is None:
+                    psub = await self._pull_consumer(js, subj)
+                    logger.info("bus: consumer on %s re-created", subj)
+                try:
+                    msgs = await psub.fetch(batch=_BATCH, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    idle += 1
+                    if idle % 3 == 0:  # quiet for a while: is the consumer still there?
+                        await psub.consumer_info()
+                    continue
+                idle = 0
+                for msg in msgs:
+                    await self._take(subj, msg)
+                if msgs and not self._closed:
+                    await msgs[-1].ack()  # AckAll: a durable resumes after this batch
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.closed:
+                    return
+                logger.info("bus: consumer on %s lost (%r); re-creating it", subj, exc)
+                if psub is not None:
+                    with contextlib.suppress(Exception):
+                        await psub.unsubscribe()
+                psub = None
+                await asyncio.sleep(0.2)
+
+    async def _expire_loop(self) -> None:
+        """Expire held ticks every half reorder window."""
+        period = max(self.reorder_window / 2, 0.005)
+        while not self._closed:
+            await asyncio.sleep(period)
+            self._expire(time.monotonic())
 
     def _start_position(self, api: Any) -> dict[str, Any]:
         since = self.since
@@ -206,8 +252,8 @@ class BusStream:
         if self._closed:
             return
         self._closed = True
-        if self._timer is not None:
-            self._timer.stop()
+        for task in self._tasks:
+            task.cancel()
         self._notify()
         if self._space is not None:
             self._space.set()
@@ -241,11 +287,10 @@ class BusStream:
 
     # -- input (nats-py callbacks) -----------------------------------------------------------
 
-    def _make_callback(self, subj: str) -> Callable[[Any], Any]:
-        async def on_message(msg: Any) -> None:
-            await self._take(subj, msg)
-
-        return on_message
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` was called."""
+        return self._closed
 
     async def _take(self, subj: str, msg: Any) -> None:
         if self._closed:
@@ -470,32 +515,6 @@ class BusStream:
 
 def _seq_of(tick: Ticker) -> int:
     return tick.sequence
-
-
-class _Timer:
-    """Expires held ticks every half reorder window (an asyncio task: nats-py is asyncio)."""
-
-    def __init__(self, stream: BusStream) -> None:
-        self._stream = stream
-        self._task: Any = None
-
-    def start(self) -> None:
-        import asyncio
-
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        import asyncio
-
-        stream = self._stream
-        period = max(stream.reorder_window / 2, 0.005)
-        while not stream._closed:
-            await asyncio.sleep(period)
-            stream._expire(time.monotonic())
 
 
 def _as_tuple(value: Iterable[str] | str, what: str) -> tuple[str, ...]:
