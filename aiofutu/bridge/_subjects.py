@@ -223,16 +223,26 @@ def headers(kind: str, tick: Ticker, published: float | None = None) -> dict[str
     }
 
 
-def read_headers(hdrs: dict[str, str] | None) -> tuple[str, str, int, str, float]:
+def _value(hdrs: dict[str, Any], key: str) -> str:
+    """One header value: nats-py gives a str, or a list when fast_mail_parser is installed."""
+    value = hdrs[key]
+    if isinstance(value, list):
+        if not value:
+            raise KeyError(key)
+        value = value[0]
+    return str(value)
+
+
+def read_headers(hdrs: dict[str, Any] | None) -> tuple[str, str, int, str, float]:
     """(kind, code, sequence, name, published) from a message's headers; MalformedMessage."""
     if not hdrs:
         raise MalformedMessage("message without headers")
     try:
-        kind = hdrs[HEADER_KIND]
-        code = hdrs[HEADER_CODE]
-        sequence = int(hdrs[HEADER_SEQUENCE])
-        name = unquote(hdrs.get(HEADER_NAME, ""), errors="strict")
-        published = float(hdrs.get(HEADER_PUBLISHED, "0"))
+        kind = _value(hdrs, HEADER_KIND)
+        code = _value(hdrs, HEADER_CODE)
+        sequence = int(_value(hdrs, HEADER_SEQUENCE))
+        name = unquote(_value(hdrs, HEADER_NAME), errors="strict") if HEADER_NAME in hdrs else ""
+        published = float(_value(hdrs, HEADER_PUBLISHED)) if HEADER_PUBLISHED in hdrs else 0.0
         parse_code(code)
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         raise MalformedMessage(f"bad or missing bus header: {exc!r}") from None

@@ -1,6 +1,6 @@
 """Bus consumers: ``async for tick in aiofutu.bus.subscribe(...)``, the same ``Ticker`` models.
 
-One JetStream pull consumer per subject (ephemeral, or durable), all feeding one bounded buffer
+One JetStream push consumer per subject (ephemeral, or durable), all feeding one bounded buffer
 with the overflow policies of direct streams. Per security the consumer watches
 the tape as a direct stream does (gaps by the HK trade counter) and adds what a bus needs with
 two bridges: a tick that fills one bridge's hole may reach the stream after newer ticks. Such a
@@ -50,7 +50,6 @@ BusOverflow = Literal["drop_oldest", "raise", "block"]
 _LOW32 = 0xFFFFFFFF
 _HALF32 = 0x80000000
 _RESEND_WINDOW = 10_000
-_BATCH = 1024
 
 
 class _Hole:
@@ -120,6 +119,13 @@ class BusStream:
         self.late_fills = 0
         self.gaps: list[Gap] = []
         self._buf: deque[Ticker | _Hole] = deque()
+        #: Futu-Published of each tick in ``_buf`` (holes have none), and of held ticks
+        self._stamps: deque[float] = deque()
+        self._held_stamps: dict[int, float] = {}
+        self._stamp = 0.0
+        #: when the bridge published the tick last returned (Unix seconds): the lag of the
+        #: consumer is ``time.time() - last_published``
+        self.last_published = 0.0
         self._count = 0
         self._tapes: dict[str, _Tape] = {c: _Tape(c) for c in codes}
         self._late: deque[Ticker] = deque(maxlen=1024)
@@ -128,7 +134,9 @@ class BusStream:
         self._space: anyio.Event | None = None
         self._nc: Any = None
         self._own = False
-        self._subs: list[Any] = []
+        self._subs: dict[str, Any] = {}
+        self._last_msg: dict[str, Any] = {}
+        self._seen_at_watch: dict[str, int] = {}
         self._started = False
         self._closed = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -147,9 +155,10 @@ class BusStream:
         self._own = not is_connection(self._target)
         self._nc = await connect_nats(self._target, "aiofutu-bus") if self._own else self._target
         js = self._nc.jetstream()
+        subjects = _subjects.subjects(self.kinds, self.codes)
         try:
-            for subj in _subjects.subjects(self.kinds, self.codes):
-                self._subs.append(await self._pull_consumer(js, subj))
+            for subj in subjects:
+                self._subs[subj] = await self._consumer(js, subj)
         except nats.js.errors.NotFoundError:
             await self._close_nats()
             raise ConfigurationError(
@@ -160,17 +169,17 @@ class BusStream:
             raise
         self._started = True
         loop = asyncio.get_running_loop()
-        for subj, psub in zip(_subjects.subjects(self.kinds, self.codes), self._subs, strict=True):
-            self._tasks.append(loop.create_task(self._pull_loop(js, subj, psub)))
+        for subj in subjects:
+            self._tasks.append(loop.create_task(self._watch(js, subj)))
         if self.reorder_window > 0:
             self._tasks.append(loop.create_task(self._expire_loop()))
 
-    async def _pull_consumer(self, js: Any, subj: str) -> Any:
-        """A pull consumer on ``subj``: from the start position, or after the last message seen.
+    async def _consumer(self, js: Any, subj: str) -> Any:
+        """A push consumer on ``subj``: from the start position, or after the last message seen.
 
-        A pull consumer, not nats-py's ordered push consumer: that one restarts from stream
-        sequence 1 when its heartbeats lapse before its first message (a loaded machine), and
-        here the resume point is ours, kept per subject.
+        Not nats-py's ordered consumer: that one restarts from stream sequence 1 when its
+        heartbeats lapse before its first message (a loaded machine); here the resume point is
+        ours, kept per subject, and :meth:`_watch` re-creates a consumer that is gone.
         """
         api = import_nats().js.api
         last = self._last_stream_seq.get(subj, 0)
@@ -181,49 +190,65 @@ class BusStream:
             }
         else:
             position = self._start_position(api)
+        durable = None if self.durable is None else _durable_name(self.durable, subj)
         config = api.ConsumerConfig(
-            ack_policy=api.AckPolicy.ALL,
+            ack_policy=api.AckPolicy.NONE if durable is None else api.AckPolicy.ALL,
             max_ack_pending=-1,
-            max_waiting=16,
-            inactive_threshold=None if self.durable is not None else 60.0,
+            inactive_threshold=None if durable is not None else 60.0,
             **position,
         )
-        durable = None if self.durable is None else _durable_name(self.durable, subj)
-        return await js.pull_subscribe(subj, durable=durable, stream=self.stream, config=config)
 
-    async def _pull_loop(self, js: Any, subj: str, psub: Any) -> None:
-        """Fetch batches into the buffer; re-create the consumer when it is gone (a broker
-        restart), resuming after the last stream sequence taken."""
-        nats = import_nats()
-        idle = 0
-        while not self._closed:
+        async def on_message(msg: Any) -> None:
+            await self._take(subj, msg)
+
+        return await js.subscribe(
+            subj,
+            stream=self.stream,
+            durable=durable,
+            cb=on_message,
+            manual_ack=True,
+            flow_control=True,
+            idle_heartbeat=5.0,
+            config=config,
+        )
+
+    async def _watch(self, js: Any, subj: str) -> None:
+        """Ack durable progress, and re-create a consumer that is gone (a broker restart),
+        resuming after the last stream sequence taken."""
+        quiet = 0
+        acked = 0
+        while not self.closed:
+            await asyncio.sleep(0.5)
+            seen = self._last_stream_seq.get(subj, 0)
+            last_msg = self._last_msg.get(subj)
+            if last_msg is not None and seen != acked and self.durable is not None:
+                with contextlib.suppress(Exception):
+                    await last_msg.ack()  # AckAll: a durable resumes after this message
+                    acked = seen
+            quiet = quiet + 1 if seen == self._seen_at_watch.get(subj, -1) else 0
+            self._seen_at_watch[subj] = seen
+            if quiet < 4:
+                continue
+            quiet = 0
+            sub = self._subs.get(subj)
             try:
-                if psub is None:
-                    psub = await self._pull_consumer(js, subj)
-                    logger.info("bus: consumer on %s re-created", subj)
-                try:
-                    msgs = await psub.fetch(batch=_BATCH, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    idle += 1
-                    if idle % 3 == 0:  # quiet for a while: is the consumer still there?
-                        await psub.consumer_info()
-                    continue
-                idle = 0
-                for msg in msgs:
-                    await self._take(subj, msg)
-                if msgs and not self._closed:
-                    await msgs[-1].ack()  # AckAll: a durable resumes after this batch
+                if sub is None:
+                    raise LookupError("no consumer")
+                await sub.consumer_info()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if self.closed:
-                    return
                 logger.info("bus: consumer on %s lost (%r); re-creating it", subj, exc)
-                if psub is not None:
+                if sub is not None:
                     with contextlib.suppress(Exception):
-                        await psub.unsubscribe()
-                psub = None
-                await asyncio.sleep(0.2)
+                        await sub.unsubscribe()
+                self._subs.pop(subj, None)
+                try:
+                    self._subs[subj] = await self._consumer(js, subj)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as again:
+                    logger.info("bus: cannot re-create the consumer on %s yet: %r", subj, again)
 
     async def _expire_loop(self) -> None:
         """Expire held ticks every half reorder window."""
@@ -258,7 +283,7 @@ class BusStream:
         if self._space is not None:
             self._space.set()
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-            for sub in self._subs:
+            for sub in self._subs.values():
                 try:
                     await sub.unsubscribe()
                 except Exception as exc:  # the connection may be gone already
@@ -307,8 +332,9 @@ class BusStream:
             return
         if sseq:
             self._last_stream_seq[subj] = sseq
+            self._last_msg[subj] = msg
         try:
-            kind, code, sequence, name, _published = _subjects.read_headers(msg.headers)
+            kind, code, sequence, name, published = _subjects.read_headers(msg.headers)
             if code not in self._tapes or msg.subject != _subjects.subject(kind, code):
                 raise _subjects.MalformedMessage(
                     f"headers name {code!r} but the subject is {msg.subject!r}"
@@ -329,6 +355,7 @@ class BusStream:
                     exc,
                 )
             return
+        self._stamp = published
         self._order(self._tapes[code], tick)
         if self.overflow == "block":
             while self._count >= self.buffer and not self._closed:
@@ -364,6 +391,7 @@ class BusStream:
                 tape.held_since = time.monotonic()
             held = tape.held
             if all(t.sequence != seq for t in held):
+                self._held_stamps[id(tick)] = self._stamp
                 held.append(tick)
                 held.sort(key=_seq_of)
         elif step == 0 or ((last - seq) & _LOW32) <= _RESEND_WINDOW:
@@ -434,6 +462,8 @@ class BusStream:
 
     def _push(self, tick: Ticker) -> None:
         buf = self._buf
+        held_stamps = self._held_stamps
+        stamp = held_stamps.pop(id(tick), self._stamp) if held_stamps else self._stamp
         if self._count >= self.buffer and self.overflow != "block":
             self.dropped += 1
             if not self._warned:
@@ -449,6 +479,7 @@ class BusStream:
                     old = buf.popleft()
                     if not isinstance(old, _Hole):
                         self._count -= 1
+                        self._stamps.popleft()
                         break
             else:  # raise: a hole the consumer meets at this point of the tape
                 if buf and isinstance(buf[-1], _Hole):
@@ -458,6 +489,7 @@ class BusStream:
                 self._notify()
                 return
         buf.append(tick)
+        self._stamps.append(stamp)
         self._count += 1
         self._notify()
 
@@ -486,6 +518,7 @@ class BusStream:
                     self._warned = False
                     raise SlowConsumer(item.lost, codes=self.codes)
                 self._count -= 1
+                self.last_published = self._stamps.popleft()
                 space = self._space
                 if space is not None and self._count < self.buffer:
                     self._space = None
