@@ -5,8 +5,8 @@
 ``floor``    plain nats-py: publish N messages of the bridge's bytes (body and headers of a real
              tick) with async acks (at most 4000 in flight), until the last ack
 ``through``  simulator -> ``aiofutu bridge`` (its own process) -> NATS -> ``aiofutu.bus`` here:
-             a burst of N ticks (1 per push); rate = N / (last model at the consumer - the
-             burst's signal), plus the per-tick latency
+             N // 10,000 bursts of 10,000 ticks (1 per push, ``kill -USR1`` of ``aiofutu sim``);
+             rate = N / (last model at the consumer - the first signal), and the latency
 ``latency``  the same pipeline with the simulator producing RATE ticks/s for SECONDS; latency =
              model at the consumer - ``Futu-Published`` (the bridge taking the tick from OpenD)
 
@@ -27,7 +27,6 @@ import sys
 import sysconfig
 import tempfile
 import time
-from typing import Any
 
 import anyio
 
@@ -72,7 +71,7 @@ class Procs:
         self.tmp = tempfile.TemporaryDirectory(prefix="aiofutu-bench-nats-")
 
     def start(self, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = open(os.path.join(self.tmp.name, f"p{len(self.procs)}.log"), "wb")  # noqa: SIM115
+        log = open(os.path.join(self.tmp.name, f"p{len(self.procs)}.log"), "wb")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
@@ -107,20 +106,24 @@ class Procs:
         self.tmp.cleanup()
 
 
-async def _stored(url: str, n: int, timeout: float = 60) -> None:
+async def _stored(url: str, n: int, timeout: float = 90) -> None:
+    """Wait until the stream holds >= ``n`` messages and has stopped growing for 1 s."""
     import nats
 
     nc = await nats.connect(url)
     try:
         with anyio.fail_after(timeout):
+            last, since = -1, time.monotonic()
             while True:
                 try:
-                    info = await nc.jetstream().stream_info("FUTU")
-                    if info.state.messages >= n:
-                        return
+                    count = (await nc.jetstream().stream_info("FUTU")).state.messages
                 except nats.js.errors.NotFoundError:
-                    pass
-                await anyio.sleep(0.05)
+                    count = -1
+                if count != last:
+                    last, since = count, time.monotonic()
+                elif count >= n and time.monotonic() - since >= 1.0:
+                    return
+                await anyio.sleep(0.1)
     finally:
         await nc.close()
 
@@ -168,8 +171,8 @@ async def _pipeline(args: argparse.Namespace, procs: Procs) -> None:
 
     url = procs.nats()
     if args.mode == "through":
-        sim_port, sim = procs.sim("--rate", "0", "--burst", str(args.n))
-        expect = 1000 + args.n  # its backfill, and the burst sent when it subscribes
+        sim_port, sim = procs.sim("--rate", "0")
+        expect = 1000  # its backfill
     else:
         sim_port, sim = procs.sim("--rate", str(args.rate))
         expect = 1000
@@ -185,7 +188,11 @@ async def _pipeline(args: argparse.Namespace, procs: Procs) -> None:
         clock = time.time
         if args.mode == "through":
             t0 = time.monotonic()
-            os.kill(sim.pid, signal.SIGUSR1)  # one burst of N ticks
+            signals = max(args.n // 10_000, 1)
+            args.n = signals * 10_000
+            for _ in range(signals):  # each: a burst of 10,000 ticks, 1 per push
+                os.kill(sim.pid, signal.SIGUSR1)
+                await anyio.sleep(0.01)
             with anyio.fail_after(args.timeout):
                 async for _tick in ticks:
                     lat.append(clock() - ticks.last_published)
@@ -228,7 +235,9 @@ def main() -> None:
         run = _floor if args.mode == "floor" else _pipeline
         anyio.run(run, args, procs, backend="asyncio")
     except Exception as exc:
-        fail(f"{type(exc).__name__}: {exc}")
+        import traceback
+
+        fail(f"{type(exc).__name__}: {exc} {traceback.format_exc()[-600:]!r}")
     finally:
         procs.close()
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from ..codes import parse_code
 from ..enums import Market
@@ -191,32 +192,39 @@ class Publisher:
     async def _sender(self) -> None:
         errors = self._nats.errors
         js_errors = self._nats.js.errors
+        queue = self._queue
+        inflight = self._inflight
+        publish = self._js.publish_async
         while True:
-            if not self._queue:
+            if not queue:
                 self._have_items = anyio.Event()
                 await self._have_items.wait()
                 continue
-            async with self._lock:
-                if not self._queue:
-                    continue
-                item = self._queue.popleft()
-                subject, body, hdrs = item
-                try:
-                    future = await self._js.publish_async(
-                        subject, body, headers=dict(hdrs), wait_stall=self.ack_timeout
-                    )
-                except (js_errors.TooManyStalledMsgsError, errors.Error, OSError) as exc:
-                    self._queue.appendleft(item)  # not sent: first in line again
-                    logger.debug("bridge: publish not possible now (%r); retrying", exc)
-                    failed = True
-                else:
-                    self._inflight.append((item, future))
-                    self._have_acks.set()
-                    failed = False
+            failed = False
+            async with self._lock:  # a batch per lock: the acker's resend takes it too
+                for _ in range(min(len(queue), 512)):
+                    item = queue.popleft()
+                    try:
+                        future = await publish(
+                            item[0], item[1], headers=item[2], wait_stall=self.ack_timeout
+                        )
+                    except (js_errors.TooManyStalledMsgsError, errors.Error, OSError) as exc:
+                        queue.appendleft(item)  # not sent: first in line again
+                        logger.debug("bridge: publish not possible now (%r); retrying", exc)
+                        failed = True
+                        break
+                    inflight.append((item, future))
+                self._have_acks.set()
             if failed:
                 await anyio.sleep(0.05)
+            else:
+                await anyio.lowlevel.checkpoint()
 
     async def _acker(self) -> None:
+        """Count acks in publish order; a missing or failed one sends everything in flight
+        again. Acks that are already in cost no wait: only the oldest pending one is awaited."""
+        import asyncio
+
         inflight = self._inflight
         stats = self.stats
         while True:
@@ -224,24 +232,26 @@ class Publisher:
                 self._have_acks = anyio.Event()
                 await self._have_acks.wait()
                 continue
-            item, future = inflight[0]
-            ack = None
-            with anyio.move_on_after(self.ack_timeout):
-                try:
-                    ack = await future
-                except anyio.get_cancelled_exc_class():
-                    raise
-                except Exception as exc:  # an API error, no responders: send it again
+            head = inflight[0][1]
+            if not head.done():
+                with anyio.move_on_after(self.ack_timeout):
+                    await asyncio.wait((head,))
+            failed = False
+            while inflight and inflight[0][1].done():
+                item, future = inflight[0]
+                if future.cancelled() or future.exception() is not None:
+                    exc = None if future.cancelled() else future.exception()
                     logger.debug("bridge: publish of %s failed: %r", item[0], exc)
-            if ack is not None:
+                    failed = True
+                    break
                 inflight.popleft()
-                if ack.duplicate:
+                if future.result().duplicate:
                     stats.duplicates += 1
                 else:
                     stats.published += 1
-                self._released()
-                continue
-            await self._resend()
+            self._released()
+            if failed or (inflight and inflight[0][1] is head and not head.done()):
+                await self._resend()
 
     async def _resend(self) -> None:
         """No ack in time: every message in flight goes back to the head of the queue."""

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -189,10 +190,12 @@ async def test_ticks_reach_the_bus_once_in_order(opend: Simulator, nats_server: 
         for code in (CODE, "US.AAPL"):  # the same models, field for field, in order per code
             assert [t for t in got if t.code == code] == [t for t in expected if t.code == code]
         assert_tape([t for t in got if t.code == CODE])
-        await wait_for(lambda: handle.stats().published >= 500)
+        assert await handle.publisher.drain(10)
         stats = handle.stats()
+        assert stats.published == 2000 + 500  # the startup backfills (1000 each), the bursts
         assert stats.dropped == 0 and stats.pending_acks == 0
         assert ticks.malformed == 0 and ticks.gaps == [] and ticks.late_fills == 0
+        assert 0 < time.time() - ticks.last_published < 30  # the bridge's Futu-Published
         # the contract, read with plain nats-py
         nc = await nats.connect(nats_server.url)
         try:
