@@ -7,6 +7,7 @@ parser; the commands themselves run here, so the rest of the CLI knows nothing o
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -66,7 +67,7 @@ def _positive(text: str) -> int:
 
 def _seconds(text: str) -> float:
     value = float(text)
-    if not value > 0:
+    if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
     return value
 
@@ -101,20 +102,20 @@ def register(sub: Any) -> None:
     p.add_argument("--buffer", type=_positive, default=200_000, metavar="N",
                    help="ticks queued for NATS at most (default %(default)s)")  # fmt: skip
     p.add_argument("--stats", type=_seconds, metavar="SECONDS",
-                   help="print the counters on stderr every SECONDS")  # fmt: skip
+                   help="print the counters on stderr every SECONDS (default: never)")  # fmt: skip
     env = os.environ
     p.add_argument("--host", default=env.get("AIOFUTU_HOST") or DEFAULT_HOST,
                    help=f"OpenD host (env AIOFUTU_HOST, default {DEFAULT_HOST})")  # fmt: skip
     p.add_argument("--port", type=int, default=env.get("AIOFUTU_PORT") or str(DEFAULT_PORT),
                    help=f"OpenD port (env AIOFUTU_PORT, default {DEFAULT_PORT})")  # fmt: skip
     p.add_argument("--rsa-key", metavar="FILE", default=env.get("AIOFUTU_RSA_KEY") or None,
-                   help="OpenD's RSA private key (env AIOFUTU_RSA_KEY)")  # fmt: skip
+                   help="OpenD RSA key (env AIOFUTU_RSA_KEY, default: none)")  # fmt: skip
     for name in ("tail", "record"):
         sub.choices[name].add_argument(
             "--nats",
             metavar="URL",
             help="read from the bus (a NATS JetStream stream fed by `aiofutu bridge`) "
-            "instead of OpenD",
+            "instead of OpenD (default: none, read OpenD)",
         )
         sub.choices[name].add_argument(
             "--stream", default="FUTU", help="with --nats: the stream name (default FUTU)"
