@@ -430,10 +430,13 @@ def _simulator_has(name: str) -> bool:
 def test_names_used_in_docs_exist() -> None:
     """``aiofutu.X`` anywhere in the docs; ``client.m``, ``server.m``/``opend.m`` and ``ticks.m``
     in their Python blocks (outside string literals)."""
+    import aiofutu.bridge
+    import aiofutu.bus
     import aiofutu.record
     import aiofutu.testing
 
     modules = {"sim": aiofutu.sim, "testing": aiofutu.testing, "record": aiofutu.record}
+    modules |= {"bridge": aiofutu.bridge, "bus": aiofutu.bus}
     internal = {"client", "streams", "models", "frames", "errors", "enums", "state", "codes", "cli"}
     stream_attrs = {"received", "dropped", "gaps", "codes"}
     missing = []
