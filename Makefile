@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck demo protos bench soak clean
+.PHONY: install test lint typecheck lint-imports demo protos bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict aiofutu
 
-test: lint typecheck
+lint-imports: $(STAMP)
+	$(BIN)/lint-imports
+
+test: lint typecheck lint-imports
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)

@@ -14,14 +14,15 @@ import math
 import time
 from collections import deque
 from itertools import count
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import anyio
 import anyio.abc
 
 from . import _protocol
-from ._codec import DEFAULT_MAX_BODY, Frame, FrameDecoder, encode_frame
+from ._codec import DEFAULT_MAX_BODY, MAGIC, Frame, FrameDecoder, encode_frame
 from ._crypto import AesCipher, RsaKey
+from ._handshake import init_failed, plain_init_reply
 from ._pb import init_connect_pb2, keep_alive_pb2
 from ._transport import Pipe, open_pipe
 from .enums import PUSH_PROTO_IDS, ProtoId
@@ -43,6 +44,17 @@ logger = logging.getLogger("aiofutu.connection")
 __all__ = ("Connection", "ConnectionInfo")
 
 _conn_ids = count(1)
+#: How many of the first received bytes are kept to describe a peer that is not OpenD.
+_HEAD_SIZE = 64
+
+
+class PushSink(Protocol):
+    """Where the reader sends pushes (``aiofutu._routing.PushHub`` is the one in use)."""
+
+    handlers: dict[int, Callable[[list[Frame]], None]]
+    on_push: Callable[[Frame], None] | None
+
+    def after_chunk(self, seen: dict[int, list[Frame]]) -> Any: ...
 
 
 class _Waiter:
@@ -112,6 +124,7 @@ class Connection:
         max_body: int = DEFAULT_MAX_BODY,
         on_push: Callable[[Frame], None] | None = None,
         on_lost: Callable[[FutuError], None] | None = None,
+        pushes: PushSink | None = None,
     ) -> None:
         self.id = next(_conn_ids)
         self.request_timeout = request_timeout
@@ -137,12 +150,19 @@ class Connection:
         self._error: FutuError | None = None
         self._rsa: RsaKey | None = None
         self._aes: AesCipher | None = None
+        #: the first bytes received, kept until InitConnect succeeds to tell what the peer is
+        self._head: bytearray | None = bytearray()
         #: Push frames by protocol id, handled synchronously in the reader (never user code):
         #: each handler gets the frames of its protocol from one read chunk, in arrival order.
         self.push_handlers: dict[int, Callable[[list[Frame]], None]] = {}
-        #: Called (synchronously, from the reader) after a batch of frames so that the router can
-        #: return an awaitable to wait on for ``overflow="block"`` streams.
-        self.after_batch: Callable[[], Any] | None = None
+        #: Told (synchronously, from the reader) after each read chunk which handled protocols it
+        #: carried, so that their routers flush; may return an awaitable for the reader to wait
+        #: on (a full ``overflow="block"`` stream).
+        self.pushes = pushes
+        if pushes is not None:
+            self.push_handlers = pushes.handlers
+            if on_push is None:
+                self.on_push = pushes.on_push
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -194,25 +214,10 @@ class Connection:
                 init_connect_pb2.Response,
                 timeout=connect_timeout,
             )
-        except RequestTimeout:
-            await self.close()
-            raise ConnectError(
-                f"OpenD at {host}:{port} accepted the connection but did not answer InitConnect "
-                f"within {connect_timeout:g}s"
-            ) from None
         except FutuError as exc:
             await self.close()
-            reason = exc.reason if isinstance(exc, RemoteProtocolError) else str(exc)
-            hint = (
-                ""
-                if "RSA key" in reason
-                else "; check that the client and OpenD use the same RSA key"
-                if rsa_key is not None
-                else "; if OpenD is configured with an RSA key, pass rsa_private_key= to connect()"
-            )
-            raise ConnectError(
-                f"InitConnect to OpenD at {host}:{port} failed: {reason}{hint}"
-            ) from None
+            raise self._init_failed(f"{host}:{port}", exc, connect_timeout) from None
+        self._head = None
         self.info = ConnectionInfo(response.s2c)
         if rsa_key is not None:
             try:
@@ -231,6 +236,12 @@ class Connection:
         )
         tg.start_soon(self._keepalive, name=f"aiofutu-keepalive-{self.id}")
         return self.info
+
+    def _init_failed(self, where: str, exc: FutuError, connect_timeout: float) -> ConnectError:
+        """Say why InitConnect failed (see :func:`aiofutu._handshake.init_failed`)."""
+        head = bytes(self._head or b"")
+        self._head = None
+        return init_failed(where, exc, connect_timeout, head, encrypted=self._rsa is not None)
 
     async def close(self) -> None:
         """Close the socket and fail whatever is pending with :class:`ClientClosed`."""
@@ -361,11 +372,17 @@ class Connection:
         """
         self.bytes_in += len(data)
         self.last_receive = time.monotonic()
+        head = self._head
+        if head is not None and len(head) < _HEAD_SIZE:
+            head += data[: _HEAD_SIZE - len(head)]
+            if not MAGIC.startswith(head[:2]):  # not OpenD: say so now, not at the timeout
+                raise RemoteProtocolError(f"bad magic {bytes(head[:2])!r} (expected b'FT')")
         decoder = self._decoder
         pending = self._pending
         push_ids = PUSH_PROTO_IDS
         handlers = self.push_handlers
         decoder.feed(data)
+        seen: dict[int, list[Frame]] | None = None
         while True:
             try:
                 frames = decoder.drain()
@@ -402,19 +419,25 @@ class Connection:
             if batches is not None:
                 for proto_id, batch in batches.items():
                     handlers[proto_id](batch)
+                seen = batches if seen is None else {**seen, **batches}
             if not decoder.has_deferred_error:
                 break  # drain() took every whole frame
-        after = self.after_batch
-        return after() if after is not None else None
+        pushes = self.pushes
+        if seen is None or pushes is None:
+            return None
+        return pushes.after_chunk(seen)
 
     def _on_pipe_closed(self, exc: BaseException | None) -> None:
         """The reader's end: EOF, a socket error, broken framing, or a bug in a push handler."""
+        log = self.info is not None  # before InitConnect, open() raises it in full instead
         if exc is None or isinstance(exc, anyio.EndOfStream):
-            self._lose(ConnectionLost("OpenD closed the connection"))
+            self._lose(ConnectionLost("OpenD closed the connection"), log=log)
         elif isinstance(exc, (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)):
-            self._lose(ConnectionLost(f"connection to OpenD failed: {exc or type(exc).__name__}"))
+            self._lose(
+                ConnectionLost(f"connection to OpenD failed: {exc or type(exc).__name__}"), log=log
+            )
         elif isinstance(exc, RemoteProtocolError):
-            self._lose(exc)
+            self._lose(exc, log=log)
         else:  # a bug in a push router must not hang every waiter
             logger.error("conn %d: reader failed", self.id, exc_info=exc)
             self._lose(ConnectionLost(f"reader failed: {exc!r}"))
@@ -436,7 +459,7 @@ class Connection:
             assert self._rsa is not None
             # A plain-text reply means OpenD refused or ignored our encrypted InitConnect; check
             # first, since a wrong-key RSA decrypt may "succeed" with garbage.
-            said = _plain_init_reply(body)
+            said = plain_init_reply(body)
             if said is not None:
                 raise RemoteProtocolError(
                     f"OpenD answered InitConnect without encryption ({said}): OpenD has no RSA "
@@ -554,15 +577,3 @@ class Connection:
             self._pipe = None
             with anyio.CancelScope(shield=True):
                 await pipe.aclose()
-
-
-def _plain_init_reply(body: bytes) -> str | None:
-    """What OpenD said, if ``body`` reads as an unencrypted InitConnect reply (else None)."""
-    resp = init_connect_pb2.Response()
-    try:
-        resp.ParseFromString(body)
-    except Exception:
-        return None
-    if not (resp.HasField("s2c") or resp.HasField("retMsg")):
-        return None
-    return f"retType={resp.retType}" + (f": {resp.retMsg}" if resp.retMsg else "")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from google.protobuf.message import DecodeError, EncodeError
 from google.protobuf.message import Message as PbMessage
 
+from . import _kinds
 from ._pb import (
     get_global_state_pb2,
     init_connect_pb2,
@@ -22,7 +23,6 @@ from ._pb import (
     qot_get_ticker_pb2,
     qot_reg_qot_push_pb2,
     qot_sub_pb2,
-    qot_update_ticker_pb2,
 )
 from .enums import ProtoId
 from .errors import LocalProtocolError, OpenDError, RemoteProtocolError
@@ -46,7 +46,8 @@ __all__ = (
 CLIENT_VERSION = 300
 _U32_MAX = 0xFFFFFFFF
 
-#: The ``Response`` message of each protocol id we understand.
+#: The ``Response`` message of each protocol id we understand: the session's own, then the
+#: quote kinds' (derived from ``_kinds.KINDS``).
 RESPONSE_TYPES: dict[int, type[PbMessage]] = {
     ProtoId.INIT_CONNECT: init_connect_pb2.Response,
     ProtoId.GET_GLOBAL_STATE: get_global_state_pb2.Response,
@@ -55,8 +56,7 @@ RESPONSE_TYPES: dict[int, type[PbMessage]] = {
     ProtoId.QOT_SUB: qot_sub_pb2.Response,
     ProtoId.QOT_REG_QOT_PUSH: qot_reg_qot_push_pb2.Response,
     ProtoId.QOT_GET_SUB_INFO: qot_get_sub_info_pb2.Response,
-    ProtoId.QOT_GET_TICKER: qot_get_ticker_pb2.Response,
-    ProtoId.QOT_UPDATE_TICKER: qot_update_ticker_pb2.Response,
+    **_kinds.response_types(),  # every quote kind's get and push
 }
 
 

@@ -33,8 +33,12 @@ def parse_code(code: object) -> tuple[Market, str]:
             f"security code must be a str, got {code!r} ({type(code).__name__}); {_EXAMPLES}"
         )
     prefix, dot, rest = code.partition(".")
-    if not dot or not rest:
+    if not dot or not (prefix or rest):
         raise InvalidCode(f"invalid security code {code!r}: no market prefix; {_EXAMPLES}")
+    if not rest:
+        raise InvalidCode(
+            f"invalid security code {code!r}: the code after {prefix + '.'!r} is empty; {_EXAMPLES}"
+        )
     market = MARKET_BY_PREFIX.get(prefix)
     if market is None:
         raise InvalidCode(

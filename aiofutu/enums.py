@@ -59,9 +59,13 @@ class ProtoId(IntEnum):
     QOT_UPDATE_EC_TICKER = 3452
 
 
-#: Protocol ids that OpenD sends unsolicited (everything else is a reply to a request).
+#: Protocol ids that OpenD sends unsolicited (everything else is a reply to a request): Notify
+#: and every ``*_UPDATE_*`` / ``*_PUSH_*`` id, derived from the names above, so that a new push
+#: id (a new quote kind's, say) needs no second list. ``_kinds`` checks every kind's push is one.
 PUSH_PROTO_IDS = frozenset(
-    {1003, 2208, 2218, 3005, 3007, 3009, 3011, 3013, 3015, 3019, 3261, 3310, 3450, 3451, 3452}
+    int(p)
+    for p in ProtoId
+    if p is ProtoId.NOTIFY or "_UPDATE_" in p.name or p.name.startswith("QOT_PUSH_")
 )
 
 

@@ -32,7 +32,10 @@ class FutuError(Exception):
 
 
 class ConfigurationError(FutuError, ValueError):
-    """A bad argument or setting, detected before anything is sent."""
+    """A bad argument or setting, or a misused client (entered twice, used before entering).
+
+    Detected before anything is sent.
+    """
 
 
 class InvalidCode(ConfigurationError):
@@ -146,7 +149,7 @@ class MissingDependency(FutuError, ImportError):
 
 
 class ClientClosed(FutuError):
-    """The client (or stream) was used after it was closed."""
+    """The client (or stream) was used, or entered again, after it was closed."""
 
 
 class UnsupportedMarket(ConfigurationError):

@@ -8,13 +8,16 @@ endpoint can report exactly why quotes stopped.
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
+import anyio
+
 from .errors import ConfigurationError
 
-__all__ = ("ClientState", "ReconnectPolicy", "StateChange")
+__all__ = ("ClientState", "ReconnectPolicy", "StateChange", "StateWatch")
 
 
 class ClientState(str, Enum):
@@ -76,3 +79,54 @@ class ReconnectPolicy:
             return base
         spread = (rng or random).uniform(-self.jitter, self.jitter)
         return max(0.0, base * (1.0 + spread))
+
+
+class StateWatch:
+    """Async iterator of :class:`StateChange` for one watcher (see ``Client.state_changes``).
+
+    It knows only the list it is registered in, not the client, so closing it is one removal.
+    """
+
+    def __init__(self, watchers: list[StateWatch]) -> None:
+        self._watchers = watchers
+        self._queue: deque[StateChange] = deque(maxlen=256)
+        self._event: anyio.Event | None = None
+        self._done = False
+
+    def push(self, change: StateChange) -> None:
+        """Queue ``change`` (the client calls this); the oldest go first past 256 unread."""
+        self._queue.append(change)
+        if self._event is not None:
+            self._event.set()
+
+    def __aiter__(self) -> StateWatch:
+        return self
+
+    async def __anext__(self) -> StateChange:
+        while not self._queue:
+            if self._done:
+                raise StopAsyncIteration
+            self._event = anyio.Event()
+            await self._event.wait()
+        change = self._queue.popleft()
+        if change.state is ClientState.CLOSED:
+            self.close()
+        return change
+
+    def close(self) -> None:
+        """Stop watching; iteration ends after what is queued."""
+        self._done = True
+        if self in self._watchers:
+            self._watchers.remove(self)
+        if self._event is not None:
+            self._event.set()
+
+    async def aclose(self) -> None:
+        """Same as :meth:`close`, for ``contextlib.aclosing`` and the like."""
+        self.close()
+
+    async def __aenter__(self) -> StateWatch:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()

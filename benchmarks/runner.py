@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 CODE = "HK.00700"
-SECTIONS = ("push1", "push10", "push1aes", "slow", "rt", "connect", "import")
+SECTIONS = ("push1", "push10", "push1aes", "slow", "rt", "connect", "import", "bridge")
 #: (section, ticks per push, measurement, short name for the CPU/RSS rows, encrypted)
 PUSH_SECTIONS = (
     ("push1", 1, "push 1 tick/msg", "push 1", False),
@@ -495,6 +495,23 @@ class Bench:
 
     # -- bookkeeping ------------------------------------------------------------------------
 
+    def bridge_section(self) -> None:
+        """The NATS bridge (benchmarks/client_bridge.py owns its nats-server, sim and bridge)."""
+        n = "20000" if self.plan.quick else "50000"
+        for client, args in (
+            ("nats-floor", ["floor", "--n", n]),
+            ("bridge", ["through", "--n", n]),
+            ("bridge-5k", ["latency", "--rate", "5000", "--seconds", "5"]),
+        ):
+            self.attempt(
+                "bridge",
+                lambda c=client, a=args: {
+                    "client": c,
+                    **self.simple_run(f"bridge-{c}", "benchmarks.client_bridge", a, 240, sdk=False),
+                },
+                client,
+            )
+
     def attempt(self, section: str, fn: Any, label: str) -> None:
         t0 = time.monotonic()
         print(f"  {section:8s} {label} ...", end="", flush=True)
@@ -521,6 +538,7 @@ class Bench:
             ("rt", self.rt_section),
             ("connect", self.connect_section),
             ("import", self.import_section),
+            ("bridge", self.bridge_section),
         )
         for name, fn in steps:
             if name in sections:
@@ -760,6 +778,44 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                 if rs[0].get("polars"):
                     row.target += " (polars was imported!)"
             rows.append(row)
+    rows.extend(_bridge_rows(of))
+    return rows
+
+
+def _bridge_rows(of: Callable[[str, str], list[dict[str, Any]]]) -> list[Row]:
+    """sim -> bridge -> NATS -> bus throughput beside plain nats-py, and latency at 5k/s."""
+    rows: list[Row] = []
+    floor = [r["rate"] for r in of("bridge", "nats-floor")]
+    labels = {
+        "nats-floor": "floor: plain nats-py publish_async, same bytes",
+        "bridge": "sim -> aiofutu bridge -> NATS -> aiofutu.bus",
+    }
+    for client, label in labels.items():
+        rates = [r["rate"] for r in of("bridge", client)]
+        if not rates:
+            continue
+        med, lo, hi = _stats(rates)
+        row = Row("bridge", "bridge ticks/s", label, "ticks/s", med, lo, hi, "min..max",
+                  len(rates), True)  # fmt: skip
+        if client == "bridge" and floor:
+            row.vs_floor = med / statistics.median(floor)
+            row.target = ">=0.8 of floor"
+            row.met = row.vs_floor >= 0.8
+        rows.append(row)
+    for client in ("bridge", "bridge-5k"):
+        rs = of("bridge", client)
+        if not rs:
+            continue
+        p50 = statistics.median(r["p50_ms"] for r in rs)
+        p99 = statistics.median(r["p99_ms"] for r in rs)
+        what = "latency, burst" if client == "bridge" else "latency at 5,000 ticks/s"
+        lo = min(r["p50_ms"] for r in rs)
+        row = Row("bridge", what, "bridge receive -> bus model", "ms", p50, lo, p99, "p99",
+                  len(rs), False)  # fmt: skip
+        if client == "bridge-5k":
+            row.target = "p99 <5 ms"
+            row.met = p99 < 5.0
+        rows.append(row)
     return rows
 
 

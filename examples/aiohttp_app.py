@@ -8,8 +8,9 @@ Endpoints (the same as ``fastapi_app.py``)
     GET  /ws/{code}         WebSocket: ``{"event": "tick", "data": {...}}`` per tick
     GET  /healthz           200 with the client's state and stats when OpenD is reachable, else 503
 
-Errors: 422 for a bad code or ``num``, 503 while OpenD is unreachable, 504 on a timeout, 502 when
-OpenD refuses a request; bodies are ``{"error": "<exception type>", "detail": "..."}``.
+Errors: 422 for a bad code or parameter (``num``, ``limit``), 503 while OpenD is unreachable
+(with ``Retry-After``, ``/healthz`` too), 504 on a timeout, 502 when OpenD refuses a request;
+bodies are ``{"error": "<exception type>", "detail": "..."}``.
 
 Run it (OpenD's address from ``AIOFUTU_HOST`` / ``AIOFUTU_PORT``, default 127.0.0.1:11111)::
 
@@ -20,6 +21,11 @@ The client is opened once, in a ``cleanup_ctx``, by :class:`Gateway` (a task tha
 retries while OpenD is down, and leaves drops to the client's ``reconnect``); every SSE or
 WebSocket consumer gets its own bounded ``ticker_stream`` on it (``overflow="drop_oldest"``: a
 slow browser loses its own oldest ticks and never stalls the others).
+
+Ctrl-C: aiohttp waits for the handlers still running (60 s by default) before the
+``cleanup_ctx`` exits, so the client is closed earlier, in ``on_shutdown`` (:func:`end_streams`):
+every stream ends (SSE responses complete, WebSockets get close code 1001) and the process exits
+at once with status 0.
 """
 
 from __future__ import annotations
@@ -33,12 +39,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 import aiofutu
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 CHART_HTML = (Path(__file__).parent / "chart.html").read_text(encoding="utf-8")
 HEARTBEAT = 15.0  # seconds between SSE keep-alive comments when no tick flows
@@ -62,7 +68,29 @@ class Gateway:
         self.timeout = timeout
         self.heartbeat = heartbeat
         self._client: aiofutu.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.stopping = False  # the app is shutting down
         self.problem: str | None = "not connected yet"
+
+    async def start(self) -> None:
+        """Run :meth:`run` in a task; returns after its first attempt to connect, up or not."""
+        first = asyncio.Event()
+        self._task = asyncio.create_task(self.run(first.set), name="opend-gateway")
+        waiter = asyncio.create_task(first.wait())
+        await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+
+    async def stop(self) -> None:
+        """Close the client, which ends every open stream, and wait until it is closed.
+
+        Idempotent: the app calls it on shutdown (so that handlers streaming ticks return before
+        aiohttp waits for them) and again on cleanup.
+        """
+        self.stopping = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})  # not ``await task``: its CancelledError is not ours
 
     async def run(self, first_attempt: Callable[[], object]) -> None:
         """Connect and stay connected until cancelled; calls ``first_attempt`` once, up or not."""
@@ -104,15 +132,22 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 async def opend_ctx(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: run the gateway for the app's lifetime; start serving after its first try."""
-    first = asyncio.Event()
-    task = asyncio.create_task(app[GATEWAY].run(first.set), name="opend-gateway")
-    waiter = asyncio.create_task(first.wait())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
-    yield
-    task.cancel()  # closes the client: every open stream ends
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    gateway = app[GATEWAY]
+    await gateway.start()
+    try:
+        yield
+    finally:
+        await gateway.stop()
+
+
+async def end_streams(app: web.Application) -> None:
+    """on_shutdown: close the client now, so that every SSE and WebSocket handler returns.
+
+    aiohttp runs ``on_shutdown``, then waits (``shutdown_timeout``, 60 s by default) for the
+    handlers still running, and only then the ``cleanup_ctx`` exits: a stream that waits for
+    ticks would hold the shutdown that long if the client were closed only there.
+    """
+    await app[GATEWAY].stop()
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -180,7 +215,7 @@ async def tick_events(
     last_id: int | None,
     limit: int | None,
     heartbeat: float,
-) -> AsyncIterator[tuple[str, str, int | None]]:
+) -> AsyncGenerator[tuple[str, str, int | None], None]:
     """(event, JSON data, id) for a started stream: ready, then ticks, gaps and keep-alives.
 
     With ``last_id`` (a consumer reconnecting), the ticks it missed come first, from
@@ -241,7 +276,7 @@ async def healthz(request: web.Request) -> web.Response:
     client = gateway._client
     if client is None or client.state is not aiofutu.ClientState.READY:
         body = {"state": client.state.value if client else "down", "problem": gateway.problem}
-        return web.json_response(body, status=503)
+        return web.json_response(body, status=503, headers={"Retry-After": "1"})
     return web.json_response(client.stats())  # state, reconnects, traffic, latency, streams
 
 
@@ -330,7 +365,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
                 await task
-        await ws.close()
+        if not gateway.stopping:
+            await ws.close()
+        else:
+            # Shutting down: aiohttp no longer reads from the connection, so the client's reply
+            # to the close frame would never be seen. Send it, do not wait for the reply.
+            with anyio.move_on_after(0.5):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
     return ws
 
 
@@ -359,6 +400,7 @@ def create_app(
         heartbeat=heartbeat,
     )
     app.cleanup_ctx.append(opend_ctx)
+    app.on_shutdown.append(end_streams)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ticker/{code}", ticker)

@@ -8,17 +8,26 @@ Endpoints
     WS   /ws/{code}         the same events as JSON messages ``{"event": ..., "data": ...}``
     GET  /healthz           200 with the client's state and stats when OpenD is reachable, else 503
 
-Errors: 422 for a bad code (``InvalidCode``) or ``num`` (outside 1..1000), 503 while OpenD
-is unreachable (``ConnectError`` / ``ConnectionLost`` / ``ClientClosed``, with ``Retry-After``),
-504 on a request timeout, 502 when OpenD refuses a request.
+Errors: 422 for a bad code (``InvalidCode``) or parameter (``ConfigurationError``: ``num``
+outside 1..1000, a ``limit`` that is not an int), 503 while OpenD is unreachable
+(``ConnectError`` / ``ConnectionLost`` / ``ClientClosed``), 504 on a request timeout, 502 when
+OpenD refuses a request; bodies are ``{"error": "<exception type>", "detail": "..."}``, the same
+as the aiohttp example's. A 503 (``/healthz`` too) carries ``Retry-After``. A WebSocket consumer
+gets an ``error`` event, then close code 4000 + the status (4422, 4503, ...).
 
 Run it (OpenD's address from ``AIOFUTU_HOST`` / ``AIOFUTU_PORT``, default 127.0.0.1:11111)::
 
-    uvicorn examples.fastapi_app:app --port 8000
-    python examples/fastapi_app.py --port 8000          # the same
+    python examples/fastapi_app.py --port 8000
     python examples/fastapi_app.py --sim                # with the bundled simulator in-process
+    uvicorn examples.fastapi_app:app --port 8000 --timeout-graceful-shutdown 2
 
 then open http://127.0.0.1:8000/ or ``curl -N http://127.0.0.1:8000/stream/HK.00700``.
+
+Ctrl-C: uvicorn waits for the responses in flight before the lifespan's shutdown (which closes
+the client), and an SSE response never ends by itself. ``python examples/fastapi_app.py`` runs
+:class:`Server`, which closes the client first: every stream ends, its response completes, and
+the process exits at once with status 0. The ``uvicorn`` command has no such hook: give it
+``--timeout-graceful-shutdown``, after which it cuts the streams still open.
 
 One client serves every request: it is opened in the lifespan by :class:`Gateway`, which keeps
 it connected (``reconnect=`` restores subscriptions and backfills open streams after a drop) and
@@ -33,20 +42,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing, asynccontextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import anyio.abc
+import uvicorn
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.websockets import WebSocketState
 
 import aiofutu
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    import socket
+    from collections.abc import AsyncGenerator, AsyncIterator
 
 CHART_HTML = (Path(__file__).parent / "chart.html").read_text(encoding="utf-8")
 HEARTBEAT = 15.0  # seconds between SSE keep-alive comments when no tick flows
@@ -76,12 +89,23 @@ class Gateway:
         self.policy = policy or aiofutu.ReconnectPolicy(initial_delay=0.5, max_delay=10.0)
         self.timeout = timeout
         self._client: aiofutu.Client | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._done: anyio.Event | None = None
         self.problem: str | None = "not connected yet"
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Connect and stay connected until cancelled; ``started`` after the first attempt."""
+        """Connect and stay connected until :meth:`stop` (or cancelled); ``started`` after the
+        first attempt."""
+        self._done = anyio.Event()
+        try:
+            with anyio.CancelScope() as self._scope:
+                await self._run(task_status)
+        finally:
+            self._done.set()
+
+    async def _run(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         attempt = 0
         started = False
         while True:
@@ -110,6 +134,16 @@ class Gateway:
                 task_status.started()
             attempt += 1
             await anyio.sleep(self.policy.delay(attempt))
+
+    async def stop(self) -> None:
+        """Close the client, which ends every open stream, and wait until it is closed.
+
+        Idempotent. Called before the server waits for the responses in flight (see
+        :class:`Server`), then by the lifespan.
+        """
+        if self._scope is not None and self._done is not None:
+            self._scope.cancel()
+            await self._done.wait()
 
     def client(self) -> aiofutu.Client:
         """The shared client, if the link to OpenD is up (raises ``ConnectionLost`` if not)."""
@@ -147,6 +181,28 @@ def http_status(exc: aiofutu.FutuError) -> int:
 
 def error_body(exc: aiofutu.FutuError) -> dict[str, str]:
     return {"error": type(exc).__name__, "detail": str(exc)}
+
+
+def invalid_params(
+    exc: RequestValidationError | WebSocketRequestValidationError,
+) -> aiofutu.FutuError:
+    """FastAPI's validation errors (a bad ``num`` or ``limit``) as a ``ConfigurationError``, the
+    error a bad code gets: every 422 then has the same body, ``{"error", "detail"}``."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
+        got = f" (got {error['input']!r})" if "input" in error else ""
+        parts.append(f"{where}: {error.get('msg', 'invalid')}{got}")
+    return aiofutu.ConfigurationError("; ".join(parts) or "invalid request")
+
+
+async def reject(websocket: WebSocket, exc: aiofutu.FutuError) -> None:
+    """Refuse a WebSocket consumer: an ``error`` event, then close code 4000 + the HTTP status
+    (4422 bad code or parameter, 4503 OpenD unavailable, ...)."""
+    if websocket.client_state is WebSocketState.CONNECTING:
+        await websocket.accept()
+    await websocket.send_text(json.dumps({"event": "error", "data": error_body(exc)}))
+    await websocket.close(code=4000 + http_status(exc), reason=type(exc).__name__)
 
 
 # -- event encoding (shared by SSE and WebSocket) ---------------------------------------------
@@ -190,7 +246,7 @@ async def tick_events(
     last_id: int | None,
     limit: int | None,
     heartbeat: float,
-) -> AsyncIterator[tuple[str, str, int | None]]:
+) -> AsyncGenerator[tuple[str, str, int | None], None]:
     """(event, JSON data, id) for a started stream: ready, then ticks, gaps and keep-alives.
 
     With ``last_id`` (a consumer reconnecting), the ticks it missed come first, from
@@ -252,8 +308,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tg:
             await tg.start(gateway.run)  # returns after the first attempt, up or not
-            yield
-            tg.cancel_scope.cancel()  # closes the client: every open stream ends
+            try:
+                yield
+            finally:
+                await gateway.stop()  # closes the client: every open stream ends
 
     app = FastAPI(title="aiofutu example", lifespan=lifespan)
     app.state.gateway = gateway
@@ -264,6 +322,16 @@ def create_app(
         headers = {"Retry-After": "1"} if status == 503 else None
         return JSONResponse(error_body(exc), status_code=status, headers=headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return await futu_error(request, invalid_params(exc))
+
+    @app.exception_handler(WebSocketRequestValidationError)
+    async def ws_validation_error(
+        websocket: WebSocket, exc: WebSocketRequestValidationError
+    ) -> None:
+        await reject(websocket, invalid_params(exc))
+
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
         return CHART_HTML
@@ -273,7 +341,7 @@ def create_app(
         client = gateway._client
         if client is None or client.state is not aiofutu.ClientState.READY:
             body = {"state": client.state.value if client else "down", "problem": gateway.problem}
-            return JSONResponse(body, status_code=503)
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
         return JSONResponse(client.stats())  # state, reconnects, traffic, latency, streams
 
     @app.get("/ticker/{code}")
@@ -331,9 +399,7 @@ def create_app(
             ticks = client.ticker_stream(code, overflow="drop_oldest")
             await ticks.start()
         except aiofutu.FutuError as exc:
-            # 4000 + the HTTP status: 4422 bad code, 4503 OpenD unavailable, ...
-            await websocket.send_text(json.dumps({"event": "error", "data": error_body(exc)}))
-            await websocket.close(code=4000 + http_status(exc), reason=type(exc).__name__)
+            await reject(websocket, exc)
             return
         async with ticks, anyio.create_task_group() as tg:
 
@@ -360,17 +426,34 @@ def create_app(
 app = create_app()
 
 
-async def _main(args: argparse.Namespace) -> None:
-    import uvicorn
+class Server(uvicorn.Server):
+    """uvicorn's server, ending the app's streams before it waits for them.
 
+    On Ctrl-C uvicorn stops accepting, waits for the responses in flight (at most
+    ``timeout_graceful_shutdown``), and only then runs the lifespan's shutdown; an SSE response
+    never ends by itself. Closing the client first ends every stream, so that each response
+    completes and the wait is short.
+    """
+
+    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.gateway.stop()
+        await super().shutdown(sockets)
+
+
+async def _main(args: argparse.Namespace) -> None:
     async def serve(opend_port: int | None) -> None:
+        app = create_app(args.opend_host, opend_port or args.opend_port)
         config = uvicorn.Config(
-            create_app(args.opend_host, opend_port or args.opend_port),
+            app,
             host=args.host,
             port=args.port,
-            timeout_graceful_shutdown=2,  # open SSE streams never end by themselves
+            timeout_graceful_shutdown=2,  # a backstop: Server ends the streams first
         )
-        await uvicorn.Server(config).serve()
+        await Server(config, app.state.gateway).serve()
 
     if args.sim:
         from aiofutu import sim
@@ -391,4 +474,5 @@ if __name__ == "__main__":
         "--opend-port", type=int, default=None, help="default: AIOFUTU_PORT or 11111"
     )
     parser.add_argument("--sim", action="store_true", help="run the bundled simulator in-process")
-    anyio.run(_main, parser.parse_args())
+    with suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has shut down cleanly
+        anyio.run(_main, parser.parse_args())

@@ -1,21 +1,37 @@
-"""The examples in ``docs/`` run, and the names they use exist.
+"""Every Python example in ``README.md`` and ``docs/*.md`` runs, and the names they use exist.
 
-A fenced block is tested when the line before it is a marker comment:
+Every fenced ```` ```python ```` block is run for real, each in its own temporary directory and
+subprocess, with a timeout (``JOB_TIMEOUT``). What a block is decides how it runs:
 
-``<!-- test -->`` (a ``python`` block)
-    a complete program, run in a subprocess against a simulator (every ``11111`` in it becomes the
-    simulator's port); it must exit 0 and assert something.
-``<!-- test: file NAME -->``
-    a file (``conftest.py``, ...) written into the page's sandbox directory.
-``<!-- test: pytest NAME -->`` (a ``python`` block)
-    a test module written into the sandbox, run with pytest there; all its tests must pass.
-``<!-- test: shell -->`` (a ``bash`` block)
-    one command per line, run with ``AIOFUTU_HOST``/``AIOFUTU_PORT`` pointing at the simulator;
-    each must exit 0 and print something (on stdout or stderr).
+a script (the default)
+    run as ``python main.py``; it must exit 0. A module-wide simulator (HK.00700 and US.AAPL,
+    1000 ticks of history each, 50 live ticks a second) stands in for OpenD: every ``11111`` (the
+    port OpenD listens on by default) in the source becomes the simulator's port, so an example
+    is written exactly as a user would write it for a local OpenD. A script may also start its
+    own simulator (``sim.serve(port=0)``).
+a file: its first line is a comment naming it, ``# conftest.py`` (any name not ``test_*``)
+    written into the sandbox of every test module after it on the same page (a later file of the
+    same name replaces it), and not run by itself.
+a test module: its first line is ``# test_NAME.py``, or it defines ``test_*`` functions
+    run with pytest (``python -m pytest -v``) in a sandbox with the page's files so far; all its
+    tests must pass, and every async test must have run on asyncio *and* on trio. When the
+    page's ``conftest.py`` does not parametrise ``anyio_backend`` itself (as
+    ``docs/testing.md`` shows how to), the harness does it for the run.
+a fragment: the fence says ```` ```python fragment ````
+    only compiled (top-level ``await`` allowed), never run. Use it only for an excerpt that
+    cannot stand alone (one that needs the reader's own OpenD key, say).
 
-Untested ``python`` blocks must still compile (top-level ``await`` allowed), and every
-``aiofutu.NAME``, ``client.METHOD(...)`` and ``server.METHOD(...)`` they mention must exist.
-The jobs run concurrently (a module fixture), each reported as its own test.
+Hidden markers on the line before a fence still work, for pages written that way:
+``<!-- test -->`` (a script that must also ``assert`` something), ``<!-- test: file NAME -->``,
+``<!-- test: pytest NAME -->`` and ``<!-- test: shell -->`` (a ``bash`` block: one command per
+line, run with ``AIOFUTU_HOST``/``AIOFUTU_PORT`` pointing at the simulator; each must exit 0 and
+print something).
+
+Besides running them: every ``aiofutu.NAME``, ``client.METHOD(...)`` and ``server.METHOD(...)``
+mentioned must exist, every ``aiofutu COMMAND`` line in a ``bash`` block must parse, and every
+``pip install`` line must name extras that ``pyproject.toml`` defines and must not install
+``aiofutu`` from PyPI, where it is not published yet. The jobs run concurrently (a module
+fixture), each reported as its own test.
 """
 
 from __future__ import annotations
@@ -36,14 +52,45 @@ import pytest
 from aiofutu import sim
 from aiofutu.testing import background_simulator
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - pytest itself depends on tomli there
+    import tomli as tomllib
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 MARKER = re.compile(r"<!--\s*test(?::\s*(?P<kind>file|pytest|shell)(?:\s+(?P<arg>\S+))?)?\s*-->")
-FENCE = re.compile(r"^```(?P<lang>\w*)\s*$")
-JOB_TIMEOUT = 60.0
+FENCE = re.compile(r"^```(?P<lang>[\w+-]*)(?P<info>[^`]*)$")
+FILE_NAME = re.compile(r"#\s*(?P<name>[\w-]+\.py)\s*")
+JOB_TIMEOUT = 45.0
+BACKENDS = ("asyncio", "trio")
+
+# Given to pytest with ``-p`` when the page's own conftest.py does not choose the backends. A
+# parametrize mark (added before pytest reads the marks) wins over the anyio_backend fixture,
+# whichever backends that fixture has by default in the installed anyio.
+BACKENDS_PLUGIN = f'''"""Run every anyio test of a docs example on {" and ".join(BACKENDS)}."""
+
+import pytest
+
+
+def _names(mark):
+    names = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+    return [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    if "anyio_backend" not in metafunc.fixturenames:
+        return
+    if any("anyio_backend" in _names(m) for m in metafunc.definition.iter_markers("parametrize")):
+        return  # the test chose its backend itself
+    mark = pytest.mark.parametrize("anyio_backend", {list(BACKENDS)!r}, scope="module")
+    metafunc.definition.add_marker(mark)
+'''
 
 
 @dataclass(frozen=True)
@@ -52,12 +99,45 @@ class Block:
     line: int  # of the opening fence, 1-based
     lang: str
     code: str
-    kind: str | None  # None: untested; "script", "file", "pytest", "shell"
-    arg: str | None
+    kind: str | None  # "script", "file", "pytest", "shell", "fragment"; None: not run
+    arg: str | None  # the file name of a "file" or "pytest" block
+    marked: bool = False  # by a hidden <!-- test --> comment
 
     @property
     def where(self) -> str:
         return f"{self.page}:{self.line}"
+
+
+def _defines_tests(code: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False  # test_python_blocks_compile reports it
+    return any(
+        (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"))
+        or (isinstance(node, ast.ClassDef) and node.name.startswith("Test"))
+        for node in tree.body
+    )
+
+
+Kind = tuple[str | None, str | None]
+
+
+def _classify(page: str, line: int, lang: str, info: str, code: str) -> Kind:
+    """What an unmarked block is, from its fence and its content (see the module docstring)."""
+    if lang != "python":
+        return None, None
+    if "fragment" in info.split():
+        return "fragment", None
+    first = code.lstrip("\n").split("\n", 1)[0]
+    named = FILE_NAME.fullmatch(first)
+    if named is not None:
+        name = named["name"]
+        return ("pytest" if name.startswith("test_") else "file"), name
+    if _defines_tests(code):
+        stem = re.sub(r"\W", "_", Path(page).stem.lower())
+        return "pytest", f"test_{stem}_{line}.py"
+    return "script", None
 
 
 def parse(page: Path) -> list[Block]:
@@ -78,12 +158,13 @@ def parse(page: Path) -> list[Block]:
         while i < len(lines) and lines[i].strip() != "```":
             body.append(lines[i])
             i += 1
-        kind = None
-        arg = None
+        code = "\n".join(body) + "\n"
+        lang = fence["lang"]
         if marker is not None:
-            kind = marker["kind"] or "script"
-            arg = marker["arg"]
-        blocks.append(Block(page.name, start + 1, fence["lang"], "\n".join(body) + "\n", kind, arg))
+            kind, arg = marker["kind"] or "script", marker["arg"]
+        else:
+            kind, arg = _classify(page.name, start + 1, lang, fence["info"], code)
+        blocks.append(Block(page.name, start + 1, lang, code, kind, arg, marker is not None))
         marker = None
         i += 1
     return blocks
@@ -98,20 +179,31 @@ class Job:
     argv: tuple[str, ...]
     files: tuple[tuple[str, str], ...] = ()  # written into the job's directory first
     script: str | None = None  # python source, run as main.py (with the port substituted)
+    backends: bool = False  # a test module whose async tests must run on every backend
+
+
+def _pytest_job(block: Block, files: dict[str, str]) -> Job:
+    name = block.arg or "test_doc.py"
+    argv = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", name]
+    written = {**files, name: block.code}
+    if not any(re.search(r"\bdef anyio_backend\b", text) for text in written.values()):
+        written["_docs_backends.py"] = BACKENDS_PLUGIN
+        argv[3:3] = ["-p", "_docs_backends"]
+    is_async = re.search(r"^\s*async def test", block.code, re.MULTILINE) is not None
+    return Job(block.where, tuple(argv), files=tuple(written.items()), backends=is_async)
 
 
 def _jobs() -> list[Job]:
     jobs: list[Job] = []
     for page in PAGES:
-        blocks = [b for b in BLOCKS if b.page == page.name]
-        files = tuple((b.arg or "", b.code) for b in blocks if b.kind == "file")
-        for b in blocks:
-            if b.kind == "script":
+        files: dict[str, str] = {}  # the page's files so far, in reading order
+        for b in (b for b in BLOCKS if b.page == page.name):
+            if b.kind == "file":
+                files[b.arg or "conftest.py"] = b.code
+            elif b.kind == "script":
                 jobs.append(Job(b.where, (sys.executable, "main.py"), script=b.code))
             elif b.kind == "pytest":
-                name = b.arg or "test_doc.py"
-                argv = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name)
-                jobs.append(Job(b.where, argv, files=(*files, (name, b.code))))
+                jobs.append(_pytest_job(b, files))
             elif b.kind == "shell":
                 for n, line in enumerate(b.code.splitlines()):
                     command = line.split(" #", 1)[0].strip()
@@ -140,7 +232,7 @@ def _run(job: Job, port: int, workdir: Path) -> subprocess.CompletedProcess[str]
     if job.script is not None:
         (workdir / "main.py").write_text(job.script.replace("11111", str(port)), encoding="utf-8")
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
         "AIOFUTU_HOST": "127.0.0.1",
         "AIOFUTU_PORT": str(port),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -166,7 +258,7 @@ def results(
     opend_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, subprocess.CompletedProcess[str]]:
     root = tmp_path_factory.mktemp("docs")
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
         futures = {
             job.id: pool.submit(_run, job, opend_port, root / re.sub(r"\W", "_", job.id))
             for job in JOBS
@@ -174,14 +266,34 @@ def results(
         return {key: future.result() for key, future in futures.items()}
 
 
-@pytest.mark.parametrize("job", JOBS, ids=[job.id for job in JOBS])
-def test_doc_example_runs(job: Job, results: dict[str, subprocess.CompletedProcess[str]]) -> None:
-    done = results[job.id]
+def _check(job: Job, done: subprocess.CompletedProcess[str]) -> None:
     report = f"{' '.join(job.argv)}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
     assert done.returncode == 0, report
-    assert (done.stdout + done.stderr).strip(), f"printed nothing\n{report}"
     if job.argv[1:3] == ("-m", "pytest"):
-        assert re.search(r"\d+ passed", done.stdout) and "failed" not in done.stdout, report
+        assert re.search(r"\d+ passed", done.stdout), report
+        assert not re.search(r"\d+ (failed|skipped|xfailed|error)", done.stdout), report
+        if job.backends:
+            for backend in BACKENDS:
+                ran = re.search(rf"\[[^\]]*\b{backend}\b[^\]]*\] PASSED", done.stdout)
+                assert ran, f"no test ran on {backend}\n{report}"
+    elif job.script is None:  # a shell command
+        assert (done.stdout + done.stderr).strip(), f"printed nothing\n{report}"
+
+
+@pytest.mark.parametrize("job", JOBS, ids=[job.id for job in JOBS])
+def test_doc_example_runs(job: Job, results: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    _check(job, results[job.id])
+
+
+def test_a_test_module_must_run_on_every_backend() -> None:
+    job = Job("x.md:1", (sys.executable, "-m", "pytest", "t.py"), backends=True)
+    both = "t.py::test_a[asyncio] PASSED\nt.py::test_a[trio] PASSED\n1 passed in 0.1s"
+    _check(job, subprocess.CompletedProcess(job.argv, 0, both, ""))
+    only_asyncio = "t.py::test_a[asyncio] PASSED\n1 passed in 0.1s"
+    with pytest.raises(AssertionError, match="no test ran on trio"):
+        _check(job, subprocess.CompletedProcess(job.argv, 0, only_asyncio, ""))
+    with pytest.raises(AssertionError):
+        _check(job, subprocess.CompletedProcess(job.argv, 0, both + "\n1 skipped", ""))
 
 
 def test_docs_have_tested_examples() -> None:
@@ -189,12 +301,42 @@ def test_docs_have_tested_examples() -> None:
     assert {"script", "file", "pytest", "shell"} <= kinds
     for name in ("index.md", "tickers.md", "streaming.md", "reconnect.md", "errors.md"):
         assert any(b.page == name and b.kind == "script" for b in BLOCKS), f"{name}: none tested"
+    readme = [b for b in BLOCKS if b.page == "README.md" and b.lang == "python"]
+    assert {b.kind for b in readme} >= {"script", "file", "pytest"}
+
+
+def test_every_python_block_runs() -> None:
+    """Only a block marked ``fragment`` escapes running, and those stay rare."""
+    python = [b for b in BLOCKS if b.lang == "python"]
+    assert all(b.kind in {"script", "file", "pytest", "fragment"} for b in python)
+    fragments = [b.where for b in python if b.kind == "fragment"]
+    assert len(fragments) <= max(2, len(python) // 10), fragments
+
+
+def test_the_classification() -> None:
+    assert _classify("x.md", 1, "python", "", "import anyio\nanyio.run(main)\n") == (
+        "script",
+        None,
+    )
+    assert _classify("x.md", 1, "python", "", "# conftest.py\nimport pytest\n") == (
+        "file",
+        "conftest.py",
+    )
+    assert _classify("x.md", 1, "python", "", "# test_bot.py\nx = 1\n") == ("pytest", "test_bot.py")
+    assert _classify("docs/a-b.md", 7, "python", "", "async def test_x():\n    pass\n") == (
+        "pytest",
+        "test_a_b_7.py",
+    )
+    assert _classify("x.md", 1, "python", " fragment", "await x\n") == ("fragment", None)
+    assert _classify("x.md", 1, "bash", "", "ls\n") == (None, None)
 
 
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.kind == "script"], ids=lambda b: b.where)
-def test_tested_examples_assert_something(block: Block) -> None:
+def test_marked_examples_assert_something(block: Block) -> None:
     assert block.lang == "python"
-    assert re.search(r"^\s*assert\b", block.code, re.MULTILINE), f"{block.where} asserts nothing"
+    if block.marked:
+        asserts = re.search(r"^\s*assert\b", block.code, re.MULTILINE)
+        assert asserts, f"{block.where} asserts nothing"
 
 
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.lang == "python"], ids=lambda b: b.where)
@@ -205,7 +347,76 @@ def test_python_blocks_compile(block: Block) -> None:
 def test_every_page_is_linked_from_the_index() -> None:
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     linked = set(re.findall(r"\]\((\w+\.md)\)", index))
-    assert {p.name for p in PAGES} - {"index.md"} <= linked
+    assert {p.name for p in DOCS.glob("*.md")} - {"index.md"} <= linked
+
+
+def _extras() -> set[str]:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        return set(tomllib.load(f)["project"]["optional-dependencies"])
+
+
+def _pip_targets(line: str) -> list[str]:
+    """The requirements of each ``pip install ...`` on a line (in a code block or a code span)."""
+    targets: list[str] = []
+    for m in re.finditer(r"pip install ([^`#;&|\n]*)", line):
+        try:
+            words = shlex.split(m[1])
+        except ValueError:
+            words = m[1].split()
+        words = [w for w in words if not w.startswith("-")]
+        while "@" in words:  # an unquoted "name @ url": one requirement
+            at = words.index("@")
+            words[at - 1 : at + 2] = [" ".join(words[at - 1 : at + 2])]
+        targets.extend(words)
+    return targets
+
+
+REQUIREMENT = re.compile(r"(?P<name>[\w.\-/]+)(?:\[(?P<extras>[^\]]*)\])?(?P<url>\s*@.*)?")
+
+
+def _pip_problems(line: str, extras: set[str]) -> list[str]:
+    problems = []
+    for target in _pip_targets(line):
+        req = REQUIREMENT.fullmatch(target)
+        if req is None:
+            continue
+        name = req["name"]
+        is_ours = name.lower() == "aiofutu" or name.startswith((".", "/"))
+        if not is_ours:
+            continue  # another package (fastapi, trio, ...)
+        unknown = {e.strip() for e in (req["extras"] or "").split(",") if e.strip()} - extras
+        if unknown:
+            problems.append(f"{target!r}: no extra {sorted(unknown)} in pyproject.toml")
+        if name.lower() == "aiofutu" and not req["url"]:
+            problems.append(f"{target!r}: aiofutu is not on PyPI; install from a clone or git")
+    return problems
+
+
+def test_pip_install_lines_are_true() -> None:
+    """An install line a reader copies must work: known extras, and no PyPI aiofutu (yet)."""
+    extras = _extras()
+    assert {"polars", "crypto", "dev"} <= extras
+    problems = []
+    seen = 0
+    for page in PAGES:
+        for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if "pip install" in line:
+                seen += 1
+                problems += [f"{page.name}:{n}: {p}" for p in _pip_problems(line, extras)]
+    assert seen >= 3
+    assert not problems, problems
+
+
+def test_the_pip_check_can_fail() -> None:
+    extras = {"polars", "crypto", "dev"}
+    assert _pip_problems("pip install aiofutu  # the client", extras)
+    assert _pip_problems('pip install "aiofutu[polars]"', extras)
+    assert _pip_problems("`pip install -e '.[polar]'`", extras)
+    assert _pip_problems('pip install "aiofutu[nats] @ git+https://x/y.git"', extras)
+    assert not _pip_problems("pip install -e '.[polars,crypto]'   # + polars", extras)
+    assert not _pip_problems('pip install "aiofutu[polars] @ git+<repo-url>"', extras)
+    assert not _pip_problems("pip install aiofutu @ git+https://x/y.git", extras)
+    assert not _pip_problems("pip install fastapi uvicorn", extras)
 
 
 def _simulator_has(name: str) -> bool:
@@ -219,10 +430,13 @@ def _simulator_has(name: str) -> bool:
 def test_names_used_in_docs_exist() -> None:
     """``aiofutu.X`` anywhere in the docs; ``client.m``, ``server.m``/``opend.m`` and ``ticks.m``
     in their Python blocks (outside string literals)."""
+    import aiofutu.bridge
+    import aiofutu.bus
     import aiofutu.record
     import aiofutu.testing
 
     modules = {"sim": aiofutu.sim, "testing": aiofutu.testing, "record": aiofutu.record}
+    modules |= {"bridge": aiofutu.bridge, "bus": aiofutu.bus}
     internal = {"client", "streams", "models", "frames", "errors", "enums", "state", "codes", "cli"}
     stream_attrs = {"received", "dropped", "gaps", "codes"}
     missing = []
@@ -236,6 +450,7 @@ def test_names_used_in_docs_exist() -> None:
             elif head not in internal and not hasattr(aiofutu, head):
                 missing.append(f"{page.name}: aiofutu.{head}")
         code = "".join(b.code for b in BLOCKS if b.page == page.name and b.lang == "python")
+        code += "\n".join(re.findall(r"`([^`\n]+)`", text))  # and the prose's code spans
         for obj, name in re.findall(r"(?<![\w\"'/.-])(\w+)\.(\w+)", code):
             if obj == "client" and not hasattr(aiofutu.Client, name) and name != "reconnects":
                 missing.append(f"{page.name}: client.{name}")

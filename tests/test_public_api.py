@@ -28,6 +28,8 @@ REQUIRED_MODULES = (
     "aiofutu.codes",
     "aiofutu.sim",
     "aiofutu.testing",
+    "aiofutu.bridge",
+    "aiofutu.bus",
 )
 PUBLIC_MODULES = tuple(
     sorted(
@@ -115,7 +117,10 @@ def test_required_modules_are_public() -> None:
     assert set(REQUIRED_MODULES) <= set(PUBLIC_MODULES)
 
 
-@pytest.mark.parametrize("module_name", ["aiofutu.sim", "aiofutu.testing", "aiofutu.record"])
+@pytest.mark.parametrize(
+    "module_name",
+    ["aiofutu.sim", "aiofutu.testing", "aiofutu.record", "aiofutu.bridge", "aiofutu.bus"],
+)
 def test_submodule_api_is_exactly_what_the_docs_list(module_name: str) -> None:
     sections = _doc_sections()
     assert module_name in sections, f"docs/api.md has no section for {module_name}"

@@ -49,3 +49,22 @@ async def test_gaps_are_reported(opend: Simulator, client: aiofutu.Client) -> No
 async def test_vwap_when_opend_refuses(client: aiofutu.Client) -> None:
     with pytest.raises(aiofutu.OpenDError, match="quota exhausted"):
         await vwap(client, "HK.00700", 10)
+
+
+@pytest.mark.anyio
+async def test_an_unknown_code_is_refused(client: aiofutu.Client) -> None:
+    with pytest.raises(aiofutu.OpenDError, match=r"unknown stock HK\.99999"):
+        await vwap(client, "HK.99999", 10)  # OpenD refuses a code it does not know
+
+
+class TestMySecurities:
+    @pytest.fixture
+    def opend_securities(self) -> dict[str, str]:
+        """Securities of your own, for the tests of this class (or of a whole conftest.py)."""
+        return {"HK.01235": "My Test Co"}
+
+    @pytest.mark.anyio
+    @opend_config(burst=50, securities=["US.ZZZZ"])  # or per test, with the other options
+    async def test_vwap_of_my_securities(self, client: aiofutu.Client) -> None:
+        assert await vwap(client, "HK.01235", 50) > 0
+        assert await vwap(client, "US.ZZZZ", 50) > 0

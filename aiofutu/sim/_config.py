@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..codes import parse_code
 from ._scenarios import MARKET_HOURS, SCENARIOS, MarketHours
+from ._universe import Listing, SecuritiesSpec, listings
 
 __all__ = ("AES_MODES", "AesMode", "SimConfig")
 
@@ -35,8 +37,24 @@ class SimConfig:
     seed: int = 1
     #: Live ticks per second per active security; 0 = no live flow (only bursts).
     tick_rate: float = 50.0
-    #: Securities that get live ticks from the start (subscribed ones are added on demand).
+    #: Securities that get live ticks from the start (subscribed ones are added on demand);
+    #: they are part of the security list even when the default one does not have them.
     codes: tuple[str, ...] = ("HK.00700", "US.AAPL")
+    #: Securities the simulator knows besides :data:`~aiofutu.sim.DEFAULT_UNIVERSE` and
+    #: ``codes``: codes (``("HK.01024",)``), or a mapping of code to a name or a
+    #: :class:`~aiofutu.sim.Listing`. Requests naming any other code are refused, as OpenD
+    #: refuses an unknown stock. Stored as ``((code, Listing), ...)``.
+    securities: SecuritiesSpec = ()
+    #: Accept every well-formed code, making up a security for an unknown one (benchmarks that
+    #: subscribe thousands of synthetic codes). OpenD itself refuses unknown securities.
+    allow_any_code: bool = False
+    #: A JSON file that keeps the tape across restarts: each security's trade counter, price
+    #: and recent ticks are loaded from it at start and saved to it (atomically) every
+    #: ``state_interval`` seconds and at stop, so a restarted simulator continues its counters
+    #: instead of starting over. None: every start is a new market.
+    state_file: str | os.PathLike[str] | None = None
+    #: Seconds between saves of ``state_file`` while running (0: only at start and stop).
+    state_interval: float = 5.0
     #: Sent in the InitConnect reply (seconds).
     keepalive_interval: int = 10
     #: Initial value of ``Faults.reply_delay``.
@@ -87,6 +105,15 @@ class SimConfig:
     rsa_key: str | os.PathLike[str] | bytes | None = None
     #: The AES mode of encrypted sessions (:data:`AesMode`); only with ``rsa_key``.
     aes_mode: AesMode = "auto"
+    #: Also serve OpenD's WebSocket gateway (the npm ``futu-api`` SDK's transport) on this port
+    #: of ``host`` (0 picks a free one; read it from ``Simulator.websocket_port``); None: no
+    #: gateway. Needs ``wsproto`` (``pip install "aiofutu[ws]"``).
+    websocket_port: int | None = None
+    #: The gateway's key (OpenD's ``websocket_key_md5`` is its MD5): Init must carry its MD5 hex
+    #: digest, else it gets no answer, as from OpenD. None: any Init is accepted.
+    websocket_key: str | None = None
+    #: A WebSocket message larger than this closes its connection (1009 message too big).
+    websocket_max_message: int = 1 * _MIB
 
     def __post_init__(self) -> None:
         preset = SCENARIOS.get(self.scenario)
@@ -98,6 +125,7 @@ class SimConfig:
             if getattr(self, name) == defaults[name]:
                 object.__setattr__(self, name, value)
         object.__setattr__(self, "codes", tuple(self.codes))
+        object.__setattr__(self, "securities", listings(self.securities))
         self._validate()
 
     def _validate(self) -> None:
@@ -124,11 +152,19 @@ class SimConfig:
             "corrupt_pushes",
             "corrupt_every",
             "speed",
+            "state_interval",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for code in self.codes:
             parse_code(code)
+        if not math.isfinite(self.state_interval):
+            raise ValueError(f"state_interval must be finite, got {self.state_interval!r}")
+        state = self.state_file
+        if state is not None and not isinstance(state, (str, os.PathLike)):
+            raise ValueError(f"state_file must be a file path, got {state!r}")
+        if state is not None and self.replay is not None:
+            raise ValueError("state_file does not go with replay (a replay serves recorded ticks)")
         if self.aes_mode not in AES_MODES:
             raise ValueError(f"aes_mode must be one of {AES_MODES}, got {self.aes_mode!r}")
         key = self.rsa_key
@@ -136,6 +172,23 @@ class SimConfig:
             raise ValueError(f"rsa_key must be a PEM file path or PEM bytes, got {key!r}")
         if self.aes_mode != "auto" and key is None:
             raise ValueError(f"aes_mode={self.aes_mode!r} needs rsa_key (without a key, no AES)")
+        self._validate_websocket()
+
+    def _validate_websocket(self) -> None:
+        port = self.websocket_port
+        if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
+            raise ValueError(f"websocket_port must be in 0..65535 or None, got {port!r}")
+        key = self.websocket_key
+        if key is not None and not isinstance(key, str):
+            raise ValueError(f"websocket_key must be a string, got {type(key).__name__}")
+        if key is not None and port is None:
+            raise ValueError("websocket_key needs websocket_port (the key is the gateway's)")
+        if self.websocket_max_message < 64:
+            raise ValueError("websocket_max_message must be >= 64 bytes")
+
+    def security_list(self) -> dict[str, Listing]:
+        """``securities`` as a mapping of code to :class:`~aiofutu.sim.Listing`."""
+        return dict(cast("tuple[tuple[str, Listing], ...]", self.securities))
 
     def changed(self) -> dict[str, Any]:
         """The fields that differ from the defaults (for a start-up log line)."""
@@ -146,4 +199,6 @@ class SimConfig:
         }
         if isinstance(changed.get("rsa_key"), bytes):
             changed["rsa_key"] = "<PEM bytes>"  # never a private key in a log line
+        if changed.get("websocket_key"):
+            changed["websocket_key"] = "<set>"
         return changed

@@ -7,12 +7,12 @@ first-push OpenD sends with a subscription). Handlers never touch the socket.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._kinds import KINDS
 from .._pb import (
     common_pb2,
     get_global_state_pb2,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from ._session import Session
 
-__all__ = ("HANDLERS", "Result", "SubKey", "fail")
+__all__ = ("HANDLERS", "KIND_HANDLERS", "Result", "SubKey", "fail")
 
 logger = logging.getLogger("aiofutu.sim")
 
@@ -88,6 +88,24 @@ def _parse_pairs(
     return [(c, t) for c in dict.fromkeys(codes) for t in types]
 
 
+def _refuse_unknown(session: Session, codes: Iterable[str], what: str) -> Result | None:
+    """OpenD refuses a request naming a security it does not know; so does the simulator.
+
+    OpenD's exact ``retMsg`` is not documented (its stock-info reply names unknown codes
+    "unknown stock"): this wording, and ``errCode`` 8, are the simulator's choice.
+    """
+    market = session.server.market
+    unknown = [code for code in dict.fromkeys(codes) if not market.knows(code)]
+    if not unknown:
+        return None
+    names = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+    return fail(
+        f"{what}: unknown stock{'s' if len(unknown) > 1 else ''} {names} (not in the simulator's "
+        "security list; add it with SimConfig(securities=...) or aiofutu sim --codes)",
+        ErrCode.UNKNOWN_SECURITY,
+    )
+
+
 def _describe(key: SubKey) -> str:
     return f"{key[0]} {_SUB_TYPE_NAMES.get(key[1], key[1])}"
 
@@ -98,8 +116,9 @@ def _first_pushes(session: Session, keys: Iterable[SubKey]) -> list[bytes]:
     for code, sub_type in keys:
         if sub_type == TICKER and (code, sub_type) in session.pushes:
             sec = server.market.security(code)
-            if sec.ring:
-                bodies.append(server.encoder(sec).body((sec.ring[-1].SerializeToString(),)))
+            latest = sec.latest()  # one tick: the history is not built for it
+            if latest is not None:
+                bodies.append(server.encoder(sec).body((latest.SerializeToString(),)))
     return bodies
 
 
@@ -180,6 +199,9 @@ def _sub(session: Session, c2s: qot_sub_pb2.C2S) -> Result:
     keys = _parse_pairs(c2s.securityList, c2s.subTypeList)
     if isinstance(keys, str):
         return fail(f"Qot_Sub: {keys}")
+    unknown = _refuse_unknown(session, (code for code, _ in keys), "Qot_Sub")
+    if unknown is not None:
+        return unknown
     if not c2s.isSubOrUnSub:
         return _unsubscribe(session, keys)
     server = session.server
@@ -225,6 +247,9 @@ def _reg_push(session: Session, c2s: qot_reg_qot_push_pb2.C2S) -> Result:
     keys = _parse_pairs(c2s.securityList, c2s.subTypeList)
     if isinstance(keys, str):
         return fail(f"Qot_RegQotPush: {keys}")
+    unknown = _refuse_unknown(session, (code for code, _ in keys), "Qot_RegQotPush")
+    if unknown is not None:
+        return unknown
     changed = _register(session, keys, c2s.isRegOrUnReg)
     response, _ = _ok(qot_reg_qot_push_pb2.Response())
     first = c2s.isFirstPush if c2s.HasField("isFirstPush") else True
@@ -258,6 +283,9 @@ def _get_ticker(session: Session, c2s: qot_get_ticker_pb2.C2S) -> Result:
     code = _security_code(c2s.security) if c2s.HasField("security") else None
     if code is None:
         return fail("Qot_GetTicker: a valid security is required")
+    unknown = _refuse_unknown(session, (code,), "Qot_GetTicker")
+    if unknown is not None:
+        return unknown
     if (code, TICKER) not in session.subs:
         return fail(
             f"{code} is not subscribed to TICKER on this connection: "
@@ -268,14 +296,16 @@ def _get_ticker(session: Session, c2s: qot_get_ticker_pb2.C2S) -> Result:
     if c2s.maxRetNum <= 0:
         return fail(f"maxRetNum must be between 1 and {max_ticks}, got {c2s.maxRetNum}")
     sec = session.server.market.security(code)
-    ring = sec.ring
-    count = min(c2s.maxRetNum, max_ticks, len(ring))
     s2c = qot_get_ticker_pb2.S2C(security=sec.security, name=sec.name)
-    s2c.tickerList.extend(itertools.islice(ring, len(ring) - count, None))
+    s2c.tickerList.extend(sec.recent(min(c2s.maxRetNum, max_ticks)))
     return _ok(qot_get_ticker_pb2.Response(s2c=s2c))
 
 
 Handler = Callable[["Session", Any], Result]
+#: The get handler of each quote kind, by the kind's name in ``aiofutu._kinds.KINDS``.
+KIND_HANDLERS: dict[str, Handler] = {
+    "ticker": _get_ticker,
+}
 HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.INIT_CONNECT: (init_connect_pb2.Request, _init_connect),
     ProtoId.GET_GLOBAL_STATE: (get_global_state_pb2.Request, _global_state),
@@ -283,5 +313,6 @@ HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.QOT_SUB: (qot_sub_pb2.Request, _sub),
     ProtoId.QOT_REG_QOT_PUSH: (qot_reg_qot_push_pb2.Request, _reg_push),
     ProtoId.QOT_GET_SUB_INFO: (qot_get_sub_info_pb2.Request, _sub_info),
-    ProtoId.QOT_GET_TICKER: (qot_get_ticker_pb2.Request, _get_ticker),
+    # every quote kind's get request, from the one table (a kind without a handler is an error)
+    **{k.get_proto_id: (k.get_request, KIND_HANDLERS[k.name]) for k in KINDS},
 }

@@ -2,8 +2,10 @@
 
 Every security owns a ``random.Random`` seeded from ``(seed, code)``, so prices, volumes,
 directions and trade types are reproducible run to run; only the wall-clock timestamps (and so
-``time``/``sequence``) differ. Securities are created on demand and start with a full ring buffer
-of history, so ``get_rt_ticker(code, 1000)`` right after subscribing returns 1000 ticks.
+``time``/``sequence``) differ. Only securities of the security list exist (``_universe``); each
+is created on first use, and its tape starts with ``max_ticks`` ticks of history, made lazily,
+so ``get_rt_ticker(code, 1000)`` right after subscribing returns 1000 ticks while subscribing
+itself costs next to nothing.
 
 ``sequence`` is ``(int(timestamp) << 32) | counter`` with a per-security running trade counter,
 the HK layout of the protocol notes (§11). Real US sequences carry 0 in the low 32 bits; the
@@ -14,20 +16,27 @@ increasing and gaps can be detected everywhere.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import logging
 import random
 import time
 from collections import deque
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf.message import DecodeError
 
 from .._pb import qot_common_pb2
 from ..codes import parse_code
 from ..enums import Market
+from ..errors import InvalidCode
+from ._hours import UTC8, ZONES, market_states, trading_markets
+from ._state import decode_tape, encode_tape
+from ._universe import DEFAULT_UNIVERSE, Listing
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
-__all__ = ("SecurityState", "SimMarket", "market_states")
+__all__ = ("SecurityState", "SimMarket", "market_states", "trading_markets", "unknown_security")
 
 logger = logging.getLogger("aiofutu.sim")
 
@@ -40,24 +49,6 @@ _SIGN = {_AUTOMATCH: 32, _ODD_LOT: 68, _AUCTION: 85}
 _UNIT = 10_000  # prices are kept as integers in 1/10000 of the currency unit
 _U32 = 0xFFFFFFFF
 
-
-def _zone(name: str, fallback_hours: int) -> _dt.tzinfo:
-    try:
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo(name)
-    except Exception:  # no tzdata on this machine: a fixed offset is close enough for a simulator
-        return _dt.timezone(_dt.timedelta(hours=fallback_hours))
-
-
-_UTC8 = _dt.timezone(_dt.timedelta(hours=8))
-_NEW_YORK = _zone("America/New_York", -5)
-_ZONES: dict[Market, _dt.tzinfo] = {
-    Market.US: _NEW_YORK,
-    Market.JP: _dt.timezone(_dt.timedelta(hours=9)),
-    Market.AU: _zone("Australia/Sydney", 10),
-    Market.CA: _zone("America/Toronto", -5),
-}
 
 # HKEX spread table: (upper bound of the band, tick), both in 1/10000 units.
 _HK_SPREADS = (
@@ -91,36 +82,44 @@ def _tick(market: Market, price: int, up: bool) -> int:
     return 100  # 0.01: US, A-shares and everything else
 
 
-class _Known(NamedTuple):
-    name: str
-    price: float
-    lot: int
-
-
-_KNOWN: dict[str, _Known] = {
-    "HK.00700": _Known("Tencent", 480.0, 100),
-    "HK.09988": _Known("Alibaba", 85.0, 100),
-    "HK.00005": _Known("HSBC Holdings", 70.0, 400),
-    "HK.00388": _Known("HKEX", 330.0, 100),
-    "HK.00941": _Known("China Mobile", 80.0, 500),
-    "HK.01810": _Known("Xiaomi", 40.0, 200),
-    "HK.03690": _Known("Meituan", 120.0, 100),
-    "US.AAPL": _Known("Apple Inc.", 190.0, 100),
-    "US.TSLA": _Known("Tesla", 250.0, 100),
-    "US.MSFT": _Known("Microsoft", 420.0, 100),
-    "US.NVDA": _Known("NVIDIA", 120.0, 100),
-    "US.AMZN": _Known("Amazon.com", 180.0, 100),
-    "US.META": _Known("Meta Platforms", 500.0, 100),
-    "SH.600519": _Known("Kweichow Moutai", 1500.0, 100),
-    "SH.600000": _Known("SPD Bank", 10.0, 100),
-    "SZ.000001": _Known("Ping An Bank", 11.5, 100),
-    "SZ.300750": _Known("CATL", 200.0, 100),
-}
 _HK_LOTS = (100, 200, 400, 500, 1000, 2000)
+_NOTHING = Listing()
+
+
+def unknown_security(code: str) -> InvalidCode:
+    """The error for a code outside the simulator's security list (its Python API)."""
+    return InvalidCode(
+        f"unknown stock {code}: not in the simulator's security list (add it with "
+        "SimConfig(securities=...), or allow every code with allow_any_code=True)"
+    )
+
+
+class _TimeText:
+    """``time`` strings in exchange-local time, the date and clock part cached per second."""
+
+    def __init__(self, tz: _dt.tzinfo) -> None:
+        self._tz = tz
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, ts: float) -> tuple[int, str]:
+        second, ms = divmod(round(ts * 1000), 1000)
+        if second != self._second:
+            self._second = second
+            local = _dt.datetime.fromtimestamp(second, self._tz)
+            self._prefix = local.strftime("%Y-%m-%d %H:%M:%S")
+        return second, f"{self._prefix}.{ms:03d}"
 
 
 class SecurityState:
-    """One simulated security: price walk, trade counter and the ring buffer of recent ticks."""
+    """One simulated security: price walk, trade counter and its tape of recent ticks.
+
+    The tape is ``max_ticks`` ticks of history (~2 s apart on average, ending when the security
+    was created) followed by every tick made since. The history is generated lazily, newest
+    first, by walking back from the creation price with its own random stream: creating or
+    subscribing a security costs nothing, asking for its latest tick costs one tick, and the
+    ticks are the same whenever they are asked for (same seed, same tape).
+    """
 
     def __init__(
         self,
@@ -131,56 +130,112 @@ class SecurityState:
         hp_volume: bool,
         now: float,
         prefill: bool = True,
+        listing: Listing | None = None,
+        saved: Mapping[str, Any] | None = None,
     ) -> None:
         market, short = parse_code(code)
         self.code = code
         self.market = market
         self.security = qot_common_pb2.Security(market=market.wire, code=short)
-        self.ring: deque[qot_common_pb2.Ticker] = deque(maxlen=max_ticks)
+        self.max_ticks = max_ticks
         self.paused = False  # a burst owns the security: live flow skips it
         self.hp_volume = hp_volume
-        rng = self._rng = random.Random(f"{seed}:{code}")
-        known = _KNOWN.get(code)
-        if known is not None:
-            self.name, start, self.lot = known.name, known.price, known.lot
+        self._seed = f"{seed}:{code}"
+        rng = self._rng = random.Random(self._seed)
+        known = listing or _NOTHING
+        start = known.price if known.price is not None else round(rng.uniform(5.0, 200.0), 2)
+        if known.lot is not None:
+            self.lot = known.lot
         else:
-            self.name = f"{short} ({market.value}, simulated)"
-            start = round(rng.uniform(5.0, 200.0), 2)
             self.lot = rng.choice(_HK_LOTS) if market is Market.HK else 100
+        self.name = known.name or f"{short} ({market.value}, simulated)"
         self._start = round(start * _UNIT)
         self.price = self._start - self._start % _tick(market, self._start, True)
         self.counter = rng.randint(10_000, 60_000)
         self.made = 0  # ticks generated since creation, for periodic gaps
         self.last_ts = 0.0
-        self._tz = _ZONES.get(market, _UTC8)
-        self._fmt_second = -1
-        self._fmt_prefix = ""
-        if prefill:  # history: ~2 s apart on average, ending now
-            gaps = [round(rng.expovariate(0.5), 3) for _ in range(max_ticks)]
-            ts = now - sum(gaps)
-            for gap in gaps:
-                ts += gap
-                self.ring.append(self._tick(*self._stamp(ts)))
+        self._tz = ZONES.get(market, UTC8)
+        self._text = _TimeText(self._tz)
+        self._recent: deque[qot_common_pb2.Ticker] = deque(maxlen=max_ticks)
+        #: The lazily made history: its random stream's seed and (end time, price, counter).
+        self._history: tuple[str, float, int, int] | None = None
+        self._past: list[qot_common_pb2.Ticker] = []  # made so far, newest first
+        self._past_iter: Iterator[qot_common_pb2.Ticker] | None = None
+        if saved is not None:
+            self._restore(saved)
+        elif prefill:
+            end = round(now, 3)
+            self._history = (f"{seed}:{code}:history", end, self.price, self.counter + max_ticks)
+            self.counter += max_ticks  # the history's trades come before the first live one
+            self.last_ts = end
+
+    # ---- the tape -------------------------------------------------------------------------
+
+    @property
+    def history_made(self) -> int:
+        """History ticks generated so far (0 until someone asks for ticks before live ones)."""
+        return len(self._past)
+
+    def _history_room(self) -> int:
+        """History ticks still on the tape (the newest ``max_ticks`` ticks)."""
+        return 0 if self._history is None else max(self.max_ticks - len(self._recent), 0)
+
+    def _pull(self, n: int) -> list[qot_common_pb2.Ticker]:
+        """The newest ``n`` history ticks, newest first (generated as needed)."""
+        past = self._past
+        if len(past) < n:
+            if self._past_iter is None:
+                self._past_iter = self._walk_back()
+            past.extend(itertools.islice(self._past_iter, n - len(past)))
+        return past[:n]
+
+    def recent(self, n: int | None = None) -> list[qot_common_pb2.Ticker]:
+        """The last ``n`` ticks of the tape (all of it: up to ``max_ticks``), oldest first."""
+        n = self.max_ticks if n is None else min(n, self.max_ticks)
+        live = self._recent
+        if n <= len(live):
+            return list(itertools.islice(live, len(live) - n, None))
+        older = self._pull(min(n - len(live), self._history_room()))
+        older.reverse()
+        return older + list(live)
+
+    def latest(self) -> qot_common_pb2.Ticker | None:
+        """The newest tick of the tape, if any (the first push of a subscription)."""
+        if self._recent:
+            return self._recent[-1]
+        return self._pull(1)[0] if self._history_room() > 0 else None
+
+    @property
+    def tape_size(self) -> int:
+        """Ticks on the tape, made or still to be made (up to ``max_ticks``)."""
+        return len(self._recent) + self._history_room()
+
+    def store(self, ticks: Iterable[qot_common_pb2.Ticker]) -> None:
+        """Append ticks made elsewhere (a replay) to the tape."""
+        self._recent.extend(ticks)
 
     def generate(
         self, n: int, now: float | None = None, *, gap_every: int = 0, gap_size: int = 1
     ) -> list[qot_common_pb2.Ticker]:
-        """``n`` new ticks sharing one timestamp (``now`` or the clock), stored in the ring.
+        """``n`` new ticks sharing one timestamp (``now`` or the clock), stored on the tape.
 
         With ``gap_every``, every ``gap_every``-th tick made by this security follows
         ``gap_size`` trades that are never produced: a real hole in the tape.
         """
-        stamp = self._stamp(time.time() if now is None else now)
-        if gap_every <= 0:
-            ticks = [self._tick(*stamp) for _ in range(n)]
-        else:
-            ticks = []
-            for _ in range(n):
+        ts = round(max(time.time() if now is None else now, self.last_ts), 3)
+        self.last_ts = ts
+        second, text = self._text(ts)
+        ticks = []
+        for _ in range(n):
+            if gap_every > 0:
                 self.made += 1
                 if self.made % gap_every == 0:
                     self.counter = (self.counter + gap_size) & _U32
-                ticks.append(self._tick(*stamp))
-        self.ring.extend(ticks)
+            kind, direction, volume, price = self._draw(self._rng, self.price, forward=True)
+            self.price = price
+            self.counter = (self.counter + 1) & _U32
+            ticks.append(self._make(ts, second, text, self.counter, kind, direction, price, volume))
+        self._recent.extend(ticks)
         return ticks
 
     def skip(self, n: int) -> None:
@@ -189,22 +244,63 @@ class SecurityState:
             raise ValueError("n must be >= 0")
         self.counter = (self.counter + n) & _U32
 
-    def _stamp(self, ts: float) -> tuple[float, int, str]:
-        """Millisecond timestamp (never before the previous one), its second and time string."""
-        ts = round(max(ts, self.last_ts), 3)
-        self.last_ts = ts
-        second, ms = divmod(round(ts * 1000), 1000)
-        if second != self._fmt_second:
-            self._fmt_second = second
-            local = _dt.datetime.fromtimestamp(second, self._tz)
-            self._fmt_prefix = local.strftime("%Y-%m-%d %H:%M:%S")
-        return ts, second, f"{self._fmt_prefix}.{ms:03d}"
+    def _walk_back(self) -> Iterator[qot_common_pb2.Ticker]:
+        """The history, newest first: each step undoes one trade's price move."""
+        assert self._history is not None
+        seed, ts, price, counter = self._history
+        rng = random.Random(seed)
+        text = _TimeText(self._tz)
+        for _ in range(self.max_ticks):
+            kind, direction, volume, before = self._draw(rng, price, forward=False)
+            stamp = round(ts, 3)
+            second, time_text = text(stamp)
+            yield self._make(stamp, second, time_text, counter, kind, direction, price, volume)
+            price = before
+            counter = (counter - 1) & _U32
+            ts -= round(rng.expovariate(0.5), 3)
 
-    def _tick(self, ts: float, second: int, time_text: str) -> qot_common_pb2.Ticker:
-        rng = self._rng
+    # ---- state files ----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a state file keeps of this security, to continue it after a restart."""
+        # Once live ticks filled the tape, no history is left on it to regenerate.
+        history = self._history if self._history_room() > 0 else None
+        return {
+            "start": self._start,
+            "price": self.price,
+            "counter": self.counter,
+            "made": self.made,
+            "last_ts": self.last_ts,
+            "history": None if history is None else list(history),
+            "tape": encode_tape(self.security, self._recent),
+        }
+
+    def _restore(self, saved: Mapping[str, Any]) -> None:
+        try:
+            self._start = int(saved["start"])
+            self.price = int(saved["price"])
+            self.counter = int(saved["counter"]) & _U32
+            self.made = int(saved["made"])
+            self.last_ts = float(saved["last_ts"])
+            history = saved.get("history")
+            if history is not None:
+                seed, end, price, counter = history
+                self._history = (str(seed), float(end), int(price), int(counter))
+            self._recent.extend(decode_tape(saved["tape"]))
+        except (KeyError, TypeError, ValueError, DecodeError) as exc:
+            raise ValueError(f"the saved state of {self.code} does not read: {exc!r}") from None
+        # A fresh stream, still a function of the seed and of where the tape stopped.
+        self._rng = random.Random(f"{self._seed}:{self.counter}")
+
+    # ---- one trade ------------------------------------------------------------------------
+
+    def _draw(self, rng: random.Random, price: int, *, forward: bool) -> tuple[int, int, int, int]:
+        """A trade's (kind, direction, volume) and the price on its other side.
+
+        ``forward``: ``price`` is the last traded price and the result the new one. Backwards
+        (the history): ``price`` is this trade's and the result the price before it.
+        """
         market = self.market
-        self.counter = (self.counter + 1) & _U32
-
         r = rng.random()
         if r < 0.005:
             kind = _AUCTION
@@ -226,15 +322,20 @@ class SecurityState:
                 step = 2
             elif move < 0.30:
                 step = -2
-        price = self.price
+        other = price
         if step:
             up = step > 0
-            if (up and price > 2 * self._start) or (not up and price < self._start // 2):
+            high, low = price > 2 * self._start, price < self._start // 2
+            if forward:
+                leaves = (up and high) or (not up and low)
+            else:  # walking back from a rise goes down, from a fall goes up
+                leaves = (up and low) or (not up and high)
+            if leaves:
                 up = not up  # keep the walk within [start/2, 2*start]
-            tick = _tick(market, price, up)
+            going_up = up if forward else not up
+            tick = _tick(market, price, going_up)
             for _ in range(abs(step)):
-                price = price + tick if up else max(price - tick, tick)
-            self.price = price
+                other = other + tick if going_up else max(other - tick, tick)
             direction = _BUY if up else _SELL
         else:
             d = rng.random()
@@ -249,10 +350,23 @@ class SecurityState:
             volume = lot * (1 + min(int(rng.expovariate(0.3)), 99))
             if kind == _AUCTION:
                 volume *= 5
+        return kind, direction, volume, other
+
+    def _make(
+        self,
+        ts: float,
+        second: int,
+        text: str,
+        counter: int,
+        kind: int,
+        direction: int,
+        price: int,
+        volume: int,
+    ) -> qot_common_pb2.Ticker:
         price_f = price / _UNIT
         tick_pb = Ticker(
-            time=time_text,
-            sequence=(second << 32) | self.counter,
+            time=text,
+            sequence=(second << 32) | counter,
             dir=direction,
             price=price_f,
             volume=volume,
@@ -269,7 +383,11 @@ class SecurityState:
 
 
 class SimMarket:
-    """All simulated securities, created on demand, plus the set that gets live ticks."""
+    """All simulated securities, created on first use, plus the set that gets live ticks.
+
+    Only the securities of ``universe`` (default :data:`DEFAULT_UNIVERSE`, plus ``codes``)
+    exist, unless ``allow_any_code`` makes one up for any well-formed code.
+    """
 
     def __init__(
         self,
@@ -279,22 +397,46 @@ class SimMarket:
         hp_volume: bool = False,
         codes: tuple[str, ...] = (),
         prefill: bool = True,
+        universe: Mapping[str, Listing] | None = None,
+        allow_any_code: bool = False,
     ) -> None:
         self.seed = seed
         self.max_ticks = max_ticks
         self.hp_volume = hp_volume
         #: New securities start with ``max_ticks`` ticks of history (off for a replay).
         self.prefill = prefill
+        #: The securities that exist (code -> :class:`Listing`); :meth:`add` extends it.
+        self.universe: dict[str, Listing] = dict(DEFAULT_UNIVERSE if universe is None else universe)
+        #: Every well-formed code exists (a made-up security for unknown ones).
+        self.allow_any_code = allow_any_code
+        #: Snapshots from a state file, by code, used when each security is first touched.
+        self.saved: dict[str, dict[str, Any]] = {}
         self._securities: dict[str, SecurityState] = {}
         self._by_wire: dict[tuple[int, str], SecurityState] = {}
         self._live: dict[str, SecurityState] = {}
         for code in codes:
+            self.universe.setdefault(code, _NOTHING)
+        for code in codes:
             self.activate(code)
 
+    def knows(self, code: str) -> bool:
+        """True when ``code`` is a security of this market (OpenD refuses the others)."""
+        return self.allow_any_code or code in self.universe
+
+    def add(self, code: str, listing: Listing | None = None) -> None:
+        """Make ``code`` a known security (a name, price or lot left out is drawn)."""
+        parse_code(code)
+        self.universe[code] = listing or self.universe.get(code, _NOTHING)
+
     def security(self, code: str) -> SecurityState:
-        """The state of ``code`` (``"HK.00700"``), created with its history if new."""
+        """The state of ``code`` (``"HK.00700"``), created if new.
+
+        Raises :class:`~aiofutu.errors.InvalidCode` for a code outside the security list.
+        """
         sec = self._securities.get(code)
         if sec is None:
+            if not self.knows(code):
+                raise unknown_security(code)
             sec = SecurityState(
                 code,
                 seed=self.seed,
@@ -302,6 +444,8 @@ class SimMarket:
                 hp_volume=self.hp_volume,
                 now=time.time(),
                 prefill=self.prefill,
+                listing=self.universe.get(code),
+                saved=self.saved.pop(code, None),
             )
             self._securities[code] = sec
             self._by_wire[(sec.security.market, sec.security.code)] = sec
@@ -324,7 +468,7 @@ class SimMarket:
 
     def history(self, code: str) -> list[qot_common_pb2.Ticker]:
         """The stored ticks of ``code``, oldest first (up to ``max_ticks``). Do not mutate them."""
-        return list(self.security(code).ring)
+        return self.security(code).recent()
 
     def generate(self, code: str, n: int = 1) -> list[qot_common_pb2.Ticker]:
         """Make ``n`` new ticks for ``code`` and store them; nothing is pushed."""
@@ -334,108 +478,11 @@ class SimMarket:
         """Advance the trade counter of ``code`` by ``n`` without producing ticks (a gap)."""
         self.security(code).skip(n)
 
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every security's state for a state file (also those loaded but not used yet)."""
+        states = dict(self.saved)
+        states.update((code, sec.snapshot()) for code, sec in self._securities.items())
+        return states
+
     def __contains__(self, code: object) -> bool:
         return code in self._securities
-
-
-# ---- market states for GetGlobalState -------------------------------------------------------
-
-_CLOSED, _AUCTION_STATE, _WAITING, _MORNING, _REST, _AFTERNOON = 6, 1, 2, 3, 4, 5
-_PRE_MARKET, _AFTER_HOURS, _NIGHT_OPEN, _FUTURE_DAY_OPEN = 8, 10, 13, 15
-
-
-def _state(now: float, tz: _dt.tzinfo, table: tuple[tuple[int, int], ...], default: int) -> int:
-    local = _dt.datetime.fromtimestamp(now, tz)
-    if local.weekday() >= 5:
-        return _CLOSED
-    minute = local.hour * 60 + local.minute
-    for end, state in table:
-        if minute < end:
-            return state
-    return default
-
-
-def _hhmm(h: int, m: int = 0) -> int:
-    return h * 60 + m
-
-
-_HK_TABLE = (
-    (_hhmm(9), _CLOSED),
-    (_hhmm(9, 20), _AUCTION_STATE),
-    (_hhmm(9, 30), _WAITING),
-    (_hhmm(12), _MORNING),
-    (_hhmm(13), _REST),
-    (_hhmm(16), _AFTERNOON),
-)
-_CN_TABLE = (
-    (_hhmm(9, 15), _CLOSED),
-    (_hhmm(9, 25), _AUCTION_STATE),
-    (_hhmm(9, 30), _WAITING),
-    (_hhmm(11, 30), _MORNING),
-    (_hhmm(13), _REST),
-    (_hhmm(15), _AFTERNOON),
-)
-_US_TABLE = (
-    (_hhmm(4), _CLOSED),
-    (_hhmm(9, 30), _PRE_MARKET),
-    (_hhmm(16), _AFTERNOON),
-    (_hhmm(20), _AFTER_HOURS),
-)
-_HKF_TABLE = (
-    (_hhmm(3), _NIGHT_OPEN),
-    (_hhmm(9, 15), _CLOSED),
-    (_hhmm(16, 30), _FUTURE_DAY_OPEN),
-    (_hhmm(17, 15), _CLOSED),
-)
-
-
-#: States in which a market makes trades (Morning, Afternoon, NightOpen, FutureDayOpen).
-_TRADING = frozenset({_MORNING, _AFTERNOON, _NIGHT_OPEN, _FUTURE_DAY_OPEN})
-_FORCED_OPEN = {
-    "marketHK": _AFTERNOON,
-    "marketUS": _AFTERNOON,
-    "marketSH": _AFTERNOON,
-    "marketSZ": _AFTERNOON,
-    "marketHKFuture": _FUTURE_DAY_OPEN,
-    "marketUSFuture": _AFTERNOON,
-}
-_STATE_FIELD = {
-    Market.HK: "marketHK",
-    Market.US: "marketUS",
-    Market.SH: "marketSH",
-    Market.SZ: "marketSZ",
-    Market.HK_FUTURE: "marketHKFuture",
-}
-
-
-def market_states(now: float, hours: str = "real") -> dict[str, int]:
-    """``QotMarketState`` values for GetGlobalState.
-
-    ``hours="real"``: by trading calendar (weekends closed, no holidays); ``"open"``: every
-    market in a trading session; ``"closed"``: every market closed.
-    """
-    if hours == "open":
-        return dict(_FORCED_OPEN)
-    if hours == "closed":
-        return dict.fromkeys(_FORCED_OPEN, _CLOSED)
-    return {
-        "marketHK": _state(now, _UTC8, _HK_TABLE, _CLOSED),
-        "marketUS": _state(now, _NEW_YORK, _US_TABLE, _CLOSED),
-        "marketSH": _state(now, _UTC8, _CN_TABLE, _CLOSED),
-        "marketSZ": _state(now, _UTC8, _CN_TABLE, _CLOSED),
-        "marketHKFuture": _state(now, _UTC8, _HKF_TABLE, _NIGHT_OPEN),
-        "marketUSFuture": _state(now, _NEW_YORK, _US_TABLE, _CLOSED),
-    }
-
-
-def trading_markets(now: float, hours: str) -> frozenset[Market] | None:
-    """Markets that make trades at ``now``; ``None`` means all of them.
-
-    Markets without a calendar here (SG, JP, ...) trade unless ``hours`` is ``"closed"``.
-    """
-    if hours == "open":
-        return None
-    if hours == "closed":
-        return frozenset()
-    states = market_states(now)
-    return frozenset(m for m in Market if states.get(_STATE_FIELD.get(m, ""), _MORNING) in _TRADING)

@@ -72,6 +72,8 @@ class Replay:
         rows: list[_Row] = []
         named: set[str] = set()
         for tick in ticks:
+            if not market.knows(tick.code):
+                market.add(tick.code)  # a recorded security exists, whatever the list says
             sec = market.security(tick.code)
             if tick.code not in named:
                 named.add(tick.code)
@@ -131,7 +133,7 @@ class Replay:
                 latest = max(latest, ts)
                 j += 1
             ticks = [row.tick for row in rows[i:j]]
-            sec.ring.extend(ticks)
+            sec.store(ticks)
             server.push_ticks(sec, ticks)
             self.pushed += len(ticks)
             i = j

@@ -71,6 +71,7 @@ class ErrCode(IntEnum):
     UNSUB_TOO_EARLY = 5
     NOT_SUBSCRIBED = 6
     ENCRYPTION = 7  # InitConnect refused: not encrypted, wrong RSA key, unknown packetEncAlgo
+    UNKNOWN_SECURITY = 8  # a code outside the simulator's security list
 
 
 @dataclass

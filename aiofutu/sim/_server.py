@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import random
 import time
 from collections import Counter
@@ -23,11 +24,15 @@ from anyio import AsyncContextManagerMixin
 from anyio.abc import SocketAttribute
 
 from .._crypto import RsaKey
+from ..errors import ConfigurationError
 from ._config import SimConfig
 from ._market import SecurityState, SimMarket, trading_markets
 from ._replay import Replay
 from ._scenarios import Faults
 from ._session import Session, SubKey
+from ._state import dump_state, load_state, write_state
+from ._universe import DEFAULT_UNIVERSE
+from ._websocket import websocket_gateway
 from ._wire import PushEncoder
 
 if TYPE_CHECKING:
@@ -84,9 +89,15 @@ class Simulator(AsyncContextManagerMixin):
             seed=cfg.seed,
             max_ticks=cfg.max_ticks,
             hp_volume=cfg.hp_volume,
-            codes=() if replaying else cfg.codes,
             prefill=not replaying,
+            universe={**DEFAULT_UNIVERSE, **cfg.security_list()},
+            allow_any_code=cfg.allow_any_code,
         )
+        for code in cfg.codes:
+            self.market.add(code, self.market.universe.get(code))
+        if not replaying and cfg.state_file is None:
+            for code in cfg.codes:
+                self.market.activate(code)  # else once the state file was read
         self.faults = Faults(
             reply_delay=cfg.reply_delay,
             corrupt_replies=cfg.corrupt_replies,
@@ -99,6 +110,8 @@ class Simulator(AsyncContextManagerMixin):
         )
         self.host = cfg.host
         self.port = cfg.port
+        #: The WebSocket gateway's port (bound once started), or None without a gateway.
+        self.websocket_port: int | None = cfg.websocket_port
         #: OpenD's RSA key (``config.rsa_key``, read when the server starts); None: plain text.
         self.rsa: RsaKey | None = (
             RsaKey(cfg.rsa_key, source="SimConfig.rsa_key")
@@ -172,37 +185,90 @@ class Simulator(AsyncContextManagerMixin):
         cfg = self.config
         if cfg.rsa_key is not None and self.rsa is None:
             self.rsa = await anyio.to_thread.run_sync(RsaKey.load, cfg.rsa_key)
+        if cfg.state_file is not None:
+            await self._load_state(cfg.state_file)
         listener = await anyio.create_tcp_listener(local_host=cfg.host, local_port=cfg.port)
-        async with listener:
-            self.port = listener.extra(SocketAttribute.local_port)
-            logger.info(
-                "OpenD simulator listening on %s:%d%s",
-                self.host,
-                self.port,
-                f" (encrypted: {self.rsa.size * 8}-bit RSA key, AES {cfg.aes_mode})"
-                if self.rsa is not None
-                else "",
-            )
-            # The body's exception is re-raised after the task group, so callers see it as is
-            # rather than wrapped in an ExceptionGroup.
-            error: BaseException | None = None
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                tg.start_soon(listener.serve, self._handle)
-                if self.replay is not None:
-                    self.replay.open()
-                    tg.start_soon(self.replay.run)
-                else:
-                    tg.start_soon(self._live_loop)
-                try:
-                    yield self
-                except BaseException as exc:
-                    error = exc
-                finally:
-                    tg.cancel_scope.cancel()
+        # The body's exception is re-raised after the task group, so callers see it as is
+        # rather than wrapped in an ExceptionGroup.
+        error: BaseException | None = None
+        try:
+            async with listener, websocket_gateway(self) as gateway:
+                self.port = listener.extra(SocketAttribute.local_port)
+                logger.info(
+                    "OpenD simulator listening on %s:%d%s",
+                    self.host,
+                    self.port,
+                    f" (encrypted: {self.rsa.size * 8}-bit RSA key, AES {cfg.aes_mode})"
+                    if self.rsa is not None
+                    else "",
+                )
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    tg.start_soon(listener.serve, self._handle)
+                    if gateway is not None:
+                        tg.start_soon(gateway.serve)
+                    if self.replay is not None:
+                        self.replay.open()
+                        tg.start_soon(self.replay.run)
+                    else:
+                        tg.start_soon(self._live_loop)
+                    if cfg.state_file is not None and cfg.state_interval > 0:
+                        tg.start_soon(self._save_loop, cfg.state_interval)
+                    try:
+                        yield self
+                    except BaseException as exc:
+                        error = exc
+                    finally:
+                        tg.cancel_scope.cancel()
+        finally:
+            if cfg.state_file is not None:  # also when a cancellation ends the block
+                await self._final_save()
         logger.info("OpenD simulator on port %d stopped", self.port)
         if error is not None:
             raise error
+
+    # ---- state file -----------------------------------------------------------------------
+
+    async def _load_state(self, path: str | os.PathLike[str]) -> None:
+        """Read the state file (if there is one yet), then write it: an unwritable path fails
+        here, at start, not at the first save."""
+        saved = await anyio.to_thread.run_sync(load_state, path)
+        self.market.saved.update(saved)
+        for code in self.config.codes:
+            self.market.activate(code)
+        try:
+            await self.save_state()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot write the simulator state file {os.fspath(path)}: {exc}"
+            ) from None
+        if saved:
+            logger.info("continuing %d securities from %s", len(saved), os.fspath(path))
+
+    async def _final_save(self) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.save_state()
+            except OSError as exc:
+                path = self.config.state_file
+                logger.error("cannot save the simulator state to %s: %s", path, exc)
+
+    async def save_state(self) -> None:
+        """Write every security's state to ``config.state_file`` now (atomically)."""
+        path = self.config.state_file
+        if path is None:
+            raise ConfigurationError("this simulator has no state_file")
+        states = self.market.snapshot()  # on the event loop: one consistent moment
+        seed = self.config.seed
+        await anyio.to_thread.run_sync(lambda: write_state(path, dump_state(seed, states)))
+
+    async def _save_loop(self, interval: float) -> None:
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.save_state()
+            except OSError as exc:
+                logger.warning("cannot save the simulator state: %s", exc)
 
     async def _handle(self, stream: SocketStream) -> None:
         if self.faults.refuse_connections:
@@ -218,6 +284,17 @@ class Simulator(AsyncContextManagerMixin):
             session = Session(self, stream, conn_id, aes_key, aes_iv)
         self._sessions[conn_id] = session
         logger.debug("connection %d opened", conn_id)
+        try:
+            await session.run()
+        except Exception:
+            logger.exception("connection %d: simulator error", conn_id)
+
+    async def serve_session(self, make: Callable[[int], Session]) -> None:
+        """Run a connection accepted elsewhere (the WebSocket gateway) as one of this server's."""
+        conn_id = self._next_conn_id
+        self._next_conn_id += 1
+        session = self._sessions[conn_id] = make(conn_id)
+        logger.debug("connection %d opened (%s)", conn_id, type(session).__name__)
         try:
             await session.run()
         except Exception:

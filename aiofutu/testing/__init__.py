@@ -19,8 +19,18 @@ fixture, or, when the plugin is enabled in a ``conftest.py``, mark a test with
 ``@pytest.mark.opend(...)`` (a marker is checked when the test module is imported, before a
 ``pytest_plugins`` line in that same module registers it).
 
+The simulator knows the real codes of :data:`aiofutu.sim.DEFAULT_UNIVERSE` (HK.00700, US.AAPL,
+SH.600519, ...) and refuses every other code as OpenD refuses an unknown stock, so a bot can test
+that path. To give it more securities, override the ``opend_securities`` fixture (a mapping of
+code to a name, or a list of codes) or pass ``securities=`` through ``opend_config`` / the marker;
+both add to the list.
+
 For synchronous code (a thread-based bot, the official SDK, a subprocess),
 :func:`background_simulator` runs a simulator on its own event loop in a thread.
+
+For a JavaScript client (the npm ``futu-api`` SDK), start OpenD's WebSocket gateway beside the
+TCP port with ``@opend_config(websocket_port=0)`` (or ``background_simulator(websocket_port=0)``;
+add ``websocket_key="..."`` to require a key) and connect it to ``opend.websocket_port``.
 
 PYTEST_DONT_REWRITE: a test module may import ``opend_config`` from here before its own
 ``pytest_plugins`` line registers the plugin; this marker keeps pytest from warning that the
@@ -38,9 +48,10 @@ import pytest
 
 from ..client import Client, connect
 from ..sim import SimConfig, Simulator, serve
+from ..sim._universe import listings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 
     from anyio.from_thread import BlockingPortal
 
@@ -51,6 +62,7 @@ __all__ = (
     "opend",
     "opend_config",
     "opend_options",
+    "opend_securities",
 )
 
 _DEFAULTS: dict[str, Any] = {"tick_rate": 0.0, "seed": 1}
@@ -66,6 +78,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def opend_options() -> dict[str, Any]:
     """SimConfig fields for the ``opend`` fixture; override it to change every test's simulator."""
     return dict(_DEFAULTS)
+
+
+@pytest.fixture
+def opend_securities() -> Mapping[str, str] | Iterable[str]:
+    """Securities the ``opend`` simulator knows besides its default list: codes, or a mapping of
+    code to a name (or an :class:`aiofutu.sim.Listing`). Override it to add your own."""
+    return {}
 
 
 def _short(value: object) -> str:
@@ -87,13 +106,17 @@ def opend_config(**options: Any) -> pytest.MarkDecorator:
 
 @pytest.fixture
 async def opend(
-    request: pytest.FixtureRequest, opend_options: dict[str, Any]
+    request: pytest.FixtureRequest,
+    opend_options: dict[str, Any],
+    opend_securities: Mapping[str, str] | Iterable[str],
 ) -> AsyncIterator[Simulator]:
     """A running simulator on 127.0.0.1 and a free port."""
     options = dict(opend_options)
     marker = request.node.get_closest_marker("opend")
     if marker is not None:
         options.update(marker.kwargs)
+    # The fixture's securities and those of the options add up (the options' win on a clash).
+    options["securities"] = (*listings(opend_securities), *listings(options.get("securities", ())))
     options.setdefault("host", "127.0.0.1")
     options.setdefault("port", 0)
     async with serve(**options) as server:
@@ -122,6 +145,8 @@ class BackgroundSimulator:
         self.server = server
         self.host = server.host
         self.port = server.port
+        #: The WebSocket gateway's port (``websocket_port=0`` picks one), or None without one.
+        self.websocket_port = server.websocket_port
 
     def call(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``func(*args, **kwargs)`` (plain or async) on the simulator's event loop."""

@@ -68,6 +68,21 @@ def json_ticks(stdout: str) -> list[Ticker]:
     return [Ticker.model_validate_json(line) for line in stdout.splitlines()]
 
 
+def _sdk_ticker_columns() -> list[str]:
+    """The column list of the official SDK's get_rt_ticker, read from its installed source."""
+    import inspect
+
+    from futu.quote.open_quote_context import OpenQuoteContext
+
+    source = inspect.getsource(OpenQuoteContext.get_rt_ticker)
+    match = re.search(r"col_list\s*=\s*\[(.*?)\]", source, re.DOTALL)
+    assert match, "the SDK's get_rt_ticker no longer lists col_list"
+    return re.findall(r"[\'\"](\w+)[\'\"]", match.group(1))
+
+
+SDK_TICKER_COLUMNS = _sdk_ticker_columns()
+
+
 @pytest.fixture(scope="module")
 def opend() -> Iterator[BackgroundSimulator]:
     with background_simulator(tick_rate=0, burst=BURST, seed=3) as sim:
@@ -171,7 +186,11 @@ def test_ticker_formats(opend: BackgroundSimulator, fmt: str, tmp_path: Path) ->
         assert [t.sequence for t in json_ticks(result.stdout)] == expected
     else:
         frame = pl.read_parquet(out) if fmt == "parquet" else pl.read_csv(result.stdout.encode())
-        assert frame.columns == list(RECORD_COLUMNS)
+        if fmt == "csv":  # the SDK's get_rt_ticker columns in its order, then the other fields
+            assert frame.columns[: len(SDK_TICKER_COLUMNS)] == SDK_TICKER_COLUMNS
+            assert sorted(frame.columns) == sorted(RECORD_COLUMNS)
+        else:
+            assert frame.columns == list(RECORD_COLUMNS)
         assert frame["sequence"].to_list() == expected
         if fmt == "parquet":
             assert [t.sequence for t in read_recording(out)] == expected

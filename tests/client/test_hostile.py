@@ -138,7 +138,7 @@ async def test_bad_pushes_are_counted_not_fatal() -> None:
 
     async with scripted(handler) as srv, aiofutu.connect("127.0.0.1", srv.port) as client:
         stream = client.ticker_stream("HK.00700")
-        client._push["HK.00700"] = {SubType.TICKER}  # pretend the subscription exists
+        client._book.confirmed(["HK.00700"], [SubType.TICKER], push=True)  # pretend it exists
         await stream.start()
         push = qot_update_ticker_pb2.Response(retType=0)
         push.s2c.security.market = 11

@@ -6,6 +6,7 @@ import gc
 import time
 
 import anyio
+import anyio.abc
 import pytest
 
 import aiofutu
@@ -249,3 +250,51 @@ async def test_stream_without_context_manager(
     assert len(got) == 3
     with pytest.raises(StopAsyncIteration):
         await stream.__anext__()
+
+
+async def test_a_restarted_simulator_is_reported_as_a_reset(anyio_backend: str) -> None:
+    """A fresh simulator on the same port restarts the trade counter lower than the client saw.
+
+    The stream must report the discontinuity (a reset ``Gap``) and deliver the new ticks, not
+    drop them as duplicates of the old tape.
+    """
+    policy = aiofutu.ReconnectPolicy(initial_delay=0.05, max_delay=0.2)
+    stop, gone = anyio.Event(), anyio.Event()
+
+    async def first_simulator(*, task_status: anyio.abc.TaskStatus[sim.Simulator]) -> None:
+        async with sim.serve(port=0, tick_rate=0, codes=(HK,)) as server:
+            task_status.started(server)
+            await stop.wait()
+        gone.set()  # its port is free again
+
+    async with anyio.create_task_group() as tg:
+        first = await tg.start(first_simulator)
+        port = first.port
+        async with (
+            aiofutu.connect("127.0.0.1", port, reconnect=policy) as client,
+            client.ticker_stream(HK, is_first_push=False) as stream,
+        ):
+            await first.burst(HK, n=100)
+            before: list[Ticker] = []
+            with anyio.fail_after(10):
+                await _collect(stream, 100, before)
+            stop.set()  # OpenD goes away...
+            with anyio.fail_after(10):
+                await gone.wait()
+            async with sim.serve(port=port, tick_rate=0, codes=(HK,)) as second:  # ...and back
+                await client.wait_ready(timeout=10)
+                await second.burst(HK, n=5)
+                fresh = [t.sequence for t in second.market.history(HK)[-5:]]
+                after: list[Ticker] = []
+                with anyio.fail_after(10):
+                    async for tick in stream:
+                        after.append(tick)
+                        if tick.sequence == fresh[-1]:
+                            break
+    last = before[-1].sequence
+    assert fresh[0] & 0xFFFFFFFF < last & 0xFFFFFFFF  # the counter did go back
+    assert [t.sequence for t in after][-5:] == fresh  # the new ticks are delivered
+    counters = [t.sequence & 0xFFFFFFFF for t in after]
+    assert counters == list(range(counters[0], counters[0] + len(after)))  # one new tape
+    assert stream.gaps == [Gap(HK, last, after[0].sequence, None, reset=True)]
+    assert stream.dropped == 0

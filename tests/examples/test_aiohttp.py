@@ -135,7 +135,9 @@ async def test_opend_down_is_503_then_recovers(opend_ctl: SimControl, base_url: 
         )
         assert resp.headers["Retry-After"] == "1"
         assert resp.json()["error"] == "ConnectionLost"
-        assert (await http.get("/healthz")).status_code == 503
+        health = await http.get("/healthz")
+        assert health.status_code == 503 and health.headers["Retry-After"] == "1"
+        assert health.json()["state"] in ("reconnecting", "down")
         async with aiohttp.ClientSession() as session:
             ws_url = base_url.replace("http", "ws") + f"/ws/{HK}"
             async with session.ws_connect(ws_url) as ws:

@@ -91,6 +91,40 @@ async def test_bad_requests_are_4xx(base_url: str) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4422
 
 
+async def test_every_validation_error_has_the_same_shape(base_url: str) -> None:
+    """A bad code (checked by aiofutu) and a bad ``num`` or ``limit`` (checked by FastAPI) get
+    the same 422 body, ``{"error", "detail"}``, the one the aiohttp example sends too."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        bodies = {
+            "code": await http.get("/ticker/AAPL"),
+            "num=0": await http.get(f"/ticker/{HK}", params={"num": "0"}),
+            "num=1001": await http.get(f"/ticker/{HK}", params={"num": "1001"}),
+            "num=ten": await http.get(f"/ticker/{HK}", params={"num": "ten"}),
+            "limit=x": await http.get(f"/stream/{HK}", params={"limit": "x"}),
+        }
+    for case, resp in bodies.items():
+        assert resp.status_code == 422, (case, resp.text)
+        body = resp.json()
+        assert set(body) == {"error", "detail"}, (case, body)
+        assert isinstance(body["detail"], str), (case, body)
+    assert bodies["code"].json()["error"] == "InvalidCode"
+    for case in ("num=0", "num=1001", "num=ten"):
+        body = bodies[case].json()
+        assert body["error"] == "ConfigurationError", body
+        assert body["detail"].startswith("num: "), body
+        assert repr(case.partition("=")[2]) in body["detail"], body  # the value it got
+    assert bodies["limit=x"].json()["detail"].startswith("limit: ")
+    # the WebSocket says it the way it reports a bad code: an error event, then close 4422
+    async with ws_connect(base_url.replace("http", "ws") + f"/ws/{HK}?limit=x") as ws:
+        message = json.loads(await ws.recv())
+        assert message["event"] == "error"
+        assert message["data"]["error"] == "ConfigurationError"
+        assert message["data"]["detail"].startswith("limit: ")
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4422
+
+
 async def test_sse_and_websocket_fan_out(opend_ctl: SimControl, base_url: str) -> None:
     server = opend_ctl.server
     assert server is not None
@@ -177,8 +211,9 @@ async def test_opend_down_is_503_then_recovers(opend_ctl: SimControl, base_url: 
         assert resp.json()["error"] == "ConnectionLost"
         assert "unavailable" in resp.json()["detail"]
         assert (await http.get(f"/stream/{HK}")).status_code == 503
-        health = await _healthz(http)
-        assert health["status"] == 503 and health["state"] in ("reconnecting", "down")
+        resp = await http.get("/healthz")
+        assert resp.status_code == 503 and resp.headers["retry-after"] == "1"
+        assert resp.json()["state"] in ("reconnecting", "down")
         async with ws_connect(ws_url + f"/ws/{HK}") as ws:
             assert json.loads(await ws.recv())["data"]["error"] == "ConnectionLost"
             with pytest.raises(ConnectionClosed) as closed:
@@ -211,6 +246,9 @@ async def test_starts_while_opend_is_down() -> None:
             resp = await http.get(f"/ticker/{HK}")
             assert resp.status_code == 503
             assert resp.json()["error"] == "ConnectionLost"
+            resp = await http.get("/healthz")
+            assert resp.status_code == 503 and resp.headers["retry-after"] == "1"
+            assert resp.json() == {"state": "down", "problem": resp.json()["problem"]}
             await ctl.start()
             await eventually(
                 lambda: http.get(f"/ticker/{HK}", params={"num": 1}),

@@ -19,6 +19,8 @@ import aiofutu
 from aiofutu import sim
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from anyio.abc import ByteReceiveStream
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -26,7 +28,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 bot = load_example("vwap_bot")
 
 
-def _naive_vwap(trades: list[tuple[float, float, float]]) -> float:
+def _naive_vwap(trades: Sequence[tuple[float, float, float]]) -> float:
     return sum(p * v for p, v, _ in trades) / sum(v for _, v, _ in trades)
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from aiofutu._codec import FrameDecoder
 from aiofutu._protocol import RESPONSE_TYPES, decode_response
 from aiofutu.errors import FutuError, RemoteProtocolError
-from aiofutu.streams import TickerRouter, TickerStream
+from aiofutu.quotes._ticker_router import TickerRouter
+from aiofutu.streams import TickerStream
 
 
 class _NoClient:

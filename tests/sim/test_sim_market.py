@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -112,7 +113,12 @@ def test_names_and_options() -> None:
     assert market.security("HK.00700").name == "Tencent"
     assert market.security("US.AAPL").name == "Apple Inc."
     assert market.security("SZ.000001").name == "Ping An Bank"
-    assert "00001" in market.security("HK.00001").name
+    assert market.security("HK.00001").name == "CK Hutchison"
+    with pytest.raises(InvalidCode, match=r"unknown stock HK\.99999: .*securities="):
+        market.security("HK.99999")  # OpenD does not know it, nor does the simulator
+    assert "HK.99999" not in market
+    anything = SimMarket(seed=1, allow_any_code=True)
+    assert anything.security("HK.99999").name == "99999 (HK, simulated)"
     ticks = market.history("HK.09988")
     assert len(ticks) == 10
     assert all(t.hpVolume == t.volume for t in ticks)
@@ -146,3 +152,72 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="tick_rate"):
         SimConfig(tick_rate=-1)
     assert SimConfig(codes=["HK.00700"]).codes == ("HK.00700",)  # type: ignore[arg-type]
+
+
+# ---- the history is made lazily ---------------------------------------------------------------
+
+
+def _trades(ticks: list[Any]) -> list[tuple[float, int, int, int, int]]:
+    """What the seed decides (not the wall clock): price, volume, direction, type, counter."""
+    return [(t.price, t.volume, t.dir, t.type, t.sequence & 0xFFFFFFFF) for t in ticks]
+
+
+def test_creating_a_security_does_not_build_its_history() -> None:
+    market = SimMarket(seed=5, codes=("HK.00700",))
+    sec = market.security("HK.00700")
+    assert sec.history_made == 0
+    assert sec.tape_size == 1000  # yet the tape has its 1000 ticks
+    latest = sec.latest()
+    assert sec.history_made == 1  # the first push of a subscription costs one tick
+    assert sec.recent(10)[-1] == latest
+    assert sec.history_made == 10
+    assert len(market.history("HK.00700")) == 1000
+    assert sec.history_made == 1000
+
+
+def test_lazy_history_is_the_same_whenever_it_is_asked_for() -> None:
+    at_once = SimMarket(seed=9)
+    eager = _trades(at_once.history("HK.00700"))
+    live_a = _trades(at_once.generate("HK.00700", 200))
+
+    later = SimMarket(seed=9)
+    live_b = _trades(later.generate("HK.00700", 200))  # live ticks first, history afterwards
+    assert live_b == live_a
+    assert _trades(later.history("HK.00700")) == eager[200:] + live_a
+
+    pieces = SimMarket(seed=9)
+    sec = pieces.security("HK.00700")
+    parts = [_trades([sec.latest()]), _trades(sec.recent(7)), _trades(sec.recent(300))]
+    assert parts == [eager[-1:], eager[-7:], eager[-300:]]
+    assert _trades(sec.recent()) == eager
+
+
+@pytest.mark.parametrize("code", ["HK.00700", "HK.00003", "US.AAPL", "SH.600519", "US.NIO"])
+def test_lazy_history_joins_the_live_tape(code: str) -> None:
+    market = SimMarket(seed=11)
+    live = market.generate(code, 50)
+    tape = market.history(code)
+    assert tape[-50:] == live
+    counters = [t.sequence & 0xFFFFFFFF for t in tape]
+    assert counters == list(range(counters[0], counters[0] + 1000))  # contiguous, no hole
+    assert all(a.timestamp <= b.timestamp for a, b in itertools.pairwise(tape))
+    assert all(a.sequence < b.sequence for a, b in itertools.pairwise(tape))
+    sec = market.security(code)
+    start = sec.recent()[950].price  # where the walk began (the newest history tick)
+    assert all(start / 2 - 0.01 <= t.price <= 2 * start + 0.01 for t in tape)
+    if code.startswith("HK."):
+        assert all(_hk_on_grid(t.price) for t in tape)
+    # an uptick is priced above the trade before it, a downtick below
+    for before, tick in itertools.pairwise(tape):
+        if tick.dir == 1 and before.price != tick.price:
+            assert tick.price > before.price
+        if tick.dir == 2 and before.price != tick.price:
+            assert tick.price < before.price
+
+
+def test_full_live_tape_needs_no_history() -> None:
+    market = SimMarket(seed=1, max_ticks=100)
+    market.generate("US.AAPL", 150)
+    sec = market.security("US.AAPL")
+    assert len(market.history("US.AAPL")) == 100
+    assert sec.history_made == 0

@@ -294,6 +294,24 @@ async def test_unsubscribe_minimum_age() -> None:
             assert not client.pushes
 
 
+async def test_subscribing_many_codes_does_not_build_their_history() -> None:
+    codes = [f"HK.{10000 + i:05d}" for i in range(300)]
+    async with sim.serve(tick_rate=0, allow_any_code=True, codes=()) as server:
+        client = await _connect(server)
+        async with client.stream:
+            assert (await client.subscribe(codes, [TICKER])).retType == 0  # with first pushes
+            firsts = [await client.push() for _ in codes]
+            made = [server.market.security(code).history_made for code in codes]
+            reply = await client.get_ticker(codes[7], 1000)
+    assert made == [1] * len(codes)  # only the latest tick, for the first push
+    assert {p.s2c.security.code for p in firsts} == {c[3:] for c in codes}
+    ticks = list(reply.s2c.tickerList)
+    assert len(ticks) == 1000
+    assert ticks == server.market.history(codes[7])
+    assert ticks[-1] == firsts[7].s2c.tickerList[0]
+    assert server.market.security(codes[8]).history_made == 1
+
+
 async def test_sub_info() -> None:
     async with sim.serve(tick_rate=0, sub_quota=100) as server:
         a = await _connect(server)

@@ -143,3 +143,15 @@ def test_parse_either_succeeds_consistently_or_raises_invalid_code(text: str) ->
     else:
         assert text == f"{market.value}.{code}"
         assert code
+
+
+@pytest.mark.parametrize(("bad", "says"), [("HK.", "the code after 'HK.' is empty"),
+                                           ("US.", "the code after 'US.' is empty"),
+                                           ("AAPL", "no market prefix"),
+                                           (".", "no market prefix")])  # fmt: skip
+def test_message_names_what_is_missing(bad: str, says: str) -> None:
+    """``HK.`` has a market prefix: what is empty is the code after it (issue #16 item 15)."""
+    with pytest.raises(InvalidCode) as raised:
+        parse_code(bad)
+    assert says in str(raised.value)
+    assert "no market prefix" not in str(raised.value) or says == "no market prefix"

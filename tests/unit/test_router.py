@@ -12,10 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiofutu import streams
+from aiofutu import _columns
 from aiofutu._codec import Frame
 from aiofutu._pb import qot_common_pb2, qot_update_ticker_pb2
-from aiofutu.streams import TickerFrameStream, TickerRouter, TickerStream
+from aiofutu.quotes import _ticker_router
+from aiofutu.quotes._ticker_router import TickerRouter
+from aiofutu.streams import Gap, TickerFrameStream, TickerStream
 
 HK = (1, "00700")
 US = (11, "AAPL")
@@ -52,13 +54,13 @@ def seqs(s: TickerStream) -> list[tuple[str, int]]:
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of messages in each columnar parse the router makes."""
     calls: list[int] = []
-    real = streams._decode
+    real = _ticker_router._decode
 
     def counting(body: bytes, messages: int = 1) -> Any:
         calls.append(messages)
         return real(body, messages)
 
-    monkeypatch.setattr(streams, "_decode", counting)
+    monkeypatch.setattr(_ticker_router, "_decode", counting)
     return calls
 
 
@@ -221,21 +223,126 @@ def test_security_keys_are_learned_once_and_bounded() -> None:
     assert len(router._keys) <= 4096
 
 
+def _cols(sec: tuple[int, str], *seqs: int) -> Any:
+    """The columns of a Qot_GetTicker reply (what a reconnect backfills from)."""
+    ticks = [
+        qot_common_pb2.Ticker(time="t", sequence=q, dir=1, price=1.0, volume=1, turnover=1.0)
+        for q in seqs
+    ]
+    return _columns.from_pb(sec[0], sec[1], "N", ticks)
+
+
+S = 1_700_000_000 << 32  # a trade second in the high 32 bits
+
+
+def test_a_counter_that_goes_back_is_a_reset_and_its_ticks_are_kept() -> None:
+    """59247 -> 59147 one second later (a restarted gateway): reported, not dropped."""
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    old = S | 59247
+    router.dispatch_batch([push(HK, S | 59246, old)])
+    router.dispatch_batch([push(HK, (S + (1 << 32)) | 59147, (S + (1 << 32)) | 59148)])
+    router.flush()
+    assert [q & _LOW for _, q in seqs(hk)] == [59246, 59247, 59147, 59148]
+    assert hk.gaps == [Gap("HK.00700", old, (S + (1 << 32)) | 59147, None, reset=True)]
+    assert hk.gaps[0].reset and router.duplicates == 0
+    # a new trading day: the counter starts again
+    day = S + (86_400 << 32)
+    router.dispatch_batch([push(HK, day | 1, day | 2)])
+    router.flush()
+    assert [q & _LOW for _, q in seqs(hk)] == [1, 2]
+    assert [(g.before, g.missing, g.reset) for g in hk.gaps[1:]] == [(day | 1, None, True)]
+
+
+def test_a_re_send_is_a_duplicate_but_a_tick_far_behind_is_a_new_tape() -> None:
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    router.dispatch_batch([push(HK, S | 59246, S | 59247)])
+    router.dispatch_batch([push(HK, S | 59247), push(HK, S | 59100)])  # first push, a refill
+    router.flush()
+    assert [q & _LOW for _, q in seqs(hk)] == [59246, 59247]
+    assert router.duplicates == 2 and hk.gaps == []
+    # the same second, but the counter far behind: OpenD cannot be re-sending that
+    router.dispatch_batch([push(HK, S | 100, S | 101)])
+    router.flush()
+    assert [q & _LOW for _, q in seqs(hk)] == [100, 101]
+    assert [(g.after, g.before, g.reset) for g in hk.gaps] == [(S | 59247, S | 100, True)]
+    # and from there on it is the tape: a re-send of the old one is dropped again
+    router.dispatch_batch([push(HK, S | 101, S | 102)])
+    router.flush()
+    assert [q & _LOW for _, q in seqs(hk)] == [102]
+
+
+def test_a_counter_that_wraps_is_no_reset() -> None:
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    router.dispatch_batch([push(HK, S | (_LOW - 1), S | _LOW), push(HK, S + (1 << 32))])
+    router.dispatch_batch([push(HK, S + (1 << 32) | 3)])
+    router.flush()
+    assert len(seqs(hk)) == 4
+    assert [(g.missing, g.reset) for g in hk.gaps] == [(2, False)]
+
+
+def test_backfill_delivers_what_is_newer_and_drops_re_sent_ticks() -> None:
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    router.dispatch_batch([push(HK, *(S | c for c in range(100, 110)))])
+    router.flush()
+    hk.drain()
+    router.hold()
+    router.dispatch_batch([push(HK, S | 113)])  # live, while the backfill is fetched
+    router.backfill(_cols(HK, *(S | c for c in range(50, 113))), 1000)
+    router.release()
+    assert [q & _LOW for _, q in seqs(hk)] == [110, 111, 112, 113]
+    assert hk.gaps == [] and router.duplicates == 0
+
+
+@pytest.mark.parametrize("sec", [HK, US])
+def test_backfill_from_another_tape_is_a_reset(sec: tuple[int, str]) -> None:
+    """After a reconnect, OpenD's newest tick is older than the last one delivered."""
+    code = "HK.00700" if sec == HK else "US.AAPL"
+    router = TickerRouter()
+    s = stream(router, code)
+    last = S | 59247
+    router.dispatch_batch([push(sec, S | 59246, last)])
+    router.flush()
+    s.drain()
+    router.hold()
+    router.dispatch_batch([push(sec, S | 59149)])  # the new tape goes on meanwhile
+    router.backfill(_cols(sec, *(S | c for c in range(59000, 59149))), 1000)
+    assert s.gaps == []  # not yet: reported before the next tick delivered
+    router.release()
+    router.dispatch_batch([push(sec, S | 59150)])
+    router.flush()
+    assert [q & _LOW for _, q in seqs(s)] == [59149, 59150]  # none of the backfill
+    assert s.gaps == [Gap(code, last, S | 59149, None, reset=True)]
+
+
 _LOW = 0xFFFFFFFF
+_WINDOW = _ticker_router._RESEND_WINDOW
 
 
-def _expected(batches: list[list[int]]) -> tuple[list[int], list[tuple[int, int, int]]]:
-    """Reference semantics: keep what is above the last kept tick; counter jumps are gaps."""
+def _expected(
+    batches: list[list[int]],
+) -> tuple[list[int], list[tuple[int, int, int | None, bool]]]:
+    """Reference semantics, as the docstring of ``_dedupe_and_watch`` states them.
+
+    A tick not above the last kept one is a re-send, unless its trade counter is more than the
+    re-send window behind (a new tape). Between kept ticks the counter step (modulo 2**32) is
+    the next trade (1), a gap (2 .. 2**31) or a reset (0, or backwards).
+    """
     kept: list[int] = []
-    gaps: list[tuple[int, int, int]] = []
+    gaps: list[tuple[int, int, int | None, bool]] = []
     for seq in (s for batch in batches for s in batch):
-        if kept and seq <= kept[-1]:
-            continue
         if kept:
             prev = kept[-1]
-            lo, hi = prev & _LOW, seq & _LOW
-            if hi != lo + 1 and hi > lo:
-                gaps.append((prev, seq, hi - lo - 1))
+            if seq <= prev and (prev - seq) & _LOW <= _WINDOW:
+                continue
+            step = (seq - prev) & _LOW
+            if 1 < step <= 1 << 31:
+                gaps.append((prev, seq, step - 1, False))
+            elif step != 1:
+                gaps.append((prev, seq, None, True))
         kept.append(seq)
     return kept, gaps
 
@@ -243,26 +350,44 @@ def _expected(batches: list[list[int]]) -> tuple[list[int], list[tuple[int, int,
 _SEQ = st.builds(
     lambda high, low: high << 32 | low,
     st.sampled_from([5, 6]),
-    st.one_of(st.integers(0, 12), st.integers(_LOW - 3, _LOW)),
+    st.one_of(
+        st.integers(0, 12),
+        st.integers(_LOW - 3, _LOW),
+        st.integers(_WINDOW - 2, _WINDOW + 14),
+    ),
 )
 
 
 @st.composite
 def _tapes(draw: st.DrawFn) -> list[list[list[int]]]:
-    """Mostly consecutive trades (the fast path), with skips, re-sends, new seconds, wraps."""
+    """Mostly consecutive trades (the fast path), with skips, re-sends, new seconds, wraps,
+    new trading days and restarted gateways (the counter goes back)."""
     high = 5
-    low = draw(st.sampled_from([0, 100, _LOW - 6]))
+    low = draw(st.sampled_from([0, 100, _LOW - 6, 60_000]))
     chunks = []
     for _ in range(draw(st.integers(1, 5))):
         chunk = []
         for _ in range(draw(st.integers(1, 4))):
-            move = draw(st.sampled_from(["next", "next", "next", "skip", "back", "second"]))
+            move = draw(
+                st.sampled_from(
+                    ["next", "next", "next", "skip", "back", "second", "day", "restart", "far"]
+                )
+            )
             if move == "skip":
                 low += draw(st.integers(1, 5))
             elif move == "back":
                 low = max(low - draw(st.integers(1, 5)), 0)
             elif move == "second":
                 high += 1
+            elif move == "day":  # a new trading day: the counter starts again
+                high += draw(st.integers(1, 3))
+                low = draw(st.integers(0, 3))
+            elif move == "restart":  # a fresh gateway, a little behind, maybe the same second
+                high += draw(st.integers(0, 1))
+                low = max(low - draw(st.integers(1, 200)), 0)
+            elif move == "far":  # a gateway whose clock is behind and counter far lower
+                high = max(high - draw(st.integers(0, 1)), 1)
+                low = max(low - _WINDOW - draw(st.integers(1, 50)), 0)
             ticks = []
             for _ in range(draw(st.integers(1, 4))):
                 low += 1
@@ -280,7 +405,7 @@ _RANDOM = st.lists(st.lists(st.lists(_SEQ, min_size=1, max_size=4), max_size=4),
 @given(st.one_of(_tapes(), _RANDOM))
 @settings(max_examples=500, deadline=None)
 def test_dedupe_and_gaps_match_the_reference(chunks: list[list[list[int]]]) -> None:
-    """Any sequence of pushes (dups, gaps, counter wraps) across read chunks: exact results."""
+    """Any sequence of pushes (dups, gaps, wraps, resets) across read chunks: exact results."""
     router = TickerRouter()
     hk = stream(router, "HK.00700")
     delivered: list[int] = []
@@ -290,5 +415,5 @@ def test_dedupe_and_gaps_match_the_reference(chunks: list[list[list[int]]]) -> N
         delivered += [t.sequence for t in hk.drain()]
     kept, gaps = _expected([seqs_ for chunk in chunks for seqs_ in chunk])
     assert delivered == kept
-    assert [(g.after, g.before, g.missing) for g in hk.gaps] == gaps
+    assert [(g.after, g.before, g.missing, g.reset) for g in hk.gaps] == gaps
     assert router.duplicates == sum(len(p) for c in chunks for p in c) - len(kept)

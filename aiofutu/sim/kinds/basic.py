@@ -25,15 +25,24 @@ class TickLike(Protocol):
     """What the builders read from a tick (``Qot_Common.Ticker`` messages fit)."""
 
     @property
-    def time(self) -> str: ...
+    def time(self) -> str:
+        """OpenD's time string."""
+
     @property
-    def price(self) -> float: ...
+    def price(self) -> float:
+        """Trade price."""
+
     @property
-    def volume(self) -> int: ...
+    def volume(self) -> int:
+        """Trade volume."""
+
     @property
-    def turnover(self) -> float: ...
+    def turnover(self) -> float:
+        """Trade turnover."""
+
     @property
-    def timestamp(self) -> float: ...
+    def timestamp(self) -> float:
+        """Trade time in Unix seconds."""
 
 
 @dataclass
@@ -60,6 +69,7 @@ class DayFold:
         return fold
 
     def add(self, tick: TickLike) -> None:
+        """Fold one more tick of the day."""
         price = tick.price
         if not self.count:
             self.open = self.high = self.low = price

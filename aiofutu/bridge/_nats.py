@@ -1,0 +1,60 @@
+"""nats-py, imported lazily (the ``nats`` extra), and the asyncio-only rule."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..errors import ConfigurationError, MissingDependency
+
+__all__ = ("connect_nats", "import_nats", "require_asyncio")
+
+
+def import_nats() -> Any:
+    """The ``nats`` package; MissingDependency naming the extra when it is not installed."""
+    try:
+        import nats
+        import nats.errors
+        import nats.js.api
+        import nats.js.errors
+    except ImportError:
+        raise MissingDependency(
+            'the NATS bridge and bus need nats-py: pip install "aiofutu[nats]"'
+        ) from None
+    return nats
+
+
+def require_asyncio(what: str) -> None:
+    """nats-py runs on asyncio only: refuse trio (or no loop) with a clear error."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConfigurationError(
+            f"{what} needs anyio's asyncio backend (nats-py is asyncio-only); "
+            "run it with anyio.run(..., backend='asyncio') or asyncio.run"
+        ) from None
+
+
+def is_connection(value: object) -> bool:
+    """Whether ``value`` is a nats-py connection (duck-typed: it has ``jetstream()``)."""
+    return hasattr(value, "jetstream") and hasattr(value, "is_connected")
+
+
+async def connect_nats(url: str, name: str, connect_timeout: float = 5.0) -> Any:
+    """A nats-py connection that reconnects forever (nats-py handles the reconnects)."""
+    nats = import_nats()
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(f"nats must be a nats:// URL or a nats-py connection, got {url!r}")
+    try:
+        return await nats.connect(
+            url,
+            name=name,
+            connect_timeout=connect_timeout,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            allow_reconnect=True,
+        )
+    except Exception as exc:
+        from ..errors import ConnectError
+
+        raise ConnectError(f"cannot connect to NATS at {url}: {exc}") from None

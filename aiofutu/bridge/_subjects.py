@@ -1,0 +1,251 @@
+"""The bus contract: subjects, headers, message ids and bodies (what other languages read).
+
+Everything a message carries is defined here, once, and documented in docs/bridge.md. A quote
+kind is one row of :data:`KINDS`: its subject token, how a model becomes a body and back, and
+what identifies one item of its tape. Only ``ticker`` is wired today; the other kinds are rows
+to add.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+from .._pb import qot_common_pb2
+from ..codes import parse_code
+from ..enums import PushDataType, TickerType
+from ..errors import ConfigurationError
+from ..models import Ticker, tickers_from_pb
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = (
+    "HEADER_CODE",
+    "HEADER_KIND",
+    "HEADER_NAME",
+    "HEADER_PUBLISHED",
+    "HEADER_SEQUENCE",
+    "KINDS",
+    "MSG_ID",
+    "SUBJECT_ROOT",
+    "Kind",
+    "MalformedMessage",
+    "decode_token",
+    "encode_token",
+    "parse_subject",
+    "subject",
+    "subjects",
+)
+
+#: every subject of the bus starts with this token; a stream captures ``futu.>``
+SUBJECT_ROOT = "futu"
+HEADER_KIND = "Futu-Kind"
+HEADER_CODE = "Futu-Code"
+#: the sequence as an exact decimal integer (JSON numbers lose int64 precision in some languages)
+HEADER_SEQUENCE = "Futu-Sequence"
+#: when the bridge took the item from OpenD and published it: Unix seconds, decimal, 6 places
+HEADER_PUBLISHED = "Futu-Published"
+#: the security's name, percent-encoded UTF-8 (header values are ASCII)
+HEADER_NAME = "Futu-Name"
+#: JetStream's de-duplication header
+MSG_ID = "Nats-Msg-Id"
+
+# Characters a subject token cannot hold ('.' separates tokens, '*' and '>' are wildcards,
+# whitespace ends the subject) and '%' itself, so that the encoding is reversible.
+_UNSAFE = frozenset(".*>%")
+
+
+class MalformedMessage(ValueError):
+    """A bus message that does not follow the contract (counted and skipped by consumers)."""
+
+
+def encode_token(text: str) -> str:
+    """A code as one subject token: percent-encoding of ``. * > %``, whitespace and non-ASCII.
+
+    ``"00700"`` stays ``"00700"``; ``".DJI"`` (of ``US..DJI``) becomes ``"%2EDJI"``.
+    """
+    if not text:
+        raise ConfigurationError("an empty code cannot be a subject token")
+    if all(" " < ch < "\x7f" and ch not in _UNSAFE for ch in text):
+        return text
+    out = []
+    for ch in text:
+        if " " < ch < "\x7f" and ch not in _UNSAFE:
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode())
+    return "".join(out)
+
+
+def decode_token(token: str) -> str:
+    """The inverse of :func:`encode_token`."""
+    return unquote(token, errors="strict")
+
+
+def _kind_row(kind: str) -> Kind:
+    row = KINDS.get(kind)
+    if row is None:
+        raise ConfigurationError(f"unknown bus kind {kind!r}; use one of {', '.join(KINDS)}")
+    return row
+
+
+def subject(kind: str, code: str) -> str:
+    """``("ticker", "HK.00700")`` -> ``"futu.ticker.HK.00700"``; ``US..DJI`` -> ``...US.%2EDJI``."""
+    row = _kind_row(kind)
+    market, local = parse_code(code)
+    return f"{SUBJECT_ROOT}.{row.token}.{market.value}.{encode_token(local)}"
+
+
+def subjects(kinds: tuple[str, ...], codes: tuple[str, ...]) -> list[str]:
+    """Every subject of ``kinds`` x ``codes``, in that order."""
+    return [subject(kind, code) for kind in kinds for code in codes]
+
+
+def parse_subject(text: str) -> tuple[str, str]:
+    """``"futu.ticker.US.%2EDJI"`` -> ``("ticker", "US..DJI")``; MalformedMessage otherwise."""
+    parts = text.split(".")
+    if len(parts) != 4 or parts[0] != SUBJECT_ROOT or parts[1] not in KINDS:
+        raise MalformedMessage(f"not a bus subject: {text!r}")
+    try:
+        code = f"{parts[2]}.{decode_token(parts[3])}"
+        parse_code(code)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedMessage(f"not a bus subject: {text!r} ({exc})") from None
+    return parts[1], code
+
+
+# -- the ticker row --------------------------------------------------------------------------
+
+_Pb = qot_common_pb2.Ticker
+_NA_TYPE = TickerType.NA
+_NA_PUSH = PushDataType.NA
+_pack = struct.Struct("<qddqdiidd").pack
+
+
+def ticker_digest(tick: Ticker) -> str:
+    """12 hex digits over the trade's own fields: not OpenD's receive time, name or push type.
+
+    Two bridges (or one bridge before and after a restart, live or from a backfill) compute the
+    same digest for the same trade; two trades that share a sequence (US sequences may carry
+    only the second) differ in time, price, volume, turnover, direction or type.
+    """
+    hp = tick.hp_volume
+    raw = _pack(
+        tick.sequence,
+        tick.price,
+        tick.turnover,
+        tick.volume,
+        tick.timestamp,
+        tick.ticker_direction.wire,
+        tick.type.wire,
+        float("nan") if hp is None else hp,
+        float(tick.type_sign),
+    )
+    return hashlib.blake2b(raw + tick.time.encode(), digest_size=6).hexdigest()
+
+
+def ticker_msg_id(tick: Ticker) -> str:
+    """``HK.00700:<sequence>:<digest>``: the same for every copy of one trade, and only for it."""
+    return f"{tick.code}:{tick.sequence}:{ticker_digest(tick)}"
+
+
+def encode_ticker(tick: Ticker) -> bytes:
+    """The body: OpenD's own ``Qot_Common.Ticker`` protobuf bytes (absent fields stay absent)."""
+    pb = _Pb(
+        time=tick.time,
+        sequence=tick.sequence,
+        dir=tick.ticker_direction.wire,
+        price=tick.price,
+        volume=tick.volume,
+        turnover=tick.turnover,
+    )
+    if tick.recv_time:
+        pb.recvTime = tick.recv_time
+    if tick.type is not _NA_TYPE:
+        pb.type = tick.type.wire
+    if tick.type_sign:
+        pb.typeSign = tick.type_sign
+    if tick.push_data_type is not _NA_PUSH:
+        pb.pushDataType = tick.push_data_type.wire
+    if tick.timestamp:
+        pb.timestamp = tick.timestamp
+    if tick.hp_volume is not None:
+        pb.hpVolume = tick.hp_volume
+    return pb.SerializeToString()
+
+
+def decode_ticker(code: str, name: str, body: bytes) -> Ticker:
+    """The model of one ticker body, the same as a direct client builds; MalformedMessage."""
+    pb = _Pb()
+    try:
+        pb.ParseFromString(body)
+    except Exception as exc:  # protobuf's DecodeError
+        raise MalformedMessage(f"ticker body does not parse: {exc}") from None
+    if not (pb.HasField("sequence") and pb.HasField("time") and pb.HasField("price")):
+        raise MalformedMessage("ticker body lacks sequence, time or price")
+    market, local = parse_code(code)
+    return tickers_from_pb(market.wire, local, name, [pb])[0]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One quote kind on the bus (a row of :data:`KINDS`)."""
+
+    #: the subject token, ``futu.<token>.<market>.<code>``
+    token: str
+    #: model -> body
+    encode: Callable[[Any], bytes]
+    #: (code, name, body) -> model; raises MalformedMessage
+    decode: Callable[[str, str, bytes], Any]
+    #: model -> Nats-Msg-Id (derived from the item alone)
+    msg_id: Callable[[Any], str]
+
+
+KINDS: dict[str, Kind] = {
+    "ticker": Kind("ticker", encode_ticker, decode_ticker, ticker_msg_id),
+}
+
+
+def headers(kind: str, tick: Ticker, published: float | None = None) -> dict[str, str]:
+    """The headers of one message (see docs/bridge.md)."""
+    return {
+        MSG_ID: KINDS[kind].msg_id(tick),
+        HEADER_KIND: kind,
+        HEADER_CODE: tick.code,
+        HEADER_SEQUENCE: str(tick.sequence),
+        HEADER_PUBLISHED: f"{time.time() if published is None else published:.6f}",
+        HEADER_NAME: quote(tick.name, safe=""),
+    }
+
+
+def _value(hdrs: dict[str, Any], key: str) -> str:
+    """One header value: nats-py gives a str, or a list when fast_mail_parser is installed."""
+    value = hdrs[key]
+    if isinstance(value, list):
+        if not value:
+            raise KeyError(key)
+        value = value[0]
+    return str(value)
+
+
+def read_headers(hdrs: dict[str, Any] | None) -> tuple[str, str, int, str, float]:
+    """(kind, code, sequence, name, published) from a message's headers; MalformedMessage."""
+    if not hdrs:
+        raise MalformedMessage("message without headers")
+    try:
+        kind = _value(hdrs, HEADER_KIND)
+        code = _value(hdrs, HEADER_CODE)
+        sequence = int(_value(hdrs, HEADER_SEQUENCE))
+        name = unquote(_value(hdrs, HEADER_NAME), errors="strict") if HEADER_NAME in hdrs else ""
+        published = float(_value(hdrs, HEADER_PUBLISHED)) if HEADER_PUBLISHED in hdrs else 0.0
+        parse_code(code)
+    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise MalformedMessage(f"bad or missing bus header: {exc!r}") from None
+    if kind not in KINDS:
+        raise MalformedMessage(f"unknown kind {kind!r} in {HEADER_KIND}")
+    return kind, code, sequence, name, published

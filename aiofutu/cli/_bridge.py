@@ -1,0 +1,228 @@
+"""``aiofutu bridge`` (OpenD -> NATS JetStream), and ``--nats`` for ``tail`` and ``record``.
+
+:func:`register` adds the subcommand and the ``--nats`` flag of ``tail``/``record`` to the
+parser; the commands themselves run here, so the rest of the CLI knows nothing of NATS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..client import DEFAULT_HOST, DEFAULT_PORT, connect
+from ..errors import ConfigurationError
+from ..state import ReconnectPolicy
+from ._commands import _COMMANDS
+from ._output import TickPrinter, _say, _use_colour
+
+if TYPE_CHECKING:
+    from ..bridge import BridgeStats
+
+__all__ = ("register",)
+
+
+def _codes(text: str) -> list[str]:
+    return [c for c in text.split(",") if c]
+
+
+def _kinds(text: str) -> list[str]:
+    from ..bridge._subjects import KINDS
+
+    kinds = [k for k in text.split(",") if k]
+    for kind in kinds:
+        if kind not in KINDS:
+            raise argparse.ArgumentTypeError(
+                f"kind {kind!r} is not bridged yet (bridged: {', '.join(KINDS)})"
+            )
+    return kinds
+
+
+def _duration(text: str) -> float:
+    from ..bridge import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _size(text: str) -> int:
+    from ..bridge import parse_size
+
+    try:
+        return parse_size(text)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
+    return value
+
+
+def register(sub: Any) -> None:
+    """Add ``bridge`` to the subcommands and ``--nats`` to ``tail`` and ``record``."""
+    p = sub.add_parser(
+        "bridge",
+        help="publish live ticks of CODES from OpenD to a NATS JetStream stream",
+        description="Hold one OpenD connection (reconnecting, with backfill) and publish every "
+        "tick to JetStream subjects futu.<kind>.<market>.<code> (docs/bridge.md).",
+    )
+    p.add_argument("--nats", required=True, metavar="URL", help="e.g. nats://127.0.0.1:4222")
+    p.add_argument(
+        "--codes", type=_codes, required=True, metavar="CODES", help="e.g. HK.00700,US.AAPL"
+    )
+    p.add_argument(
+        "--kinds", type=_kinds, default=["ticker"], metavar="KINDS", help="default ticker"
+    )
+    p.add_argument("--stream", default="FUTU", help="JetStream stream name (default %(default)s)")
+    p.add_argument("--max-age", type=_duration, default=7 * 86400.0, metavar="AGE",
+                   help="keep messages this long (default 7d)")  # fmt: skip
+    p.add_argument("--max-bytes", type=_size, default=-1, metavar="SIZE",
+                   help="stream size limit, e.g. 10GiB (default: none)")  # fmt: skip
+    p.add_argument("--replicas", type=_positive, default=1, help="stream replicas (default 1)")
+    p.add_argument("--dupe-window", type=_duration, default=120.0, metavar="AGE",
+                   help="JetStream de-duplication window (default 2m)")  # fmt: skip
+    p.add_argument("--overflow", choices=("drop", "stall"), default="drop",
+                   help="when NATS is slower than the feed or down and the buffer is full: drop "
+                   "the oldest queued ticks and count them, or stall the OpenD feed "
+                   "(default %(default)s)")  # fmt: skip
+    p.add_argument("--buffer", type=_positive, default=200_000, metavar="N",
+                   help="ticks queued for NATS at most (default %(default)s)")  # fmt: skip
+    p.add_argument("--stats", type=_seconds, metavar="SECONDS",
+                   help="print the counters on stderr every SECONDS (default: never)")  # fmt: skip
+    env = os.environ
+    p.add_argument("--host", default=env.get("AIOFUTU_HOST") or DEFAULT_HOST,
+                   help=f"OpenD host (env AIOFUTU_HOST, default {DEFAULT_HOST})")  # fmt: skip
+    p.add_argument("--port", type=int, default=env.get("AIOFUTU_PORT") or str(DEFAULT_PORT),
+                   help=f"OpenD port (env AIOFUTU_PORT, default {DEFAULT_PORT})")  # fmt: skip
+    p.add_argument("--rsa-key", metavar="FILE", default=env.get("AIOFUTU_RSA_KEY") or None,
+                   help="OpenD RSA key (env AIOFUTU_RSA_KEY, default: none)")  # fmt: skip
+    for name in ("tail", "record"):
+        sub.choices[name].add_argument(
+            "--nats",
+            metavar="URL",
+            help="read from the bus (a NATS JetStream stream fed by `aiofutu bridge`) "
+            "instead of OpenD (default: none, read OpenD)",
+        )
+        sub.choices[name].add_argument(
+            "--stream", default="FUTU", help="with --nats: the stream name (default FUTU)"
+        )
+    _COMMANDS["bridge"] = _bridge
+    for name in ("tail", "record"):
+        _COMMANDS[name] = _with_nats(_COMMANDS[name], _bus_tail if name == "tail" else _bus_record)
+
+
+def _with_nats(direct: Any, bus: Any) -> Any:
+    async def command(args: argparse.Namespace) -> None:
+        if getattr(args, "nats", None):
+            await bus(args)
+        else:
+            await direct(args)
+
+    return command
+
+
+async def _bridge(args: argparse.Namespace) -> None:
+    from .. import bridge
+
+    def on_stats(stats: BridgeStats) -> None:
+        _say(f"aiofutu bridge: {stats.line()}")
+
+    policy = ReconnectPolicy(initial_delay=0.2, max_delay=10.0, first_connect=True)
+    async with connect(
+        args.host,
+        args.port,
+        client_id="aiofutu-bridge",
+        rsa_private_key=args.rsa_key,
+        reconnect=policy,
+    ) as client:
+        _say(
+            f"aiofutu bridge: OpenD {args.host}:{args.port} -> {args.nats} stream {args.stream}, "
+            f"{','.join(args.codes)}"
+        )
+        await bridge.run(
+            client,
+            args.nats,
+            codes=args.codes,
+            kinds=args.kinds,
+            stream=args.stream,
+            max_age=args.max_age,
+            max_bytes=args.max_bytes,
+            replicas=args.replicas,
+            duplicate_window=args.dupe_window,
+            overflow=args.overflow,
+            buffer=args.buffer,
+            stats_interval=args.stats,
+            on_stats=on_stats if args.stats else None,
+        )
+
+
+async def _bus_tail(args: argparse.Namespace) -> None:
+    from .. import bus
+
+    printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
+    async with bus.subscribe(
+        args.nats, args.codes, stream=args.stream, overflow="drop_oldest"
+    ) as ticks:
+        count = 0
+        try:
+            async for tick in ticks:
+                printer(tick)
+                count += 1
+                if args.limit is not None and count >= args.limit:
+                    break
+                if not ticks.pending:
+                    printer.flush()
+        finally:
+            printer.flush()
+
+
+class _BusSource:
+    """What :class:`~aiofutu.record.Recorder` needs of a client (``ticker_stream``): the bus."""
+
+    def __init__(self, nats: str, stream: str) -> None:
+        self.nats = nats
+        self.stream = stream
+
+    def ticker_stream(
+        self,
+        *codes: str,
+        buffer: int = 100_000,
+        overflow: Any = "block",
+        on_gap: Any = None,
+        is_first_push: bool = False,
+    ) -> Any:
+        from .. import bus
+
+        return bus.subscribe(
+            self.nats, codes, stream=self.stream, buffer=buffer, overflow=overflow, on_gap=on_gap
+        )
+
+
+async def _bus_record(args: argparse.Namespace) -> None:
+    from ..record import Recorder
+
+    recorder = Recorder(args.codes, limit=args.limit, duration=args.duration)
+    source: Any = _BusSource(args.nats, args.stream)
+    try:
+        await recorder.run(source, out=args.out)  # written as it grows, complete on Ctrl-C
+    finally:
+        if recorder.written is not None:
+            gaps = f", {len(recorder.gaps)} gap(s) in the tape" if recorder.gaps else ""
+            sys.stderr.write(
+                f"aiofutu record: wrote {recorder.written} ticks to {args.out} (from the bus)"
+                f"{gaps}\n"
+            )
