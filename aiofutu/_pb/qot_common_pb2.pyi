@@ -521,3 +521,59 @@ class Broker(_message.Message):
     orderID: int
     volume: int
     def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., pos: _Optional[int] = ..., orderID: _Optional[int] = ..., volume: _Optional[int] = ...) -> None: ...
+
+class KLine(_message.Message):
+    __slots__ = ("time", "isBlank", "highPrice", "openPrice", "lowPrice", "closePrice", "lastClosePrice", "volume", "turnover", "turnoverRate", "pe", "changeRate", "timestamp", "hpVolume")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    ISBLANK_FIELD_NUMBER: _ClassVar[int]
+    HIGHPRICE_FIELD_NUMBER: _ClassVar[int]
+    OPENPRICE_FIELD_NUMBER: _ClassVar[int]
+    LOWPRICE_FIELD_NUMBER: _ClassVar[int]
+    CLOSEPRICE_FIELD_NUMBER: _ClassVar[int]
+    LASTCLOSEPRICE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    TURNOVER_FIELD_NUMBER: _ClassVar[int]
+    TURNOVERRATE_FIELD_NUMBER: _ClassVar[int]
+    PE_FIELD_NUMBER: _ClassVar[int]
+    CHANGERATE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    HPVOLUME_FIELD_NUMBER: _ClassVar[int]
+    time: str
+    isBlank: bool
+    highPrice: float
+    openPrice: float
+    lowPrice: float
+    closePrice: float
+    lastClosePrice: float
+    volume: int
+    turnover: float
+    turnoverRate: float
+    pe: float
+    changeRate: float
+    timestamp: float
+    hpVolume: float
+    def __init__(self, time: _Optional[str] = ..., isBlank: _Optional[bool] = ..., highPrice: _Optional[float] = ..., openPrice: _Optional[float] = ..., lowPrice: _Optional[float] = ..., closePrice: _Optional[float] = ..., lastClosePrice: _Optional[float] = ..., volume: _Optional[int] = ..., turnover: _Optional[float] = ..., turnoverRate: _Optional[float] = ..., pe: _Optional[float] = ..., changeRate: _Optional[float] = ..., timestamp: _Optional[float] = ..., hpVolume: _Optional[float] = ...) -> None: ...
+
+class TimeShare(_message.Message):
+    __slots__ = ("time", "minute", "isBlank", "price", "lastClosePrice", "avgPrice", "volume", "turnover", "timestamp", "hpVolume")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    MINUTE_FIELD_NUMBER: _ClassVar[int]
+    ISBLANK_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    LASTCLOSEPRICE_FIELD_NUMBER: _ClassVar[int]
+    AVGPRICE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    TURNOVER_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    HPVOLUME_FIELD_NUMBER: _ClassVar[int]
+    time: str
+    minute: int
+    isBlank: bool
+    price: float
+    lastClosePrice: float
+    avgPrice: float
+    volume: int
+    turnover: float
+    timestamp: float
+    hpVolume: float
+    def __init__(self, time: _Optional[str] = ..., minute: _Optional[int] = ..., isBlank: _Optional[bool] = ..., price: _Optional[float] = ..., lastClosePrice: _Optional[float] = ..., avgPrice: _Optional[float] = ..., volume: _Optional[int] = ..., turnover: _Optional[float] = ..., timestamp: _Optional[float] = ..., hpVolume: _Optional[float] = ...) -> None: ...
