@@ -7,6 +7,7 @@ policies. Needs the ``nats`` extra and anyio's asyncio backend. See docs/bridge.
 
 from __future__ import annotations
 
-from ._consumer import BusStream, Since, subscribe
+from ._consumer import BusStream, Since
+from ._subscribe import subscribe
 
 __all__ = ("BusStream", "Since", "subscribe")

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import datetime as _dt
 import logging
-import math
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,12 +35,12 @@ from ..errors import ClientClosed, ConfigurationError, FutuError, SlowConsumer
 from ..streams import Gap
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from types import TracebackType
 
     from ..models import Ticker
 
-__all__ = ("BusStream", "Since", "subscribe")
+__all__ = ("BusOverflow", "BusStream", "Since")
 
 logger = logging.getLogger("aiofutu.bus")
 
@@ -548,77 +547,3 @@ class BusStream:
 
 def _seq_of(tick: Ticker) -> int:
     return tick.sequence
-
-
-def _as_tuple(value: Iterable[str] | str, what: str) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else list(value)
-    if not items:
-        raise ConfigurationError(f"{what} must name at least one")
-    return tuple(dict.fromkeys(items))
-
-
-def subscribe(
-    nats: str | Any,
-    codes: Iterable[str] | str,
-    *,
-    kinds: Iterable[str] | str = ("ticker",),
-    since: Since = "new",
-    durable: str | None = None,
-    stream: str = "FUTU",
-    buffer: int = 10_000,
-    overflow: BusOverflow = "raise",
-    on_gap: Callable[[Gap], None] | None = None,
-    on_late_fill: Callable[[Ticker], None] | None = None,
-    reorder_window: float = 0.5,
-) -> BusStream:
-    """Ticks of ``codes`` from the bus: ``async with aiofutu.bus.subscribe(url, codes) as t``.
-
-    ``since``: ``"new"`` (only what is published from now on), ``"all"`` (everything the stream
-    retains), a timezone-aware ``datetime`` or a ``timedelta`` (that long ago), or an ``int``
-    stream sequence. ``durable`` names a durable consumer that a restarted service resumes
-    (it resumes after the last message delivered to it). ``buffer``/``overflow`` work as for
-    direct streams; ``reorder_window`` (seconds) is how long a tick after a hole waits for a
-    late fill on HK securities (0: report the gap at once). asyncio only (nats-py).
-    """
-    code_list = _as_tuple(codes, "codes")
-    for code in code_list:
-        parse_code(code)
-    kind_list = _as_tuple(kinds, "kinds")
-    for kind in kind_list:
-        if kind not in _subjects.KINDS:
-            raise ConfigurationError(
-                f"kind {kind!r} is not on the bus (yet); kinds: {', '.join(_subjects.KINDS)}"
-            )
-    if since not in ("new", "all") and not isinstance(since, (_dt.datetime, _dt.timedelta)):
-        if type(since) is not int or since < 1:
-            raise ConfigurationError(
-                "since must be 'new', 'all', a datetime, a timedelta or a stream sequence "
-                f"(int >= 1), got {since!r}"
-            )
-    if durable is not None and (not isinstance(durable, str) or not durable.isidentifier()):
-        raise ConfigurationError(f"durable must be a name like 'risk_service', got {durable!r}")
-    if type(buffer) is not int or buffer < 1:
-        raise ConfigurationError(f"buffer must be a positive int, got {buffer!r}")
-    if overflow not in ("drop_oldest", "raise", "block"):
-        raise ConfigurationError(
-            f"overflow must be 'drop_oldest', 'raise' or 'block', got {overflow!r}"
-        )
-    if not isinstance(reorder_window, (int, float)) or not (
-        math.isfinite(reorder_window) and reorder_window >= 0
-    ):
-        raise ConfigurationError(f"reorder_window must be >= 0 seconds, got {reorder_window!r}")
-    if not isinstance(stream, str) or not stream:
-        raise ConfigurationError(f"stream must be a stream name, got {stream!r}")
-    return BusStream(
-        nats,
-        code_list,
-        kinds=kind_list,
-        since=since,
-        durable=durable,
-        stream=stream,
-        buffer=buffer,
-        overflow=overflow,
-        on_gap=on_gap,
-        on_late_fill=on_late_fill,
-        reorder_window=float(reorder_window),
-    )
