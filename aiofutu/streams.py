@@ -18,6 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from ._routing import Sink
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ("Gap", "Overflow", "TickerFrameStream", "TickerStream")
 
 logger = logging.getLogger("aiofutu.streams")
+
+#: buffered ticks an ``async for`` may take in a row before it yields to the event loop once
+_STREAK = 256
 
 Overflow = Literal["drop_oldest", "raise", "block"]
 _OVERFLOWS = ("drop_oldest", "raise", "block")
@@ -249,6 +253,8 @@ class TickerStream(_Bounded):
         #: overflow="raise" only: the segments after a hole, each with the ticks lost before it
         self._later: deque[tuple[int, deque[Ticker]]] = deque()
         self._queued = 0  # ticks in ``_later``
+        #: ticks handed out since the consumer last gave the event loop a turn
+        self._streak = 0
 
     @property
     def pending(self) -> int:
@@ -312,6 +318,14 @@ class TickerStream(_Bounded):
         buf = self._buf
         while True:
             if buf:
+                self._streak += 1
+                if self._streak >= _STREAK:
+                    # A consumer working through a large backlog would otherwise run without
+                    # ever yielding, starving every other task on the loop; the checkpoint
+                    # comes before the tick is taken, so a cancellation here loses nothing.
+                    self._streak = 0
+                    await anyio.lowlevel.checkpoint()
+                    continue
                 tick = buf.popleft()
                 if self._space is not None:
                     self._released()
@@ -325,6 +339,7 @@ class TickerStream(_Bounded):
                 await self.start()
                 continue
             self._warned = False  # caught up: the next overflow is a new episode
+            self._streak = 0
             await self._wait()
 
     def drain(self) -> list[Ticker]:

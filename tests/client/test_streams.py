@@ -7,6 +7,7 @@ import time
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import pytest
 
 import aiofutu
@@ -298,3 +299,36 @@ async def test_a_restarted_simulator_is_reported_as_a_reset(anyio_backend: str) 
     assert counters == list(range(counters[0], counters[0] + len(after)))  # one new tape
     assert stream.gaps == [Gap(HK, last, after[0].sequence, None, reset=True)]
     assert stream.dropped == 0
+
+
+async def test_a_backlog_does_not_starve_the_loop(
+    client: aiofutu.Client, server: sim.Simulator
+) -> None:
+    """An ``async for`` working through buffered ticks yields to other tasks now and then
+    (before taking a tick, so nothing is lost), instead of holding the loop for the whole
+    backlog."""
+    turns = 0
+    got: list[Ticker] = []
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with client.ticker_stream(HK, buffer=10_000, is_first_push=False) as s:
+        await server.burst(HK, n=3000, ticks_per_push=5)
+        with anyio.fail_after(10):
+            while s.pending < 3000:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(other_task)
+            await anyio.lowlevel.checkpoint()
+            turns = 0
+            async for t in s:  # every tick is already buffered: no wait in this loop
+                got.append(t)
+                if len(got) == 3000:
+                    break
+            tg.cancel_scope.cancel()
+    _assert_tape(got, HK, 3000)
+    assert turns >= 3000 // 256 - 1, turns
