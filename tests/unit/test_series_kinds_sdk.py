@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import math
-import os
 import random
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,8 @@ from aiofutu._pb import (
     qot_update_rt_pb2,
 )
 from aiofutu.quotes import history, kline, market, rt
+
+from ._sdk_peer import run_sdk_peer
 
 _SPEC = importlib.util.find_spec("futu")
 pytestmark = pytest.mark.skipif(
@@ -398,33 +397,8 @@ def _inputs() -> tuple[dict[str, bytes], dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def sdk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    work = tmp_path_factory.mktemp("sdk_series")
-    home = work / "home"
-    home.mkdir()
-    inputs = work / "in"
-    inputs.mkdir()
     bodies, args = _inputs()
-    for name, data in bodies.items():
-        (inputs / f"{name}.bin").write_bytes(data)
-    (inputs / "args.json").write_text(json.dumps(args))
-    script = work / "sdk_peer.py"
-    script.write_text(SDK_SCRIPT)
-    out = work / "out.json"
-    env = {**os.environ, "HOME": str(home), "USERPROFILE": str(home)}
-    proc = subprocess.run(
-        [sys.executable, str(script), str(out), str(inputs)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=work,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    result: dict[str, Any] = json.loads(out.read_text())
-    result["_bodies"] = bodies
-    result["_args"] = args
-    return result
+    return run_sdk_peer(tmp_path_factory, "sdk_series", SDK_SCRIPT, bodies, args)
 
 
 def _same(a: Any, b: Any) -> bool:
