@@ -26,6 +26,7 @@ from .._pb import (
 )
 from ..codes import format_code
 from ..enums import MARKET_BY_WIRE, Market, ProtoId, SubType
+from ._history_handlers import HISTORY_HANDLERS
 from ._market import market_states
 from ._scenarios import ErrCode
 
@@ -315,4 +316,6 @@ HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.QOT_GET_SUB_INFO: (qot_get_sub_info_pb2.Request, _sub_info),
     # every quote kind's get request, from the one table (a kind without a handler is an error)
     **{k.get_proto_id: (k.get_request, KIND_HANDLERS[k.name]) for k in KINDS},
+    # requests without a subscription: history K-lines and their quota, market state
+    **HISTORY_HANDLERS,
 }
