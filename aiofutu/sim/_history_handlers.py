@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._pb import (
     keep_alive_pb2,
+    qot_common_pb2,
     qot_get_market_state_pb2,
     qot_request_history_kl_pb2,
     qot_request_history_kl_quota_pb2,
@@ -80,15 +81,45 @@ def _bad_time(value: str) -> bool:
     return False
 
 
-def _fill(kl_list: Any, bars: list[Bar], flag: int) -> None:
-    wanted = [(f, a) for bit, f, a in _FIELDS if flag & bit]
-    change = bool(flag & _CHANGE_RATE)
-    for b in bars:
-        k = kl_list.add(time=b.time, isBlank=False)
-        for f, a in wanted:
+#: A bar as an encoded ``klList`` entry (tag, length, ``Qot_Common.KLine``), by (query prefix,
+#: bar time); bounded.
+_ENCODED: dict[tuple[object, str], bytes] = {}
+_ENCODED_MAX = 400_000
+
+
+def _encode(b: Bar, flag: int) -> bytes:
+    k = qot_common_pb2.KLine(time=b.time, isBlank=False)
+    for bit, f, a in _FIELDS:
+        if flag & bit:
             setattr(k, f, getattr(b, a))
-        if change and b.last_close:
-            k.changeRate = round((b.close - b.last_close) * 100 / b.last_close, 6)
+    if flag & _CHANGE_RATE and b.last_close:
+        k.changeRate = round((b.close - b.last_close) * 100 / b.last_close, 6)
+    data = k.SerializeToString()
+    return b"\x12" + _varint(len(data)) + data
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _kl_list(prefix: object, bars: list[Bar], flag: int) -> bytes:
+    """``klList`` (S2C field 2) of ``bars``, encoded; ``prefix`` names the series they are of."""
+    cache = _ENCODED
+    if len(cache) > _ENCODED_MAX:
+        cache.clear()
+    parts = []
+    for b in bars:
+        key = (prefix, b.time)
+        data = cache.get(key)
+        if data is None:
+            data = cache[key] = _encode(b, flag)
+        parts.append(data)
+    return b"".join(parts)
 
 
 def _history_kl(session: Session, c2s: qot_request_history_kl_pb2.C2S) -> Result:
@@ -127,14 +158,15 @@ def _history_kl(session: Session, c2s: qot_request_history_kl_pb2.C2S) -> Result
     except BadPageKey:
         return _fail(f"{what}: nextReqKey does not belong to this query (another code or range?)")
     flag = c2s.needKLFieldsFlag if c2s.HasField("needKLFieldsFlag") else 1023
-    response = qot_request_history_kl_pb2.Response(retType=0)
-    s2c = response.s2c
-    s2c.security.CopyFrom(c2s.security)
-    s2c.name = server.market.security(code).name
-    _fill(s2c.klList, bars, flag)
+    head = qot_request_history_kl_pb2.S2C()
+    head.security.CopyFrom(c2s.security)
+    head.name = server.market.security(code).name
     if next_key is not None:
-        s2c.nextReqKey = next_key
-    return response, []
+        head.nextReqKey = next_key
+    series = (server.config.seed, c2s.security.market, c2s.security.code, c2s.klType, flag)
+    s2c = head.SerializePartialToString() + _kl_list(series, bars, flag)  # any field order
+    body = b"\x08\x00" + b"\x22" + _varint(len(s2c)) + s2c  # retType=0, s2c
+    return qot_request_history_kl_pb2.Response.FromString(body), []
 
 
 def _quota_refusal(session: Session, code: str) -> Result:
