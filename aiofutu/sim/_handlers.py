@@ -28,6 +28,7 @@ from .._pb import (
 )
 from ..codes import format_code
 from ..enums import MARKET_BY_WIRE, Market, ProtoId, SubType
+from ._history_handlers import HISTORY_HANDLERS
 from ._market import market_states
 from ._scenarios import ErrCode
 from .kinds import snapshot as _snapshot
@@ -322,4 +323,6 @@ HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.QOT_GET_SECURITY_SNAPSHOT: (qot_get_security_snapshot_pb2.Request, _snapshot.handle),
     # every quote kind's get request, from the one table (a kind without a handler is an error)
     **{k.get_proto_id: (k.get_request, KIND_HANDLERS[k.name]) for k in KINDS},
+    # requests without a subscription: history K-lines and their quota, market state
+    **HISTORY_HANDLERS,
 }
