@@ -38,7 +38,19 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 CODE = "HK.00700"
-SECTIONS = ("push1", "push10", "push1aes", "slow", "rt", "connect", "import", "bridge")
+SECTIONS = (
+    "push1",
+    "push10",
+    "push1aes",
+    "slow",
+    "rt",
+    "connect",
+    "import",
+    "bridge",
+    "snapshot",
+)
+#: codes per get_market_snapshot call in the snapshot rows (OpenD's per-request limit)
+SNAPSHOT_CODES = 400
 #: (section, ticks per push, measurement, short name for the CPU/RSS rows, encrypted)
 PUSH_SECTIONS = (
     ("push1", 1, "push 1 tick/msg", "push 1", False),
@@ -163,6 +175,9 @@ class Plan:
     rt_warmup: int = 10
     connects: int = 10
     imports: int = 10
+    #: snapshot calls per client (OpenD allows 60 snapshot requests per 30 s; keep below it)
+    snapshot_calls: int = 20
+    snapshot_warmup: int = 2
     stream_buffer: int = 10_000
     stream_overflow: str = "block"
     frames_max_rows: int = 10_000
@@ -186,6 +201,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
             rt_warmup=5,
             connects=3,
             imports=3,
+            snapshot_calls=8,
+            snapshot_warmup=1,
             quick=True,
         )
     if args.repeat is not None:
@@ -442,6 +459,35 @@ class Bench:
                 f"get_rt_ticker {client}",
             )
 
+    def snapshot_section(self) -> None:
+        """get_market_snapshot of 400 codes, on a simulator of its own that knows any code."""
+        plan = self.plan
+        args = ["snapshot", "--codes", str(SNAPSHOT_CODES), "--calls", str(plan.snapshot_calls)]
+        args += ["--warmup", str(plan.snapshot_warmup)]
+        shared = self.sim
+        argv = [sys.executable, "-m", "benchmarks.sim_proc", "--allow-any-code"]
+        argv += ["--max-ticks", "20"]  # the tape each made-up security starts with
+        self.sim_starts += 1
+        sim = Child(f"sim-{self.sim_starts}-snapshot", argv, env=self.env(), log_dir=self.logs)
+        try:
+            sim.port = int(sim.expect("ready", 30)["port"])
+            self.sim = sim
+            for client, module, sdk in (
+                ("aiofutu", "benchmarks.client_aiofutu", False),
+                ("sdk", "benchmarks.client_sdk", True),
+            ):
+                self.attempt(
+                    "snapshot",
+                    lambda c=client, m=module, s=sdk: {
+                        "client": c,
+                        **self.simple_run(f"snapshot-{c}", m, args, 240, sdk=s),
+                    },
+                    f"get_market_snapshot({SNAPSHOT_CODES}) {client}",
+                )
+        finally:
+            self.sim = shared
+            sim.kill()
+
     def connect_section(self) -> None:
         plan = self.plan
         args = ["connect", "--count", str(plan.connects), "--warmup", "1"]
@@ -539,6 +585,7 @@ class Bench:
             ("connect", self.connect_section),
             ("import", self.import_section),
             ("bridge", self.bridge_section),
+            ("snapshot", self.snapshot_section),
         )
         for name, fn in steps:
             if name in sections:
@@ -751,6 +798,35 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                 row.target = f">={faster:g}x faster"
                 row.met = 1 / row.vs_sdk >= faster
             rows.append(row)
+    # get_market_snapshot
+    snap = {r["client"]: r["latencies"] for r in runs if r["section"] == "snapshot"}
+    sdk_snap = snap.get("sdk", {}).get(f"pandas:{SNAPSHOT_CODES}")
+    for client, key, label in (
+        ("sdk", "pandas", "SDK get_market_snapshot (pandas)"),
+        ("aiofutu", "models", "aiofutu get_market_snapshot (list[Snapshot])"),
+        ("aiofutu", "polars", "aiofutu get_market_snapshot_frame (polars)"),
+    ):
+        values = snap.get(client, {}).get(f"{key}:{SNAPSHOT_CODES}")
+        if not values:
+            continue
+        ms = [v * 1e3 for v in values]
+        row = Row(
+            "snapshot",
+            f"get_market_snapshot({SNAPSHOT_CODES})",
+            label,
+            "ms",
+            statistics.median(ms),
+            min(ms),
+            _p99(ms),
+            "p99",
+            len(ms),
+            False,
+        )
+        if client == "aiofutu" and sdk_snap:
+            row.vs_sdk = row.median / (statistics.median(sdk_snap) * 1e3)
+            row.target = ">=5x faster"
+            row.met = 1 / row.vs_sdk >= 5
+        rows.append(row)
     # connect and import
     for section, measurement, names in (
         (
