@@ -40,6 +40,7 @@ from .quotes._core import as_codes as _as_codes
 from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
+from .quotes.series import RTAPI, KLineAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
@@ -63,7 +64,7 @@ _SERVICES_EXIT_TIMEOUT = 5.0
 _NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
-class Client(TickerAPI):
+class Client(TickerAPI, KLineAPI, RTAPI):
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
@@ -513,8 +514,9 @@ class Client(TickerAPI):
 
     # -- push streams ----------------------------------------------------------------------
 
-    def _attacher(self, kind: str) -> KindAttacher:
-        return KindAttacher(self, KINDS_BY_NAME[kind].sub_types[0], self._routers[kind])
+    def _attacher(self, kind: str, sub_type: SubType | None = None) -> KindAttacher:
+        sub = KINDS_BY_NAME[kind].sub_types[0] if sub_type is None else sub_type
+        return KindAttacher(self, sub, self._routers[kind])
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: link state, traffic, requests, pushes and every stream.
