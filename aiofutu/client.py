@@ -37,9 +37,11 @@ from .errors import (
     FutuError,
 )
 from .quotes._core import as_codes as _as_codes
+from .quotes._core import as_list as _as_list
 from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
+from .quotes.kline import AuType, check_au_type
 from .quotes.series import RTAPI, KLineAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
@@ -416,11 +418,14 @@ class Client(TickerAPI, KLineAPI, RTAPI):
         is_first_push: bool = True,
         extended_time: bool = False,
         session: Session | str = Session.NONE,
+        rehab_types: Iterable[AuType | str] = (),
         timeout: float | None = None,
     ) -> None:
         """Subscribe ``codes`` to ``sub_types`` (each pair uses one unit of OpenD's quota).
 
-        OpenD only lets a subscription be cancelled one minute after it was made.
+        OpenD only lets a subscription be cancelled one minute after it was made. K-line pushes
+        are forward-adjusted unless ``rehab_types`` names the adjustments to push (each one is
+        pushed separately; ``kline_stream`` asks for what its ``autype`` needs).
         """
         self._check_open()
         code_list = _as_codes(codes)
@@ -429,6 +434,12 @@ class Client(TickerAPI, KLineAPI, RTAPI):
             sess = Session.coerce(session)
         except ValueError:
             raise ConfigurationError(f"unknown session {session!r}") from None
+        rehab = tuple(
+            dict.fromkeys(
+                check_au_type(a).wire
+                for a in _as_list(rehab_types, "rehab_types", "an iterable of AuType")
+            )
+        )
         _check_timeout(timeout)
         securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
         req = _protocol.sub_request(
@@ -439,6 +450,7 @@ class Client(TickerAPI, KLineAPI, RTAPI):
             first_push=bool(is_first_push),
             extended_time=bool(extended_time),
             session=sess.wire,
+            rehab_types=rehab,
         )
         await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
         self._book.confirmed(
@@ -448,6 +460,7 @@ class Client(TickerAPI, KLineAPI, RTAPI):
             first_push=bool(is_first_push),
             extended_time=bool(extended_time),
             session=sess.wire,
+            rehab_types=rehab,
         )
 
     async def unsubscribe(

@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _protocol
 from .._pb import qot_get_kl_pb2, qot_get_rt_pb2
+from .._routing import KindAttacher
 from ..enums import ProtoId, SubType
-from ..errors import SubscriptionRequired
+from ..errors import ConnectionLost, SubscriptionRequired
 from ..streams import _import_polars
 from ._core import as_codes, check_timeout
 from ._series_router import kline_sub_type
@@ -35,11 +36,72 @@ if TYPE_CHECKING:
 
     import polars as pl
 
+    from .._routing import Sink
     from ..streams import Overflow
     from ._core import Core
     from .series_stream import SeriesGap
 
 __all__ = ("KLineAPI", "RTAPI")
+
+_FORWARD = AuType.QFQ.wire
+
+
+class _KLineAttacher:
+    """Routes a K-line stream, subscribing its period with push and its rehab type where missing.
+
+    OpenD pushes forward-adjusted bars unless the subscription registers other rehab types
+    (Qot_Sub #5); a stream of another ``autype`` re-subscribes with the union of what is
+    registered and what it needs, which the subscription book keeps for reconnects.
+    """
+
+    __slots__ = ("_au", "_client", "_inner", "_sub_type")
+
+    def __init__(self, client: Any, inner: KindAttacher, sub_type: SubType, au: AuType) -> None:
+        self._client = client
+        self._inner = inner
+        self._sub_type = sub_type
+        self._au = au.wire
+
+    def _needed(self, code: str) -> tuple[int, ...] | None:
+        """The rehab types to subscribe ``code`` with, or ``None`` when nothing is missing."""
+        record = self._client._book.get(code, self._sub_type)
+        have: tuple[int, ...] = () if record is None or not record.push else record.rehab_types
+        if record is not None and record.push and self._au in (have or (_FORWARD,)):
+            return None
+        if self._au == _FORWARD and not have:
+            return ()  # OpenD's default
+        return tuple(sorted({*(have or (_FORWARD,)), self._au}))
+
+    async def attach(self, sink: Sink) -> None:
+        client = self._client
+        client._check_open()
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for code in sink.codes:
+            rehab = self._needed(code)
+            if rehab is not None:
+                groups.setdefault(rehab, []).append(code)
+        router = self._inner._router
+        router.attach(sink)  # route first: the first push comes with the Qot_Sub reply
+        try:
+            for rehab, codes in groups.items():
+                await client.subscribe(
+                    codes,
+                    [self._sub_type],
+                    subscribe_push=True,
+                    is_first_push=getattr(sink, "first_push", True),
+                    rehab_types=[_AU_BY_WIRE[r] for r in rehab],
+                )
+            if client._conn.closed and client.policy is None:
+                raise ConnectionLost("connection to OpenD is lost")
+        except BaseException:
+            router.detach(sink)
+            raise
+
+    def detach(self, sink: Sink) -> None:
+        self._inner.detach(sink)
+
+
+_AU_BY_WIRE = {m.wire: m for m in AuType}
 
 
 class KLineAPI:
@@ -112,13 +174,16 @@ class KLineAPI:
         newer one closed (``closed=True``, once per bar); ``closed_only=True`` yields only the
         latter. Entering subscribes the period's sub type with push where missing (with
         ``is_first_push`` OpenD first re-sends the open bar). OpenD pushes forward-adjusted
-        bars unless asked otherwise: only ``autype=AuType.QFQ`` is pushed by default.
+        bars by default; another ``autype`` registers that rehab type for the pushes too.
         """
         self._check_open()
         kt = check_kl_type(ktype)
         au = check_au_type(autype)
+        sub_type = kline_sub_type(kt)
+        inner = self._attacher("kline", sub_type)
+        assert isinstance(inner, KindAttacher)
         stream: SeriesStream[KLineUpdate] = SeriesStream(
-            self._attacher("kline", kline_sub_type(kt)),
+            _KLineAttacher(self, inner, sub_type, au),
             tuple(as_codes(codes)),
             key=(kt.wire, au.wire),
             closed_only=closed_only,

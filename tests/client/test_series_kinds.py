@@ -337,3 +337,42 @@ async def test_reconnect_beyond_1000_bars_reports_a_gap() -> None:
     assert times[0] == gap.after > before.bar.time  # the open bar closes first (last values)
     assert times[1] == gap.before
     assert times == sorted(set(times)) and len(times) == 1000  # 999 closed of the 1000 returned
+
+
+async def test_each_autype_gets_its_own_pushes(
+    client: aiofutu.Client, server: sim.Simulator
+) -> None:
+    async with (
+        client.kline_stream(HK, is_first_push=False) as qfq,
+        client.kline_stream(HK, autype=AuType.HFQ, is_first_push=False) as hfq,
+        client.kline_stream(HK, autype="None", is_first_push=False) as raw,
+    ):
+        record = client._book.get(HK, SubType.K_1M)
+        assert record is not None and record.rehab_types == (0, 1, 2)
+        (session,) = server.sessions()
+        assert session.rehab[(HK, SubType.K_1M.wire)] == (0, 1, 2)
+        _ticks_at(server, HK, 0, 1)
+        (a,) = await _take(qfq, 1)
+        (b,) = await _take(hfq, 1)
+        (c,) = await _take(raw, 1)
+    assert (a.au_type, b.au_type, c.au_type) == (AuType.QFQ, AuType.HFQ, AuType.NONE)
+    assert a.bar == b.bar == c.bar  # the simulator adjusts nothing
+
+
+async def test_rehab_types_survive_a_reconnect() -> None:
+    async with sim.serve(port=0, tick_rate=0, codes=(HK,), unsub_min_age=0) as server:
+        async with aiofutu.connect(
+            "127.0.0.1", server.port, reconnect=_policy(), timeout=5
+        ) as client:
+            async with client.kline_stream(HK, autype=AuType.HFQ, closed_only=True) as hfq:
+                _ticks_at(server, HK, 1, 1)
+                (first,) = await _take(hfq, 1)
+                await server.drop_connections()
+                _ticks_at(server, HK, 2, 1)
+                await _reconnected(client)
+                _ticks_at(server, HK, 3, 1)
+                got = await _take(hfq, 2)
+                (session,) = server.sessions()
+                assert session.rehab[(HK, SubType.K_1M.wire)] == (1, 2)
+    assert all(u.au_type is AuType.HFQ for u in [first, *got])
+    assert first.bar.time < got[0].bar.time < got[1].bar.time
