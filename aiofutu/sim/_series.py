@@ -133,15 +133,23 @@ class SeriesFeed:
         tape = self.builder(code, kl_type).bars()
         if len(tape) >= num:
             return tape[-num:]
-        older = self._older(code, kl_type, tape[0].time if tape else None)
+        first = tape[0] if tape else None
+        older = self._older(code, kl_type, first)
         return (older + tape)[-num:]
 
-    def _older(self, code: str, kl_type: int, before: str | None) -> list[qot_common_pb2.KLine]:
-        """Up to 1000 history bars ending before ``before`` (memoised per code and period)."""
+    def _older(
+        self, code: str, kl_type: int, first: qot_common_pb2.KLine | None
+    ) -> list[qot_common_pb2.KLine]:
+        """Up to 1000 history bars before the tape's ``first`` bar (memoised per code, period).
+
+        The seeded history is scaled so that its last close is where the tape's first bar
+        opens: the series has no jump where the tape begins.
+        """
         key = (code, kl_type)
         cached = self._history.get(key)
         if cached is None:
             sec = self.server.market.security(code)
+            before = None if first is None else first.time
             end = _dt.datetime.now() if before is None else _dt.datetime.strptime(before, _FMT)
             minutes = kl.MINUTES.get(kl_type)
             if minutes is not None:  # sessions hold ~4-6 hours a weekday
@@ -154,7 +162,10 @@ class SeriesFeed:
             found = history_bars(
                 seed, sec.market, sec.security.code, kl_type, begin.strftime(_FMT), last
             )
-            cached = self._history[key] = [b.to_pb() for b in found][-MAX_KL_NUM:]
+            bars = [b.to_pb() for b in found][-MAX_KL_NUM:]
+            if bars and first is not None and first.HasField("openPrice") and bars[-1].closePrice:
+                _scale(bars, first.openPrice / bars[-1].closePrice)
+            cached = self._history[key] = bars
         return cached
 
     # ---- pushes ---------------------------------------------------------------------------
@@ -265,6 +276,17 @@ class SeriesFeed:
 
 
 _KL = {k.wire: k for k in KLType}
+
+
+def _scale(bars: list[qot_common_pb2.KLine], factor: float) -> None:
+    """Multiply the prices (and turnover) of ``bars`` by ``factor``, in place."""
+    for b in bars:
+        b.openPrice = round(b.openPrice * factor, 2)
+        b.highPrice = round(b.highPrice * factor, 2)
+        b.lowPrice = round(b.lowPrice * factor, 2)
+        b.closePrice = round(b.closePrice * factor, 2)
+        b.lastClosePrice = round(b.lastClosePrice * factor, 2)
+        b.turnover = round(b.turnover * factor, 2)
 
 
 def _copy(point: qot_common_pb2.TimeShare) -> qot_common_pb2.TimeShare:
