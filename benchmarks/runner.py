@@ -30,7 +30,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
+from . import series
 from ._common import PREFIX
+from .series import SERIES_SECTIONS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +40,17 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 CODE = "HK.00700"
-SECTIONS = ("push1", "push10", "push1aes", "slow", "rt", "connect", "import", "bridge")
+SECTIONS = (
+    "push1",
+    "push10",
+    "push1aes",
+    "slow",
+    "rt",
+    "connect",
+    "import",
+    "bridge",
+    *SERIES_SECTIONS,
+)
 #: (section, ticks per push, measurement, short name for the CPU/RSS rows, encrypted)
 PUSH_SECTIONS = (
     ("push1", 1, "push 1 tick/msg", "push 1", False),
@@ -539,6 +551,8 @@ class Bench:
             ("connect", self.connect_section),
             ("import", self.import_section),
             ("bridge", self.bridge_section),
+            ("kline", lambda: series.kline_section(self)),
+            ("klinepush", lambda: series.klinepush_section(self)),
         )
         for name, fn in steps:
             if name in sections:
@@ -779,6 +793,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                     row.target += " (polars was imported!)"
             rows.append(row)
     rows.extend(_bridge_rows(of))
+    rows.extend(series.series_rows(runs, Row))
     return rows
 
 
@@ -820,7 +835,7 @@ def _bridge_rows(of: Callable[[str, str], list[dict[str, Any]]]) -> list[Row]:
 
 
 def _fmt(value: float, unit: str) -> str:
-    if unit == "ticks/s":
+    if unit in ("ticks/s", "pushes/s"):
         return f"{value:,.0f}"
     if unit in ("ms", "us/tick"):
         return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"

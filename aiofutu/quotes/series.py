@@ -16,6 +16,7 @@ from ..enums import ProtoId, SubType
 from ..errors import ConnectionLost, SubscriptionRequired
 from ..streams import _import_polars
 from ._core import as_codes, check_timeout
+from ._series_columns import KLineColumns, kline_columns, klines_frame, klines_of
 from ._series_router import kline_sub_type
 from .kline import (
     AuType,
@@ -109,7 +110,8 @@ class KLineAPI:
 
     async def _cur_kline(
         self: Core, code: str, num: int, ktype: object, autype: object, timeout: float | None
-    ) -> KLineSeries:
+    ) -> KLineColumns | KLineSeries:
+        """The reply as columns (the fast path) or, when the view declines it, exactly."""
         self._check_open()
         req = get_kl_request(code, num, ktype, autype)  # every argument checked, nothing sent
         sub_type = kline_sub_type(check_kl_type(ktype))
@@ -117,6 +119,9 @@ class KLineAPI:
         if not self._book.has(code, sub_type):
             raise SubscriptionRequired(code, sub_type.name)
         frame = await self._request_frame(ProtoId.QOT_GET_KL, req, timeout)
+        cols = kline_columns(frame.body)
+        if cols is not None:
+            return cols
         resp = _protocol.decode_response(
             qot_get_kl_pb2.Response, frame.body, ProtoId.QOT_GET_KL, frame.serial
         )
@@ -136,8 +141,8 @@ class KLineAPI:
         The security must be subscribed to the period's sub type (``SubType.K_1M`` for
         ``KLType.K_1M``, and so on); the last bar is the open one. Absent numbers are ``None``.
         """
-        series = await KLineAPI._cur_kline(self, code, num, ktype, autype, timeout)
-        return list(series.bars)
+        got = await KLineAPI._cur_kline(self, code, num, ktype, autype, timeout)
+        return klines_of(got) if isinstance(got, KLineColumns) else list(got.bars)
 
     async def get_cur_kline_frame(
         self: Core,
@@ -151,10 +156,11 @@ class KLineAPI:
         """Like :meth:`get_cur_kline`, as a polars DataFrame with the SDK's columns and order.
 
         As in the SDK's ``get_cur_kline``, absent numbers are 0.0 and blank bars are kept.
+        Built straight from the decoded columns (no model per bar).
         """
         await _import_polars()
-        series = await KLineAPI._cur_kline(self, code, num, ktype, autype, timeout)
-        return klines_to_polars(series)
+        got = await KLineAPI._cur_kline(self, code, num, ktype, autype, timeout)
+        return klines_frame(got) if isinstance(got, KLineColumns) else klines_to_polars(got)
 
     def kline_stream(
         self: Core,

@@ -30,7 +30,7 @@ from ..codes import format_code
 from ..enums import MARKET_BY_WIRE, Market, ProtoId, SubType
 from ._market import market_states
 from ._scenarios import ErrCode
-from ._series import KL_OF_SUB, RT
+from ._series import KL_OF_SUB, RT, RawReply
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -45,8 +45,8 @@ logger = logging.getLogger("aiofutu.sim")
 SubKey = tuple[str, int]
 #: A push to send after a reply: a 3011 body, or (protocol id, body) for another kind's push.
 Push = bytes | tuple[int, bytes]
-#: The Response, and the pushes to send after it.
-Result = tuple["Message", list[Push]]
+#: The Response (or its bytes, already encoded), and the pushes to send after it.
+Result = tuple["Message | RawReply", list[Push]]
 
 TICKER = SubType.TICKER.wire
 SERIES_SUB_TYPES = frozenset((*KL_OF_SUB, RT))
@@ -347,10 +347,7 @@ def _get_kl(session: Session, c2s: qot_get_kl_pb2.C2S) -> Result:
     code = _subscribed(session, c2s, "Qot_GetKL", sub_type)
     if not isinstance(code, str):
         return code
-    sec = session.server.market.security(code)
-    s2c = qot_get_kl_pb2.S2C(security=sec.security, name=sec.name)
-    s2c.klList.extend(session.server.series.bars(code, c2s.klType, c2s.reqNum))
-    return _ok(qot_get_kl_pb2.Response(s2c=s2c))
+    return session.server.series.reply(code, c2s.klType, c2s.reqNum), []
 
 
 def _get_rt(session: Session, c2s: qot_get_rt_pb2.C2S) -> Result:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.lowlevel
 
-from .._pb import qot_common_pb2
+from .._pb import qot_common_pb2, qot_get_kl_pb2
 from ..enums import ProtoId, SubType
 from ..quotes._series_router import kline_sub_type
 from ..quotes.kline import MAX_KL_NUM, KLType
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ._session import Session
     from .kinds.basic import TickLike
 
-__all__ = ("KL_OF_SUB", "RT", "SeriesFeed", "TimeShareBuilder")
+__all__ = ("KL_OF_SUB", "RT", "RawReply", "SeriesFeed", "TimeShareBuilder")
 
 #: K-line SubType wire value -> KLType wire value
 KL_OF_SUB: dict[int, int] = {kline_sub_type(k).wire: k.wire for k in KLType if k is not KLType.NONE}
@@ -48,6 +48,39 @@ _UPDATE_RT = int(ProtoId.QOT_UPDATE_RT)
 _FMT = "%Y-%m-%d %H:%M:%S"
 #: calendar days of history that hold ``n`` bars of a period, with room for weekends
 _DAYS_PER_BAR = {2: 1.5, 3: 7.5, 4: 31.0, 11: 92.0, 5: 366.0}
+
+
+class RawReply:
+    """A successful reply already encoded (the 3006 reply is assembled from cached bar bytes)."""
+
+    retType = 0
+    retMsg = ""
+
+    def __init__(self, body: bytes, response: type[Any]) -> None:
+        self.body = body
+        self._response = response
+
+    def SerializeToString(self) -> bytes:
+        """The encoded Response."""
+        return self.body
+
+    def message(self) -> Any:
+        """The Response as a message (for JSON bodies)."""
+        return self._response.FromString(self.body)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(tag: int, data: bytes) -> bytes:
+    """A length-delimited field: its tag byte, the length, the bytes."""
+    return bytes((tag,)) + _varint(len(data)) + data
 
 
 class TimeShareBuilder:
@@ -96,6 +129,9 @@ class SeriesFeed:
         self._bars: dict[str, dict[int, kl.KLineBuilder]] = {}
         self._rt: dict[str, TimeShareBuilder] = {}
         self._history: dict[tuple[str, int], list[qot_common_pb2.KLine]] = {}
+        #: encoded ``klList`` entries of the bars that no longer change, by (code, period):
+        #: (closed tape bars encoded so far, the entries)
+        self._encoded: dict[tuple[str, int], tuple[int, list[bytes]]] = {}
 
     # ---- builders -------------------------------------------------------------------------
 
@@ -136,6 +172,43 @@ class SeriesFeed:
         first = tape[0] if tape else None
         older = self._older(code, kl_type, first)
         return (older + tape)[-num:]
+
+    def reply(self, code: str, kl_type: int, num: int) -> RawReply:
+        """The 3006 reply of ``code``'s latest ``num`` bars, from bar bytes encoded once.
+
+        The same bytes as serialising the Response (fields in number order): the closed bars
+        are encoded once each, only the open bar at every request.
+        """
+        num = min(num, MAX_KL_NUM)
+        b = self.builder(code, kl_type)
+        key = (code, kl_type)
+        cached = self._encoded.get(key)
+        if cached is None:
+            first = b.closed[0].to_pb() if b.closed else b.current.to_pb() if b.current else None
+            older = self._older(code, kl_type, first)
+            cached = (0, [_field(0x12, k.SerializeToString()) for k in older])
+        done, entries = cached
+        closed = b.closed
+        if done < len(closed):
+            entries.extend(_field(0x12, f.to_pb().SerializeToString()) for f in closed[done:])
+            done = len(closed)
+            if len(entries) > 2 * MAX_KL_NUM:  # only the newest can be asked for
+                del entries[: len(entries) - MAX_KL_NUM]
+        self._encoded[key] = (done, entries)
+        if b.current is None:
+            latest = entries[-num:]
+        else:
+            latest = entries[max(len(entries) - num + 1, 0) :] if num > 1 else []
+            latest.append(_field(0x12, b.current.to_pb().SerializeToString()))
+        sec = self.server.market.security(code)
+        s2c = b"".join(
+            (
+                _field(0x0A, sec.security.SerializeToString()),
+                *latest,
+                _field(0x1A, sec.name.encode()),
+            )
+        )
+        return RawReply(b"\x08\x00" + _field(0x22, s2c), qot_get_kl_pb2.Response)
 
     def _older(
         self, code: str, kl_type: int, first: qot_common_pb2.KLine | None

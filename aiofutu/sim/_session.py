@@ -32,6 +32,7 @@ from ..enums import ProtoId
 from ..errors import RemoteProtocolError
 from ._handlers import HANDLERS, Push, SubKey, fail
 from ._scenarios import ErrCode, corrupt_digest, corrupt_sha1
+from ._series import RawReply
 from ._wire import CHUNK, Outbox, pack_header, split_frames
 
 if TYPE_CHECKING:
@@ -299,10 +300,11 @@ class Session:
         self._send(proto_id, serial, fmt, result[0], result[1])
 
     def _send(
-        self, proto_id: int, serial: int, fmt: int, reply: Message, pushes: list[Push]
+        self, proto_id: int, serial: int, fmt: int, reply: Message | RawReply, pushes: list[Push]
     ) -> None:
         if fmt == 1:
-            body = json_format.MessageToJson(reply, preserving_proto_field_name=True).encode()
+            message = reply.message() if isinstance(reply, RawReply) else reply
+            body = json_format.MessageToJson(message, preserving_proto_field_name=True).encode()
         else:
             body = reply.SerializeToString()
         frame = encode_frame(proto_id, serial, body, fmt=fmt, encrypt=self._encryptor(proto_id))

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from wsproto.events import Event
 
     from ._handlers import Push
+    from ._series import RawReply
     from ._server import Simulator
     from ._session import Bulk
 
@@ -305,7 +306,7 @@ class WebSocketSession(Session):
         return ws.send(self._events.BytesMessage(data=packet))
 
     def _send(
-        self, proto_id: int, serial: int, fmt: int, reply: Message, pushes: list[Push]
+        self, proto_id: int, serial: int, fmt: int, reply: Message | RawReply, pushes: list[Push]
     ) -> None:
         ret_type = getattr(reply, "retType", 0)
         errmsg = ascii_errmsg(getattr(reply, "retMsg", "")) if ret_type else ""
