@@ -37,6 +37,9 @@ from .errors import (
 )
 from .frames import TICKER_COLUMNS, to_polars
 from .models import Ticker
+from .quotes.kline import AuType, KLine, KLType
+from .quotes.rt import RTPoint
+from .quotes.series_stream import KLineUpdate, RTUpdate, SeriesGap, SeriesStream
 from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, TickerFrameStream, TickerStream
 
@@ -46,6 +49,14 @@ __version__ = "0.1.0"
 logging.getLogger("aiofutu").addHandler(logging.NullHandler())
 
 __all__ = (
+    "AuType",
+    "KLType",
+    "KLine",
+    "KLineUpdate",
+    "RTPoint",
+    "RTUpdate",
+    "SeriesGap",
+    "SeriesStream",
     "TICKER_COLUMNS",
     "Client",
     "ClientClosed",

@@ -38,11 +38,14 @@ from .errors import (
     FutuError,
 )
 from .quotes._core import as_codes as _as_codes
+from .quotes._core import as_list as _as_list
 from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
 from .quotes.history_api import HistoryAPI
+from .quotes.kline import AuType, check_au_type
 from .quotes.market import MarketStateAPI
+from .quotes.series import RTAPI, KLineAPI
 from .quotes.snapshot import SnapshotAPI
 from .quotes.static import StaticAPI
 from .quotes.ticker import TickerAPI
@@ -68,7 +71,7 @@ _SERVICES_EXIT_TIMEOUT = 5.0
 _NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
-class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
+class Client(TickerAPI, KLineAPI, RTAPI, HistoryAPI, MarketStateAPI, SnapshotAPI, StaticAPI):
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
@@ -427,11 +430,14 @@ class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
         is_first_push: bool = True,
         extended_time: bool = False,
         session: Session | str = Session.NONE,
+        rehab_types: Iterable[AuType | str] = (),
         timeout: float | None = None,
     ) -> None:
         """Subscribe ``codes`` to ``sub_types`` (each pair uses one unit of OpenD's quota).
 
-        OpenD only lets a subscription be cancelled one minute after it was made.
+        OpenD only lets a subscription be cancelled one minute after it was made. K-line pushes
+        are forward-adjusted unless ``rehab_types`` names the adjustments to push (each one is
+        pushed separately; ``kline_stream`` asks for what its ``autype`` needs).
         """
         self._check_open()
         code_list = _as_codes(codes)
@@ -440,6 +446,12 @@ class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
             sess = Session.coerce(session)
         except ValueError:
             raise ConfigurationError(f"unknown session {session!r}") from None
+        rehab = tuple(
+            dict.fromkeys(
+                check_au_type(a).wire
+                for a in _as_list(rehab_types, "rehab_types", "an iterable of AuType")
+            )
+        )
         _check_timeout(timeout)
         securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
         req = _protocol.sub_request(
@@ -450,6 +462,7 @@ class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
             first_push=bool(is_first_push),
             extended_time=bool(extended_time),
             session=sess.wire,
+            rehab_types=rehab,
         )
         await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
         self._book.confirmed(
@@ -459,6 +472,7 @@ class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
             first_push=bool(is_first_push),
             extended_time=bool(extended_time),
             session=sess.wire,
+            rehab_types=rehab,
         )
 
     async def unsubscribe(
@@ -525,8 +539,9 @@ class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
 
     # -- push streams ----------------------------------------------------------------------
 
-    def _attacher(self, kind: str) -> KindAttacher:
-        return KindAttacher(self, KINDS_BY_NAME[kind].sub_types[0], self._routers[kind])
+    def _attacher(self, kind: str, sub_type: SubType | None = None) -> KindAttacher:
+        sub = KINDS_BY_NAME[kind].sub_types[0] if sub_type is None else sub_type
+        return KindAttacher(self, sub, self._routers[kind])
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: link state, traffic, requests, pushes and every stream.

@@ -30,7 +30,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
+from . import series
 from ._common import PREFIX
+from .series import SERIES_SECTIONS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,6 +50,7 @@ SECTIONS = (
     "import",
     "bridge",
     "snapshot",
+    *SERIES_SECTIONS,
 )
 #: codes per get_market_snapshot call in the snapshot rows (OpenD's per-request limit)
 SNAPSHOT_CODES = 400
@@ -586,6 +589,8 @@ class Bench:
             ("import", self.import_section),
             ("bridge", self.bridge_section),
             ("snapshot", self.snapshot_section),
+            ("kline", lambda: series.kline_section(self)),
+            ("klinepush", lambda: series.klinepush_section(self)),
         )
         for name, fn in steps:
             if name in sections:
@@ -855,6 +860,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                     row.target += " (polars was imported!)"
             rows.append(row)
     rows.extend(_bridge_rows(of))
+    rows.extend(series.series_rows(runs, Row))
     return rows
 
 
@@ -896,7 +902,7 @@ def _bridge_rows(of: Callable[[str, str], list[dict[str, Any]]]) -> list[Row]:
 
 
 def _fmt(value: float, unit: str) -> str:
-    if unit == "ticks/s":
+    if unit in ("ticks/s", "pushes/s"):
         return f"{value:,.0f}"
     if unit in ("ms", "us/tick"):
         return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"

@@ -19,6 +19,8 @@ from .._pb import (
     init_connect_pb2,
     keep_alive_pb2,
     qot_common_pb2,
+    qot_get_kl_pb2,
+    qot_get_rt_pb2,
     qot_get_security_snapshot_pb2,
     qot_get_static_info_pb2,
     qot_get_sub_info_pb2,
@@ -31,6 +33,7 @@ from ..enums import MARKET_BY_WIRE, Market, ProtoId, SubType
 from ._history_handlers import HISTORY_HANDLERS
 from ._market import market_states
 from ._scenarios import ErrCode
+from ._series import KL_OF_SUB, RT, RawReply
 from .kinds import snapshot as _snapshot
 from .kinds import static as _static
 
@@ -39,16 +42,19 @@ if TYPE_CHECKING:
 
     from ._session import Session
 
-__all__ = ("HANDLERS", "KIND_HANDLERS", "Result", "SubKey", "fail")
+__all__ = ("HANDLERS", "KIND_HANDLERS", "Push", "Result", "SubKey", "fail")
 
 logger = logging.getLogger("aiofutu.sim")
 
 #: A subscription: (code string such as ``"HK.00700"``, SubType wire value).
 SubKey = tuple[str, int]
-#: The Response, and 3011 push bodies to send after it.
-Result = tuple["Message", list[bytes]]
+#: A push to send after a reply: a 3011 body, or (protocol id, body) for another kind's push.
+Push = bytes | tuple[int, bytes]
+#: The Response (or its bytes, already encoded), and the pushes to send after it.
+Result = tuple["Message | RawReply", list[Push]]
 
 TICKER = SubType.TICKER.wire
+SERIES_SUB_TYPES = frozenset((*KL_OF_SUB, RT))
 _SUB_TYPES = frozenset(s.wire for s in SubType if s is not SubType.NONE)
 _SUB_TYPE_NAMES = {s.wire: s.value for s in SubType}
 
@@ -115,15 +121,17 @@ def _describe(key: SubKey) -> str:
     return f"{key[0]} {_SUB_TYPE_NAMES.get(key[1], key[1])}"
 
 
-def _first_pushes(session: Session, keys: Iterable[SubKey]) -> list[bytes]:
+def _first_pushes(session: Session, keys: Iterable[SubKey]) -> list[Push]:
     server = session.server
-    bodies = []
+    bodies: list[Push] = []
     for code, sub_type in keys:
         if sub_type == TICKER and (code, sub_type) in session.pushes:
             sec = server.market.security(code)
             latest = sec.latest()  # one tick: the history is not built for it
             if latest is not None:
                 bodies.append(server.encoder(sec).body((latest.SerializeToString(),)))
+        elif sub_type in SERIES_SUB_TYPES and (code, sub_type) in session.pushes:
+            bodies.extend(server.series.first_pushes(session, code, sub_type))
     return bodies
 
 
@@ -223,6 +231,10 @@ def _sub(session: Session, c2s: qot_sub_pb2.C2S) -> Result:
     for key in keys:
         session.subs.setdefault(key, now)
         server.market.activate(key[0])
+        if key[1] in SERIES_SUB_TYPES:
+            server.series.ensure(*key)
+            if key[1] in KL_OF_SUB and c2s.regPushRehabTypeList:
+                session.rehab[key] = tuple(dict.fromkeys(c2s.regPushRehabTypeList))
     if c2s.HasField("isRegOrUnRegPush"):
         _register(session, keys, c2s.isRegOrUnRegPush)
     response, _ = _ok(qot_sub_pb2.Response())
@@ -245,6 +257,7 @@ def _unsubscribe(session: Session, keys: list[SubKey]) -> Result:
     _register(session, keys, False)
     for key in keys:
         session.subs.pop(key, None)
+        session.rehab.pop(key, None)
     return _ok(qot_sub_pb2.Response())
 
 
@@ -256,6 +269,10 @@ def _reg_push(session: Session, c2s: qot_reg_qot_push_pb2.C2S) -> Result:
     if unknown is not None:
         return unknown
     changed = _register(session, keys, c2s.isRegOrUnReg)
+    if c2s.isRegOrUnReg and c2s.rehabTypeList:
+        for key in keys:
+            if key[1] in KL_OF_SUB and key in session.subs:
+                session.rehab[key] = tuple(dict.fromkeys(c2s.rehabTypeList))
     response, _ = _ok(qot_reg_qot_push_pb2.Response())
     first = c2s.isFirstPush if c2s.HasField("isFirstPush") else True
     return response, _first_pushes(session, changed) if c2s.isRegOrUnReg and first else []
@@ -306,10 +323,54 @@ def _get_ticker(session: Session, c2s: qot_get_ticker_pb2.C2S) -> Result:
     return _ok(qot_get_ticker_pb2.Response(s2c=s2c))
 
 
+def _subscribed(session: Session, c2s: Any, what: str, sub_type: int) -> str | Result:
+    """The code of a get request's security, or the failure OpenD answers with."""
+    code = _security_code(c2s.security) if c2s.HasField("security") else None
+    if code is None:
+        return fail(f"{what}: a valid security is required")
+    unknown = _refuse_unknown(session, (code,), what)
+    if unknown is not None:
+        return unknown
+    if (code, sub_type) not in session.subs:
+        name = _SUB_TYPE_NAMES.get(sub_type, sub_type)
+        return fail(
+            f"{code} is not subscribed to {name} on this connection: subscribe with SubType "
+            f"{name} ({sub_type}) before requesting it",
+            ErrCode.NOT_SUBSCRIBED,
+        )
+    return code
+
+
+def _get_kl(session: Session, c2s: qot_get_kl_pb2.C2S) -> Result:
+    sub_type = {kl: sub for sub, kl in KL_OF_SUB.items()}.get(c2s.klType)
+    if sub_type is None:
+        return fail(f"Qot_GetKL: unknown klType {c2s.klType}")
+    if c2s.rehabType not in (0, 1, 2):
+        return fail(f"Qot_GetKL: unknown rehabType {c2s.rehabType}")
+    if c2s.reqNum <= 0:
+        return fail(f"Qot_GetKL: reqNum must be between 1 and 1000, got {c2s.reqNum}")
+    code = _subscribed(session, c2s, "Qot_GetKL", sub_type)
+    if not isinstance(code, str):
+        return code
+    return session.server.series.reply(code, c2s.klType, c2s.reqNum), []
+
+
+def _get_rt(session: Session, c2s: qot_get_rt_pb2.C2S) -> Result:
+    code = _subscribed(session, c2s, "Qot_GetRT", RT)
+    if not isinstance(code, str):
+        return code
+    sec = session.server.market.security(code)
+    s2c = qot_get_rt_pb2.S2C(security=sec.security, name=sec.name)
+    s2c.rtList.extend(session.server.series.time_share(code).points)
+    return _ok(qot_get_rt_pb2.Response(s2c=s2c))
+
+
 Handler = Callable[["Session", Any], Result]
 #: The get handler of each quote kind, by the kind's name in ``aiofutu._kinds.KINDS``.
 KIND_HANDLERS: dict[str, Handler] = {
     "ticker": _get_ticker,
+    "kline": _get_kl,
+    "rt": _get_rt,
 }
 HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.INIT_CONNECT: (init_connect_pb2.Request, _init_connect),

@@ -26,11 +26,13 @@ from google.protobuf import json_format
 
 from .._codec import FrameDecoder, encode_frame
 from .._crypto import AesCipher
+from .._kinds import KINDS_BY_PUSH_ID
 from .._pb import init_connect_pb2, qot_update_ticker_pb2
 from ..enums import ProtoId
 from ..errors import RemoteProtocolError
-from ._handlers import HANDLERS, SubKey, fail
+from ._handlers import HANDLERS, Push, SubKey, fail
 from ._scenarios import ErrCode, corrupt_digest, corrupt_sha1
+from ._series import RawReply
 from ._wire import CHUNK, Outbox, pack_header, split_frames
 
 if TYPE_CHECKING:
@@ -84,6 +86,9 @@ class Session:
         self.subs: dict[SubKey, float] = {}
         #: Subscriptions with push registered on this connection.
         self.pushes: set[SubKey] = set()
+        #: Rehab types registered for K-line pushes (Qot_Sub #5), by subscription; absent:
+        #: forward-adjusted only, OpenD's default.
+        self.rehab: dict[SubKey, tuple[int, ...]] = {}
         #: Codes whose TICKER push this connection registered at least once.
         self.registered: set[str] = set()
         #: Frames queued for this connection so far (replies and pushes).
@@ -299,10 +304,11 @@ class Session:
         self._send(proto_id, serial, fmt, result[0], result[1])
 
     def _send(
-        self, proto_id: int, serial: int, fmt: int, reply: Message, pushes: list[bytes]
+        self, proto_id: int, serial: int, fmt: int, reply: Message | RawReply, pushes: list[Push]
     ) -> None:
         if fmt == 1:
-            body = json_format.MessageToJson(reply, preserving_proto_field_name=True).encode()
+            message = reply.message() if isinstance(reply, RawReply) else reply
+            body = json_format.MessageToJson(message, preserving_proto_field_name=True).encode()
         else:
             body = reply.SerializeToString()
         frame = encode_frame(proto_id, serial, body, fmt=fmt, encrypt=self._encryptor(proto_id))
@@ -313,15 +319,22 @@ class Session:
             self._tg.start_soon(self._send_later, delay, frame, pushes)
         else:
             self._enqueue(frame)
-            for push in pushes:
-                self.push(push, _sha1(push).digest())
+            self.push_all(pushes)
 
-    async def _send_later(self, delay: float, frame: bytes, pushes: list[bytes]) -> None:
+    async def _send_later(self, delay: float, frame: bytes, pushes: list[Push]) -> None:
         await anyio.sleep(delay)
         if not self.server.faults.stall:
             self._enqueue(frame)
-            for push in pushes:
-                self.push(push, _sha1(push).digest())
+            self.push_all(pushes)
+
+    def push_all(self, pushes: Sequence[Push]) -> None:
+        """Queue pushes: 3011 bodies, or (protocol id, body) for the other kinds."""
+        for push in pushes:
+            if isinstance(push, tuple):
+                proto_id, body = push
+            else:
+                proto_id, body = _UPDATE_TICKER, push
+            self.push(body, _sha1(body).digest(), proto_id)
 
     # ---- pushes ---------------------------------------------------------------------------
 
@@ -357,14 +370,16 @@ class Session:
             )
             self.close()
 
-    def _json_push(self, body: bytes) -> bytes:
-        message = qot_update_ticker_pb2.Response.FromString(body)
+    def _json_push(self, body: bytes, proto_id: int = _UPDATE_TICKER) -> bytes:
+        kind = KINDS_BY_PUSH_ID.get(proto_id)
+        response = qot_update_ticker_pb2.Response if kind is None else kind.push_response
+        message = response.FromString(body)
         return json_format.MessageToJson(message, preserving_proto_field_name=True).encode()
 
-    def push(self, body: bytes, digest: bytes) -> None:
-        """Queue one 3011 push (a protobuf body and its SHA1) without waiting."""
+    def push(self, body: bytes, digest: bytes, proto_id: int = _UPDATE_TICKER) -> None:
+        """Queue one push (a protobuf body and its SHA1; 3011 unless told) without waiting."""
         if self.push_fmt == 1:
-            body = self._json_push(body)
+            body = self._json_push(body, proto_id)
             digest = _sha1(body).digest()
         serial = self._next_serial()
         if self.server.faults.corrupt_push(serial):
@@ -372,7 +387,7 @@ class Session:
         aes = self.aes
         if aes is not None:
             body = aes.encrypt(body)
-        header = pack_header(_UPDATE_TICKER, serial, len(body), digest, self.push_fmt)
+        header = pack_header(proto_id, serial, len(body), digest, self.push_fmt)
         self._enqueue(header + body)
 
     async def prepare_bulk(self, bodies: Sequence[bytes], digests: Sequence[bytes]) -> Bulk:

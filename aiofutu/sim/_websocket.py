@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from wsproto import WSConnection
     from wsproto.events import Event
 
+    from ._handlers import Push
+    from ._series import RawReply
     from ._server import Simulator
     from ._session import Bulk
 
@@ -304,7 +306,7 @@ class WebSocketSession(Session):
         return ws.send(self._events.BytesMessage(data=packet))
 
     def _send(
-        self, proto_id: int, serial: int, fmt: int, reply: Message, pushes: list[bytes]
+        self, proto_id: int, serial: int, fmt: int, reply: Message | RawReply, pushes: list[Push]
     ) -> None:
         ret_type = getattr(reply, "retType", 0)
         errmsg = ascii_errmsg(getattr(reply, "retMsg", "")) if ret_type else ""
@@ -319,12 +321,11 @@ class WebSocketSession(Session):
             self._tg.start_soon(self._send_later, delay, frame, pushes)
         else:
             self._enqueue(frame)
-            for push in pushes:
-                self.push(push, b"")
+            self.push_all(pushes)
 
-    def push(self, body: bytes, digest: bytes) -> None:
-        """Queue one 3011 push (section 0); ``digest`` is unused (no SHA1 on this transport)."""
-        frame = self._message(encode_reply(_UPDATE_TICKER, 0, body))
+    def push(self, body: bytes, digest: bytes, proto_id: int = _UPDATE_TICKER) -> None:
+        """Queue one push (section 0; 3011 unless told); ``digest`` is unused (no SHA1 here)."""
+        frame = self._message(encode_reply(proto_id, 0, body))
         if frame is not None:
             self._enqueue(frame)
 

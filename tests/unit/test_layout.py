@@ -38,8 +38,12 @@ def test_push_ids_are_derived_from_the_protocol_names() -> None:
 
 
 def test_tables_are_derived_from_the_kinds() -> None:
-    (ticker,) = _kinds.KINDS
+    ticker = _kinds.KINDS_BY_NAME["ticker"]
     assert _kinds.KINDS_BY_SUB_TYPE[SubType.TICKER] is ticker
+    kline = _kinds.KINDS_BY_NAME["kline"]
+    assert len(kline.sub_types) == 15 and kline.shape == "series"
+    assert all(_kinds.KINDS_BY_SUB_TYPE[t] is kline for t in kline.sub_types)
+    assert _kinds.KINDS_BY_SUB_TYPE[SubType.RT_DATA] is _kinds.KINDS_BY_NAME["rt"]
     assert ticker.push_proto_id in PUSH_PROTO_IDS
     for kind in _kinds.KINDS:
         assert _protocol.RESPONSE_TYPES[kind.get_proto_id] is kind.get_response

@@ -28,7 +28,7 @@ __all__ = ("MAX_CODES", "Result", "fail", "refuse_unknown", "security_codes")
 #: Securities per 3203 request at most (OpenD's limit).
 MAX_CODES = 400
 #: A handler's Response and the push bodies to send after it.
-Result = tuple["Message", list[bytes]]
+Result = tuple["Message", "list[bytes | tuple[int, bytes]]"]
 
 
 def fail(message: str, code: ErrCode = ErrCode.INVALID_REQUEST) -> Result:
