@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -23,11 +22,11 @@ import anyio.abc
 
 from . import _protocol, _supervisor
 from ._codec import DEFAULT_MAX_BODY, Frame
-from ._connection import Connection
 from ._crypto import RsaKey
 from ._kinds import KINDS, KINDS_BY_NAME
 from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_sub_pb2
 from ._routing import KindAttacher, KindRouter, PushHub, stream_stats
+from ._wsconnection import DEFAULT_PING_INTERVAL, WebSocketOptions, new_connection
 from .codes import parse_code
 from .enums import ProtoId, Session, SubType
 from .errors import (
@@ -45,8 +44,12 @@ from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
 
 if TYPE_CHECKING:
+    import os
+    import ssl as _ssl
     from collections.abc import Iterable
     from types import TracebackType
+
+    from ._connection import Connection
 
 __all__ = ("Client", "SubscriptionInfo", "connect")
 
@@ -82,6 +85,10 @@ class Client(TickerAPI):
         max_body: int = DEFAULT_MAX_BODY,
         reconnect: bool | ReconnectPolicy = False,
         rsa_private_key: str | os.PathLike[str] | bytes | None = None,
+        transport: str = "tcp",
+        websocket_key: str | None = None,
+        ssl: bool | _ssl.SSLContext | None = None,
+        websocket_ping_interval: float = DEFAULT_PING_INTERVAL,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ConfigurationError(f"host must be a non-empty str, got {host!r}")
@@ -100,15 +107,11 @@ class Client(TickerAPI):
                 f"reconnect must be a bool or a ReconnectPolicy, got {reconnect!r}"
             )
         # PEM bytes are parsed now; a key file is read (off the event loop) when entering.
-        self.rsa_key = RsaKey(rsa_private_key) if isinstance(rsa_private_key, bytes) else None
-        self._rsa_path: str | None = None
-        if rsa_private_key is not None and self.rsa_key is None:
-            if not isinstance(rsa_private_key, (str, os.PathLike)):
-                raise ConfigurationError(
-                    "rsa_private_key must be PEM bytes or the path of a PEM file, "
-                    f"got {rsa_private_key!r}"
-                )
-            self._rsa_path = os.fspath(rsa_private_key)
+        self.rsa_key, self._rsa_path = RsaKey.option(rsa_private_key)
+        self.websocket = WebSocketOptions.check(
+            transport, websocket_key, ssl, websocket_ping_interval, encrypted=bool(rsa_private_key)
+        )
+        self.transport = transport
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -145,7 +148,12 @@ class Client(TickerAPI):
         if old is not None:  # keep traffic totals across reconnects
             for name in self._totals:
                 self._totals[name] += getattr(old, name)
-        conn = Connection(request_timeout=self.timeout, max_body=self.max_body, pushes=self._pushes)
+        conn = new_connection(
+            self.websocket,
+            request_timeout=self.timeout,
+            max_body=self.max_body,
+            pushes=self._pushes,
+        )
         conn.latencies = self._latencies
         conn.on_lost = lambda error: _supervisor.on_lost(self, conn, error)
         return conn
@@ -558,6 +566,10 @@ def connect(
     max_body: int = DEFAULT_MAX_BODY,
     reconnect: bool | ReconnectPolicy = False,
     rsa_private_key: str | os.PathLike[str] | bytes | None = None,
+    transport: str = "tcp",
+    websocket_key: str | None = None,
+    ssl: bool | _ssl.SSLContext | None = None,
+    websocket_ping_interval: float = DEFAULT_PING_INTERVAL,
 ) -> Client:
     """Open a session with OpenD: ``async with aiofutu.connect("127.0.0.1", 11111) as client:``.
 
@@ -567,6 +579,9 @@ def connect(
     open streams so that no tick is lost or repeated (a :class:`Gap` is reported when more ticks
     were missed than OpenD keeps). ``rsa_private_key`` (a PEM path or bytes, the key OpenD is
     configured with) turns on OpenD's encryption: RSA for InitConnect, then AES for every body.
+    ``transport="websocket"`` uses OpenD's WebSocket gateway (``port``: its websocket_port)
+    with ``websocket_key``, ``ssl`` (True or an SSLContext: ``wss://``) and a ping every
+    ``websocket_ping_interval`` seconds for KeepAlive (docs/websocket.md).
     """
     return Client(
         host,
@@ -577,4 +592,8 @@ def connect(
         max_body=max_body,
         reconnect=reconnect,
         rsa_private_key=rsa_private_key,
+        transport=transport,
+        websocket_key=websocket_key,
+        ssl=ssl,
+        websocket_ping_interval=websocket_ping_interval,
     )
