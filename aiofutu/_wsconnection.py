@@ -28,16 +28,19 @@ import anyio.abc
 from . import _protocol
 from ._codec import DEFAULT_MAX_BODY
 from ._connection import Connection, ConnectionInfo
-from ._pb import init_connect_pb2, init_websocket_pb2
+from ._pb import get_global_state_pb2, init_connect_pb2, init_websocket_pb2
 from ._transport import open_pipe
 from ._wscodec import CMD_INIT, REPLY_HEADER_SIZE, websocket_key_digest
 from ._wsframing import WsClientFraming
+from .enums import ProtoId
 from .errors import (
     ClientClosed,
     ConfigurationError,
     ConnectError,
     ConnectionLost,
     FutuError,
+    OpenDError,
+    RemoteProtocolError,
     RequestTimeout,
 )
 
@@ -51,6 +54,8 @@ logger = logging.getLogger("aiofutu.connection")
 TRANSPORTS = ("tcp", "websocket")
 #: Seconds between two WebSocket pings (no KeepAlive exists on this transport).
 DEFAULT_PING_INTERVAL = 10.0
+#: At most this long for GetGlobalState after Init (the server version; 0 without it).
+_VERSION_TIMEOUT = 2.0
 #: How long closing waits to hand the Close frame to a busy socket.
 _CLOSE_SEND_TIMEOUT = 0.2
 
@@ -176,11 +181,13 @@ class WsConnection(Connection):
             )
             if not response.HasField("s2c"):
                 raise ConnectError("its reply has no s2c")
+            version = await self._server_version(min(connect_timeout, _VERSION_TIMEOUT))
         except FutuError as exc:
             await self.close()
             raise self._init_failed_ws(where, exc, connect_timeout) from None
         s2c = init_connect_pb2.S2C(
             connID=response.s2c.connID,
+            serverVer=version,
             keepAliveInterval=max(1, math.ceil(self.options.ping_interval)),
         )
         self.info = ConnectionInfo(s2c)
@@ -192,6 +199,20 @@ class WsConnection(Connection):
         )
         tg.start_soon(self._keepalive, name=f"aiofutu-ping-{self.id}")
         return self.info
+
+    async def _server_version(self, timeout: float) -> int:
+        """OpenD's version from GetGlobalState (Init does not say it); 0 if that fails."""
+        try:
+            state = await self.request(
+                ProtoId.GET_GLOBAL_STATE,
+                _protocol.global_state_request(0),
+                get_global_state_pb2.Response,
+                timeout=timeout,
+            )
+        except (OpenDError, RemoteProtocolError, RequestTimeout) as exc:
+            logger.debug("conn %d: no server version from GetGlobalState: %s", self.id, exc)
+            return 0
+        return state.s2c.serverVer
 
     def _init_body(self, client_id: str) -> bytes:
         c2s = init_websocket_pb2.C2S(
