@@ -31,7 +31,7 @@ from ._connection import Connection, ConnectionInfo
 from ._pb import get_global_state_pb2, init_connect_pb2, init_websocket_pb2
 from ._transport import open_pipe
 from ._wscodec import CMD_INIT, REPLY_HEADER_SIZE, websocket_key_digest
-from ._wsframing import WsClientFraming
+from ._wsframing import WsClientFraming, load_wsproto
 from .enums import ProtoId
 from .errors import (
     ClientClosed,
@@ -107,6 +107,7 @@ class WebSocketOptions:
                 "rsa_private_key= does not apply to the WebSocket gateway (it has no RSA/AES "
                 "encryption); use ssl= for TLS (wss://)"
             )
+        load_wsproto()  # a missing extra fails here, not at the first connect
         context = _ssl.create_default_context() if ssl is True else ssl or None
         return cls(websocket_key, context, float(ping_interval))
 
@@ -157,9 +158,11 @@ class WsConnection(Connection):
                 f"timed out after {connect_timeout:g}s connecting to OpenD's WebSocket gateway "
                 f"at {where}"
             ) from None
-        except OSError as exc:  # ssl.SSLError is one
+        except (OSError, anyio.BrokenResourceError) as exc:  # ssl.SSLError is an OSError
+            cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+            detail = (cause.strerror if isinstance(cause, OSError) else None) or cause
             raise ConnectError(
-                f"cannot connect to OpenD's WebSocket gateway at {where}: {exc.strerror or exc}"
+                f"cannot connect to OpenD's WebSocket gateway at {where}: {detail}"
             ) from None
         self._pipe = pipe
         self._tg = tg
