@@ -76,6 +76,14 @@ class WsClientFraming:
         self._parts: list[bytes] = []
         self._size = 0
         self._outgoing: list[bytes] = []
+        #: frames not cut yet (from ``_pos``), and the upgrade reply until its header is whole
+        self._buf = b""
+        self._pos = 0
+        self._reply = b""
+        #: wsproto has a fragmented message in progress (its next frames are its, too)
+        self._in_message = False
+        #: the upgrade reply's header is complete: what follows is WebSocket frames
+        self._framing = False
         self._deferred: RemoteProtocolError | None = None
         self._error: FutuError | None = None
 
@@ -133,19 +141,31 @@ class WsClientFraming:
         """Append received bytes."""
         if self._error is not None:
             raise self._error
-        head = self.head
-        if head is not None:
-            head += bytes(data[: _HEAD_SIZE - len(head)])
-            self.head = head
-            if not b"HTTP/".startswith(head[:5]):
-                raise self._fail(
-                    RemoteProtocolError(
-                        f"the server does not speak HTTP: it answered the WebSocket upgrade "
-                        f"with {_describe(head)}"
-                    )
+        data = bytes(data)
+        if self._framing:  # the upgrade reply's header is in: frames, cut in drain()
+            pos = self._pos
+            self._buf = self._buf[pos:] + data if pos < len(self._buf) else data
+            self._pos = 0
+            return
+        head = (self.head or b"") + data[: _HEAD_SIZE - len(self.head or b"")]
+        self.head = head
+        if not b"HTTP/".startswith(head[:5]):
+            raise self._fail(
+                RemoteProtocolError(
+                    "the server does not speak HTTP: it answered the WebSocket upgrade "
+                    f"with {_describe(head)}"
                 )
-        self._ws.receive_data(bytes(data))
+            )
+        # wsproto gets the reply's header only; what follows it is frames, for drain()
+        self._reply += data
+        ends = self._reply.find(b"\r\n\r\n")
+        if ends >= 0:
+            cut = len(data) - (len(self._reply) - ends - 4)
+            data, self._buf, self._pos = data[:cut], data[cut:], 0
+            self._reply = b""
+            self._framing = True
         try:
+            self._ws.receive_data(data)
             self._events.extend(self._ws.events())
         except self._ws_error as exc:
             raise self._fail(
@@ -153,7 +173,12 @@ class WsClientFraming:
             ) from None
 
     def drain(self) -> list[Frame]:
-        """Every packet received whole so far, in order (see the class docstring for errors)."""
+        """Every packet received whole so far, in order (see the class docstring for errors).
+
+        The frame every packet comes in (final, binary, unmasked, with no message in progress)
+        is cut here directly; any other frame (Ping, Close, a fragment, text, a broken one)
+        is handed whole to wsproto, which checks it and says what it is.
+        """
         deferred = self._deferred
         if deferred is not None:
             self._deferred = None
@@ -161,30 +186,86 @@ class WsClientFraming:
         if self._error is not None:
             raise self._error
         out: list[Frame] = []
+        try:
+            self._drain(out)
+        except RemoteProtocolError as exc:
+            if not exc.recoverable:
+                raise self._fail(exc) from None
+            if out:
+                self._deferred = exc
+                return out
+            raise
+        except ConnectionLost as exc:
+            self._error = exc
+            if out:
+                return out
+            raise
+        return out
+
+    def _drain(self, out: list[Frame]) -> None:
         events = self._events
-        ev = self._ev
-        while events:
-            event = events.popleft()
-            try:
-                if type(event) is ev.BytesMessage:
+        while True:
+            while events:
+                event = events.popleft()
+                kind = type(event)
+                if kind is self._ev.BytesMessage or kind is self._ev.TextMessage:
+                    self._in_message = not event.message_finished
+                if kind is self._ev.BytesMessage:
                     frame = self._message(event)
                     if frame is not None:
                         out.append(frame)
                 else:
                     self._control(event)
-            except RemoteProtocolError as exc:
-                if not exc.recoverable:
-                    raise self._fail(exc) from None
-                if out:
-                    self._deferred = exc
-                    return out
-                raise
-            except ConnectionLost as exc:
-                self._error = exc
-                if out:
-                    return out
-                raise
-        return out
+            if not self.accepted or not self._cut(out.append):
+                return
+
+    def _cut(self, append: Callable[[Frame], None]) -> bool:
+        """Cut whole frames from the buffer; True when one went to wsproto (see its events)."""
+        buf = self._buf
+        pos = self._pos
+        size = len(buf)
+        limit = self.max_message
+        packet = self._packet
+        while size - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            length = b1 & 0x7F
+            start = pos + 2
+            if length >= 126:
+                start += 2 if length == 126 else 8
+                if start > size:
+                    return False
+                length = int.from_bytes(buf[pos + 2 : start], "big")
+            if b1 & 0x80:
+                start += 4  # a masked server frame: wsproto refuses it
+            if length > limit:
+                raise RemoteProtocolError(
+                    f"WebSocket frame of {length} bytes over the limit of {limit}"
+                )
+            end = start + length
+            if end > size:
+                return False
+            frame_at, self._pos, pos = pos, end, end
+            if b0 == 0x82 and not b1 & 0x80 and not self._in_message:
+                append(packet(buf[start:end]))  # FIN, binary, no RSV bits, unmasked
+                continue
+            self._ws.receive_data(buf[frame_at:end])
+            self._events.extend(self._ws.events())
+            return True
+        return False
+
+    def _packet(self, message: bytes) -> Frame:
+        cmd, section, body, error, errmsg = decode_reply(message, max_size=self.max_message)
+        if error and not body:
+            raise RemoteProtocolError(
+                f"OpenD answered with error {error}"
+                + (f" ({errmsg})" if errmsg else "")
+                + " and no body",
+                proto_id=cmd,
+                serial=section,
+                recoverable=True,
+            )
+        return Frame(cmd, section, body)
 
     def _message(self, event: Any) -> Frame | None:
         data = event.data
@@ -201,17 +282,7 @@ class WsClientFraming:
             data = b"".join(self._parts)
             self._parts = []
         self._size = 0
-        cmd, section, body, error, errmsg = decode_reply(data, max_size=self.max_message)
-        if error and not body:
-            raise RemoteProtocolError(
-                f"OpenD answered with error {error}"
-                + (f" ({errmsg})" if errmsg else "")
-                + " and no body",
-                proto_id=cmd,
-                serial=section,
-                recoverable=True,
-            )
-        return Frame(cmd, section, body)
+        return self._packet(data)
 
     def _control(self, event: Any) -> None:
         ev = self._ev
