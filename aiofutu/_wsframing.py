@@ -13,11 +13,18 @@ never when this module is.
 
 from __future__ import annotations
 
+import struct
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ._codec import Frame
-from ._wscodec import DEFAULT_MAX_MESSAGE, decode_reply, encode_init_request, encode_request
+from ._wscodec import (
+    DEFAULT_MAX_MESSAGE,
+    REPLY_HEADER_SIZE,
+    WS_MAGIC,
+    decode_reply,
+    encode_request,
+)
 from .errors import ConnectionLost, FutuError, MissingDependency, RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -25,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ("WsClientFraming", "load_wsproto")
 
+#: The server-to-client packet header (``_wscodec``'s), read in place in the hot loop.
+_REPLY = struct.Struct(">8sIQi20s")
+assert _REPLY.size == REPLY_HEADER_SIZE
 #: How many of the first received bytes are kept to describe a peer that is not a gateway.
 _HEAD_SIZE = 64
 
@@ -99,13 +109,6 @@ class WsClientFraming:
         if self._ws.state is not self._open:
             raise ConnectionLost("the WebSocket connection is not open")
         data: bytes = self._ws.send(self._ev.BytesMessage(data=encode_request(cmd, section, body)))
-        return data
-
-    def encode_init(self, key: str | None, section: int) -> bytes:
-        """The Init (cmd 1) message: the key's MD5 hex digest, language ``Python``."""
-        if self._ws.state is not self._open:
-            raise ConnectionLost("the WebSocket connection is not open")
-        data: bytes = self._ws.send(self._ev.BytesMessage(data=encode_init_request(key, section)))
         return data
 
     def ping(self, payload: bytes = b"aiofutu") -> bytes:
@@ -226,6 +229,7 @@ class WsClientFraming:
         size = len(buf)
         limit = self.max_message
         packet = self._packet
+        unpack = _REPLY.unpack_from
         while size - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
@@ -247,7 +251,14 @@ class WsClientFraming:
                 return False
             frame_at, self._pos, pos = pos, end, end
             if b0 == 0x82 and not b1 & 0x80 and not self._in_message:
-                append(packet(buf[start:end]))  # FIN, binary, no RSV bits, unmasked
+                # FIN, binary, no RSV bits, unmasked: one packet. The usual one (our sign, no
+                # error) is read here; anything else by decode_reply, which says what is wrong.
+                if length >= REPLY_HEADER_SIZE:
+                    sign, cmd, section, error, _ = unpack(buf, start)
+                    if sign == WS_MAGIC and not error:
+                        append(Frame(cmd, section, buf[start + REPLY_HEADER_SIZE : end]))
+                        continue
+                append(packet(buf[start:end]))
                 continue
             self._ws.receive_data(buf[frame_at:end])
             self._events.extend(self._ws.events())
