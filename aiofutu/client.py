@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -23,12 +22,12 @@ import anyio.abc
 
 from . import _protocol, _supervisor
 from ._codec import DEFAULT_MAX_BODY, Frame
-from ._connection import Connection
 from ._crypto import RsaKey
 from ._kinds import KINDS, KINDS_BY_NAME
 from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_sub_pb2
 from ._ratelimit import Limit, make_limiter
 from ._routing import KindAttacher, KindRouter, PushHub, stream_stats
+from ._wsconnection import DEFAULT_PING_INTERVAL, WebSocketOptions, new_connection
 from .codes import parse_code
 from .enums import ProtoId, Session, SubType
 from .errors import (
@@ -53,8 +52,12 @@ from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
 
 if TYPE_CHECKING:
+    import os
+    import ssl as _ssl
     from collections.abc import Iterable, Mapping
     from types import TracebackType
+
+    from ._connection import Connection
 
 __all__ = ("Client", "SubscriptionInfo", "connect")
 
@@ -91,6 +94,10 @@ class Client(TickerAPI, KLineAPI, RTAPI, HistoryAPI, MarketStateAPI, SnapshotAPI
         reconnect: bool | ReconnectPolicy = False,
         rsa_private_key: str | os.PathLike[str] | bytes | None = None,
         rate_limits: bool | Mapping[int, Limit | tuple[int, float]] = True,
+        transport: str = "tcp",
+        websocket_key: str | None = None,
+        ssl: bool | _ssl.SSLContext | None = None,
+        websocket_ping_interval: float = DEFAULT_PING_INTERVAL,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ConfigurationError(f"host must be a non-empty str, got {host!r}")
@@ -109,15 +116,11 @@ class Client(TickerAPI, KLineAPI, RTAPI, HistoryAPI, MarketStateAPI, SnapshotAPI
                 f"reconnect must be a bool or a ReconnectPolicy, got {reconnect!r}"
             )
         # PEM bytes are parsed now; a key file is read (off the event loop) when entering.
-        self.rsa_key = RsaKey(rsa_private_key) if isinstance(rsa_private_key, bytes) else None
-        self._rsa_path: str | None = None
-        if rsa_private_key is not None and self.rsa_key is None:
-            if not isinstance(rsa_private_key, (str, os.PathLike)):
-                raise ConfigurationError(
-                    "rsa_private_key must be PEM bytes or the path of a PEM file, "
-                    f"got {rsa_private_key!r}"
-                )
-            self._rsa_path = os.fspath(rsa_private_key)
+        self.rsa_key, self._rsa_path = RsaKey.option(rsa_private_key)
+        self.websocket = WebSocketOptions.check(
+            transport, websocket_key, ssl, websocket_ping_interval, encrypted=bool(rsa_private_key)
+        )
+        self.transport = transport
         #: OpenD's request-rate limits, kept for every task of this client (waits, not errors)
         self._limiter = make_limiter(rate_limits)
         self._limited = frozenset(self._limiter.limits)
@@ -157,7 +160,12 @@ class Client(TickerAPI, KLineAPI, RTAPI, HistoryAPI, MarketStateAPI, SnapshotAPI
         if old is not None:  # keep traffic totals across reconnects
             for name in self._totals:
                 self._totals[name] += getattr(old, name)
-        conn = Connection(request_timeout=self.timeout, max_body=self.max_body, pushes=self._pushes)
+        conn = new_connection(
+            self.websocket,
+            request_timeout=self.timeout,
+            max_body=self.max_body,
+            pushes=self._pushes,
+        )
         conn.latencies = self._latencies
         conn.on_lost = lambda error: _supervisor.on_lost(self, conn, error)
         return conn
@@ -587,6 +595,10 @@ def connect(
     reconnect: bool | ReconnectPolicy = False,
     rsa_private_key: str | os.PathLike[str] | bytes | None = None,
     rate_limits: bool | Mapping[int, Limit | tuple[int, float]] = True,
+    transport: str = "tcp",
+    websocket_key: str | None = None,
+    ssl: bool | _ssl.SSLContext | None = None,
+    websocket_ping_interval: float = DEFAULT_PING_INTERVAL,
 ) -> Client:
     """Open a session with OpenD: ``async with aiofutu.connect("127.0.0.1", 11111) as client:``.
 
@@ -599,6 +611,9 @@ def connect(
     ``rate_limits`` keeps OpenD's request-rate limits (60 history first pages and 60 snapshots,
     10 market-state requests per 30 s): a request over a limit waits for a slot, within its
     timeout; False turns it off, a mapping ``{proto_id: Limit(count, window)}`` replaces the table.
+    ``transport="websocket"`` uses OpenD's WebSocket gateway (``port``: its websocket_port)
+    with ``websocket_key``, ``ssl`` (True or an SSLContext: ``wss://``) and a ping every
+    ``websocket_ping_interval`` seconds for KeepAlive (docs/websocket.md).
     """
     return Client(
         host,
@@ -610,4 +625,8 @@ def connect(
         reconnect=reconnect,
         rsa_private_key=rsa_private_key,
         rate_limits=rate_limits,
+        transport=transport,
+        websocket_key=websocket_key,
+        ssl=ssl,
+        websocket_ping_interval=websocket_ping_interval,
     )

@@ -44,6 +44,7 @@ SECTIONS = (
     "push1",
     "push10",
     "push1aes",
+    "push1ws",
     "slow",
     "rt",
     "connect",
@@ -77,6 +78,7 @@ class Child:
     def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.port = 0  # the simulator's, once it reported it
+        self.websocket_port = 0  # its WebSocket gateway's
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[str] = open(self.log_path, "w")  # closed in kill()
         self._lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -266,7 +268,9 @@ class Bench:
             argv += ["--rsa-key", self.rsa_key(), "--aes-mode", "cbc"]
         sim = Child(f"sim-{self.sim_starts}", argv, env=self.env(), log_dir=self.logs)
         self.sim = sim
-        sim.port = int(sim.expect("ready", 30)["port"])
+        ready = sim.expect("ready", 30)
+        sim.port = int(ready["port"])
+        sim.websocket_port = int(ready.get("websocket_port") or 0)
         return sim
 
     def rsa_key(self) -> str:
@@ -288,8 +292,10 @@ class Bench:
         assert self.sim is not None
         return self.sim.port
 
-    def child(self, name: str, module: str, args: list[str], *, sdk: bool = False) -> Child:
-        argv = [sys.executable, "-m", module, *args, "--port", str(self.port)]
+    def child(
+        self, name: str, module: str, args: list[str], *, sdk: bool = False, port: int = 0
+    ) -> Child:
+        argv = [sys.executable, "-m", module, *args, "--port", str(port or self.port)]
         return Child(f"{len(self.runs):03d}-{name}", argv, env=self.env(sdk=sdk), log_dir=self.logs)
 
     # -- push ---------------------------------------------------------------------------
@@ -318,7 +324,8 @@ class Bench:
             args = ["slow", *common, "--tpp", str(tpp)]
         else:
             module, sdk = "benchmarks.client_aiofutu", False
-            mode = {"models": "models", "frames": "frames", "slow": "slow"}[client]
+            modes = {"models": "models", "models-ws": "models", "frames": "frames", "slow": "slow"}
+            mode = modes[client]
             args = [mode, *common]
             if mode == "models":
                 args += ["--buffer", str(plan.stream_buffer), "--overflow", plan.stream_overflow]
@@ -339,7 +346,11 @@ class Bench:
                 args += ["--profile", profile]
         sim = self.sim
         assert sim is not None
-        proc = self.child(f"{client}-{tpp}-{rep}", module, args, sdk=sdk)
+        port = 0
+        if client.endswith("-ws"):  # the same client, through the simulator's WebSocket gateway
+            args += ["--transport", "websocket"]
+            port = sim.websocket_port
+        proc = self.child(f"{client}-{tpp}-{rep}", module, args, sdk=sdk, port=port)
         ok = False
         try:
             proc.expect("ready", 60)
@@ -400,6 +411,18 @@ class Bench:
                     self.errors.append(f"profile {client} {tpp}: {exc}")
                     continue
                 print(f"  profile of {client} at {tpp} tick(s)/push written to {path}")
+
+    def websocket_section(self) -> None:
+        """push1 into ticker_stream over TCP and over the WebSocket gateway, alternately, from
+        one simulator (the same burst, the same client code; only the transport differs)."""
+        plan = self.plan
+        for rep in range(plan.repeat):
+            for client in ("models", "models-ws"):
+                self.attempt(
+                    "push1ws",
+                    lambda c=client, r=rep: self.push_run(c, 1, plan.n_push, r),
+                    f"{client} 1 tick(s)/push #{rep + 1}",
+                )
 
     def encrypted_section(self) -> None:
         """push1 again with RSA + AES-CBC on every connection (its own simulator)."""
@@ -583,6 +606,7 @@ class Bench:
             ("push1", lambda: self.push_section(1)),
             ("push10", lambda: self.push_section(10)),
             ("push1aes", self.encrypted_section),
+            ("push1ws", self.websocket_section),
             ("slow", self.slow_section),
             ("rt", self.rt_section),
             ("connect", self.connect_section),
@@ -859,8 +883,33 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                 if rs[0].get("polars"):
                     row.target += " (polars was imported!)"
             rows.append(row)
+    rows.extend(_websocket_rows(of))
     rows.extend(_bridge_rows(of))
     rows.extend(series.series_rows(runs, Row))
+    return rows
+
+
+def _websocket_rows(of: Callable[..., list[dict[str, Any]]]) -> list[Row]:
+    """push1ws: ticker_stream over TCP and over the WebSocket gateway, same run."""
+    labels = {
+        "models": "aiofutu ticker_stream over TCP",
+        "models-ws": "aiofutu ticker_stream over WebSocket",
+    }
+    rows: list[Row] = []
+    tcp = [r["rate"] for r in of("push1ws", "models", 1)]
+    for key, what, unit, higher in (
+        ("rate", "push 1 tick/msg, TCP vs WebSocket", "ticks/s", True),
+        ("cpu_us_per_tick", "CPU/tick, push 1 TCP vs WebSocket", "us/tick", False),
+    ):
+        for client, label in labels.items():
+            rs = of("push1ws", client, 1)
+            if not rs:
+                continue
+            med, lo, hi = _stats([r[key] for r in rs])
+            row = Row("push1ws", what, label, unit, med, lo, hi, "min..max", len(rs), higher)
+            if client == "models-ws" and key == "rate" and tcp:
+                row.target = f"{med / statistics.median(tcp):.2f}x TCP (info)"
+            rows.append(row)
     return rows
 
 

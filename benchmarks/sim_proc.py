@@ -1,7 +1,8 @@
 """The simulator process of the benchmarks: ``python -m benchmarks.sim_proc``.
 
-Runs ``aiofutu.sim.serve(port=0, tick_rate=0)`` on loopback, reports its port, then takes one
-command per line on stdin:
+Runs ``aiofutu.sim.serve(port=0, tick_rate=0)`` on loopback, with OpenD's WebSocket gateway
+beside the TCP port (a burst goes to every registered connection, on either transport), reports
+both ports, then takes one command per line on stdin:
 
 ``burst CODE N TICKS_PER_PUSH``
     push ``N`` new ticks of ``CODE`` to every connection registered for them, and answer
@@ -36,8 +37,10 @@ from ._common import emit, now
 
 async def _serve(seed: int, rsa_key: str, aes_mode: str, extra: dict[str, Any]) -> None:
     crypto: dict[str, Any] = {"rsa_key": rsa_key, "aes_mode": aes_mode} if rsa_key else {}
-    async with sim.serve(port=0, seed=seed, tick_rate=0, **crypto, **extra) as server:
-        emit("ready", port=server.port)
+    async with sim.serve(
+        port=0, seed=seed, tick_rate=0, websocket_port=0, **crypto, **extra
+    ) as server:
+        emit("ready", port=server.port, websocket_port=server.websocket_port)
         while True:
             line = await anyio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
             words = line.split()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import ssl
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -123,6 +124,9 @@ class SimConfig:
     #: History K-line quota: distinct securities per ``history_quota_days`` (OpenD: 100 to 2000).
     history_quota: int = 100
     history_quota_days: float = 30.0
+    #: Serve the gateway over TLS (``wss://``) with this server-side context (its certificate
+    #: loaded); None: plain ``ws://``. Only with ``websocket_port``.
+    websocket_ssl: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         preset = SCENARIOS.get(self.scenario)
@@ -198,6 +202,11 @@ class SimConfig:
             raise ValueError("history_quota must be >= 0 and history_quota_days > 0")
         if self.websocket_max_message < 64:
             raise ValueError("websocket_max_message must be >= 64 bytes")
+        tls = self.websocket_ssl
+        if tls is not None and not isinstance(tls, ssl.SSLContext):
+            raise ValueError(f"websocket_ssl must be an ssl.SSLContext, got {tls!r}")
+        if tls is not None and port is None:
+            raise ValueError("websocket_ssl needs websocket_port (TLS is the gateway's)")
 
     def security_list(self) -> dict[str, Listing]:
         """``securities`` as a mapping of code to :class:`~aiofutu.sim.Listing`."""
