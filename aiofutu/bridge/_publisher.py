@@ -176,15 +176,40 @@ def _check_kinds(kinds: Iterable[str] | str) -> tuple[str, ...]:
 class Bridge:
     """A running bridge (handed out by ``task_status`` of :func:`run`): its counters."""
 
-    def __init__(self, publisher: Publisher, stream_dropped: Callable[[], int]) -> None:
+    def __init__(self, publisher: Publisher, ticks: Any = None) -> None:
         self.publisher = publisher
-        self._stream_dropped = stream_dropped
+        self._ticks = ticks
 
     def stats(self) -> BridgeStats:
-        """The counters now (``dropped`` includes ticks the ticker stream itself dropped)."""
+        """The counters now: ``dropped`` includes ticks the ticker stream itself dropped,
+        ``queued`` those it holds that the pump has not taken yet."""
         stats = dataclasses.replace(self.publisher.snapshot(), extra={})
-        stats.dropped += self._stream_dropped()
+        if self._ticks is not None:
+            stats.dropped += self._ticks.dropped
+            stats.queued += self._ticks.pending
         return stats
+
+
+def _stopped(bridge: Bridge, on_stop: Callable[[BridgeStats], None] | None) -> None:
+    """The last word of a bridge: what it published, and what it did not (counted)."""
+    stats = bridge.stats()
+    if on_stop is not None:
+        try:
+            on_stop(stats)
+        except Exception:
+            logger.exception("on_stop callback failed")
+        return
+    if stats.unpublished:
+        logger.warning(
+            "bridge: stopped with %d tick(s) not published (%d queued, never sent; %d sent "
+            "without an ack, the stream may hold them); %s",
+            stats.unpublished,
+            stats.queued,
+            stats.pending_acks,
+            stats.line(),
+        )
+    else:
+        logger.info("bridge: stopped, everything taken from OpenD is stored; %s", stats.line())
 
 
 async def run(
@@ -204,6 +229,7 @@ async def run(
     ack_timeout: float = 2.0,
     stats_interval: float | None = None,
     on_stats: Callable[[BridgeStats], None] | None = None,
+    on_stop: Callable[[BridgeStats], None] | None = None,
     task_status: anyio.abc.TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Publish every tick of ``codes`` from ``client`` to JetStream until cancelled.
@@ -214,6 +240,10 @@ async def run(
     subject, the bridge reads the last message the stream holds and publishes OpenD's recent
     ticks (``get_rt_ticker``) that come after it, so a restart after any outage stores no
     duplicate and loses nothing OpenD still keeps. asyncio only (nats-py).
+
+    Cancelled (SIGTERM, Ctrl-C), it stops at once, NATS up or down, and says what it did not
+    publish: ``on_stop`` gets the last :class:`BridgeStats` (``unpublished``: ticks queued or
+    sent without an ack), else a warning is logged when that is not 0.
     """
     require_asyncio("aiofutu.bridge.run")
     import_nats()
@@ -248,19 +278,25 @@ async def run(
             overflow="block" if overflow == "stall" else "drop_oldest",
             is_first_push=False,
         ) as ticks:
-            bridge = Bridge(publisher, lambda: ticks.dropped)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(publisher.run, name="aiofutu-bridge-publisher")
-                newest = await _backfill(client, nc, publisher, stream, code_list)
-                if stats_interval is not None or on_stats is not None:
-                    tg.start_soon(_report, bridge, stats_interval or 10.0, on_stats)
-                task_status.started(bridge)
-                logger.info("bridge: publishing %s to stream %s", ", ".join(code_list), stream)
-                await _pump(ticks, publisher, newest)
+            bridge = Bridge(publisher, ticks)
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(publisher.run, name="aiofutu-bridge-publisher")
+                    newest = await _backfill(client, nc, publisher, stream, code_list)
+                    if stats_interval is not None or on_stats is not None:
+                        tg.start_soon(_report, bridge, stats_interval or 10.0, on_stats)
+                    task_status.started(bridge)
+                    logger.info("bridge: publishing %s to stream %s", ", ".join(code_list), stream)
+                    await _pump(ticks, publisher, newest)
+            finally:
+                _stopped(bridge, on_stop)  # while the ticker stream still counts its backlog
     finally:
         if own:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                await nc.close()
+                try:
+                    await nc.close()
+                except Exception as exc:  # NATS is down: nothing left to flush to
+                    logger.debug("bridge: closing the NATS connection: %r", exc)
 
 
 async def _backfill(

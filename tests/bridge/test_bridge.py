@@ -50,12 +50,14 @@ async def running_bridge(
             tg.cancel_scope.cancel()
 
 
-def bridge_process(opend: Simulator, url: str, code: str = CODE) -> subprocess.Popen[bytes]:
+def bridge_process(
+    opend: Simulator, url: str, code: str = CODE, *, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "aiofutu", "bridge", "--nats", url, "--codes", code,
          "--port", str(opend.port), "--dupe-window", "2m"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )  # fmt: skip
 
 
@@ -311,6 +313,33 @@ async def test_two_bridges_one_killed(opend: Simulator, nats_server: NatsServer)
         finally:
             sigkill(a)
             sigkill(b)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_stopped_while_nats_is_down(
+    opend: Simulator, nats_server: NatsServer, signum: int
+) -> None:
+    """SIGTERM or Ctrl-C with the broker gone: the bridge exits at once, no hang, and counts
+    the ticks it took from OpenD and could not publish."""
+    proc = bridge_process(opend, nats_server.url, stderr=subprocess.PIPE)
+    try:
+        await stored_at_least(nats_server.url, 1000)
+        await anyio.sleep(0.5)  # past its backfill, publishing live
+        await anyio.to_thread.run_sync(nats_server.stop)
+        await opend.burst(CODE, 300)
+        await anyio.sleep(1.0)  # taken from OpenD, queued for NATS
+        started = time.monotonic()
+        os.kill(proc.pid, signum)
+        _, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=20))
+        elapsed = time.monotonic() - started
+        text = err.decode()
+        assert elapsed < 5, f"took {elapsed:.1f}s to stop: {text[-800:]}"
+        assert proc.returncode == 130, text[-800:]
+        assert "stopped; 300 tick(s) not published" in text, text[-800:]
+        assert "published=1000 " in text  # the backfill, before the broker went
+        assert "Traceback" not in text  # nats-py's reconnect noise is one line, not a trace
+    finally:
+        sigkill(proc)
 
 
 async def test_broker_restart_with_file_store(opend: Simulator, nats_server: NatsServer) -> None:
