@@ -438,3 +438,113 @@ async def test_restart_after_an_outage_longer_than_the_dupe_window(
         got = await collect(ticks, 1100)
     assert_tape(got)
     assert await stored_messages(nats_server.url) == 1100
+
+
+# -- durable consumers: the resume point -----------------------------------------------------
+
+_DURABLE_CHILD = """
+import sys, anyio
+from aiofutu import bus
+
+async def main(url, commit_at, idle_at):
+    async with bus.subscribe(url, ["HK.00700"], since="all", durable="svc") as ticks:
+        n = 0
+        async for tick in ticks:
+            n += 1
+            print(tick.sequence & 0xFFFFFFFF, flush=True)
+            if n == commit_at:
+                assert await ticks.commit()
+                print("committed", flush=True)
+            if n == idle_at:
+                await anyio.sleep(0.6)  # longer than the ack interval: the periodic ack is out
+                print("idle", flush=True)
+                await anyio.sleep(60)  # killed here, holding this tick
+
+anyio.run(main, sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), backend="asyncio")
+"""
+
+
+def durable_child(url: str, commit_at: int, idle_at: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _DURABLE_CHILD, url, str(commit_at), str(idle_at)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def _publish_tape(nc: Any, first: int, n: int) -> int:
+    js = nc.jetstream()
+    with contextlib.suppress(nats.js.errors.BadRequestError):
+        await js.add_stream(name="FUTU", subjects=["futu.>"])
+    base = (7 << 32) + 100
+    for i in range(first, first + n):
+        tick = _tick(code=CODE, name="TENCENT", sequence=base + i, price=300 + i)
+        await js.publish(
+            bridge.subject("ticker", CODE),
+            bridge.encode_ticker(tick),
+            headers=_subjects.headers("ticker", tick),
+        )
+    return base & LOW32
+
+
+async def test_durable_consumer_resumes_where_the_application_was(
+    nats_server: NatsServer,
+) -> None:
+    """Restarts of a durable consumer skip nothing and repeat nothing the application was done
+    with, though the stream had taken (buffered) far more than the application had read."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        base = await _publish_tape(nc, 0, 60)
+        seen: list[int] = []
+        async with bus.subscribe(nc, [CODE], since="all", durable="svc") as ticks:
+            async for tick in ticks:  # a clean stop after 10
+                seen.append((tick.sequence & LOW32) - base)
+                if len(seen) == 10:
+                    await wait_for(lambda: ticks.received == 60)  # the rest is buffered
+                    break
+        with pytest.raises(RuntimeError, match="crash"):  # a crash while working on #20
+            async with bus.subscribe(nc, [CODE], since="all", durable="svc") as ticks:
+                async for tick in ticks:
+                    if (tick.sequence & LOW32) - base == 20:
+                        raise RuntimeError("crash")
+                    seen.append((tick.sequence & LOW32) - base)
+        await _publish_tape(nc, 60, 20)  # published while no consumer runs
+        async with bus.subscribe(nc, [CODE], since="new", durable="svc") as ticks:
+            seen.extend([(t.sequence & LOW32) - base for t in await collect(ticks, 60)])
+        assert seen == list(range(80))  # #20 again (not done), then on: none twice, none lost
+    finally:
+        await nc.close()
+
+
+async def test_durable_consumer_killed_resumes_after_its_last_ack(
+    nats_server: NatsServer,
+) -> None:
+    """SIGKILL of a consumer process: the next one starts right after the last tick it was
+    done with (committed, or acknowledged by the periodic ack), the tick it held comes again."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        base = await _publish_tape(nc, 0, 100)
+    finally:
+        await nc.close()
+
+    async def run_child(commit_at: int, idle_at: int, until: str) -> list[str]:
+        proc = durable_child(nats_server.url, commit_at, idle_at)
+        lines: list[str] = []
+        try:
+            assert proc.stdout is not None
+            with anyio.fail_after(30):
+                while until not in lines:
+                    line = await anyio.to_thread.run_sync(proc.stdout.readline)
+                    assert line, f"the consumer exited early ({proc.poll()}): {lines}"
+                    lines.append(line.decode().strip())
+        finally:
+            sigkill(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        return [x for x in lines if x.isdigit()]
+
+    first = await run_child(10, 10, "idle")  # commit() at 10, killed holding it
+    second = await run_child(0, 15, "idle")  # no commit; 14 done, acked by the timer
+    third = await run_child(0, 0, str(base + 99))  # the rest
+    got = [int(x) - base for x in first + second + third]
+    assert got == [*range(10), *range(10, 25), *range(24, 100)]
