@@ -378,6 +378,48 @@ async def test_slow_consumer_follows_its_overflow_policy(
         assert newest[-1].sequence == kept[0].sequence + 199
 
 
+async def test_bus_frames_equal_the_direct_frames(
+    opend: Simulator, nats_server: NatsServer
+) -> None:
+    """``bus.ticker_frames(url, ...)`` in place of ``client.ticker_frames(...)``: one line
+    changes, the frames do not (columns, dtypes, values, order; at most max_rows each)."""
+    pl = pytest.importorskip("polars")
+    async with (
+        aiofutu.connect(opend.host, opend.port) as direct,
+        direct.ticker_frames(CODE, max_rows=100, max_latency=0.05) as expected,
+        running_bridge(opend, nats_server.url),
+        bus.ticker_frames(nats_server.url, CODE, max_rows=100, max_latency=0.05) as frames,
+    ):
+        await opend.burst(CODE, 250, ticks_per_push=5)
+        got: list[Any] = []
+        want: list[Any] = []
+        with anyio.fail_after(20):
+            while sum(len(f) for f in got) < 250:
+                got.append(await anext(frames))
+            while sum(len(f) for f in want) < 250:
+                want.append(await anext(expected))
+        assert all(0 < len(f) <= 100 for f in got)
+        assert got[0].schema == want[0].schema
+        assert pl.concat(got).equals(pl.concat(want))
+        assert frames.gaps == [] and frames.malformed == 0
+
+
+async def test_bus_frames_never_span_a_hole(opend: Simulator, nats_server: NatsServer) -> None:
+    pytest.importorskip("polars")
+    async with (
+        running_bridge(opend, nats_server.url),
+        bus.ticker_frames(
+            nats_server.url, CODE, max_rows=30, max_latency=0, buffer=50, overflow="raise"
+        ) as frames,
+    ):
+        await opend.burst(CODE, 200)
+        await wait_for(lambda: frames.received >= 200)
+        sizes = [len(await anext(frames)), len(await anext(frames))]
+        with pytest.raises(aiofutu.SlowConsumer) as caught:
+            await anext(frames)
+        assert sizes == [30, 20] and caught.value.lost == 150
+
+
 async def test_late_fill_is_reordered_or_announced(nats_server: NatsServer) -> None:
     """A hole filled by a second bridge after newer ticks: held and put back in order within
     the reorder window, delivered and announced as a late fill after it."""
