@@ -590,3 +590,31 @@ async def test_durable_consumer_killed_resumes_after_its_last_ack(
     third = await run_child(0, 0, str(base + 99))  # the rest
     got = [int(x) - base for x in first + second + third]
     assert got == [*range(10), *range(10, 25), *range(24, 100)]
+
+
+async def test_start_positions(nats_server: NatsServer) -> None:
+    """since= a stream sequence, a time, a timedelta, "all" and "new" against a real stream."""
+    import datetime as dt
+
+    nc = await nats.connect(nats_server.url)
+    try:
+        base = await _publish_tape(nc, 0, 10)
+        await anyio.sleep(0.3)
+        middle = dt.datetime.now(dt.timezone.utc)
+        await anyio.sleep(0.3)
+        await _publish_tape(nc, 10, 10)
+
+        async def first(since: Any, n: int) -> list[int]:
+            async with bus.subscribe(nc, [CODE], since=since) as ticks:
+                return [(t.sequence & LOW32) - base for t in await collect(ticks, n)]
+
+        assert await first("all", 20) == list(range(20))
+        assert await first(15, 5) == list(range(14, 19))  # stream sequence 15 is tick 14
+        assert await first(middle, 10) == list(range(10, 20))
+        assert await first(dt.datetime.now(dt.timezone.utc) - middle, 10) == list(range(10, 20))
+        async with bus.subscribe(nc, [CODE], since="new") as ticks:
+            await ticks.start()
+            await _publish_tape(nc, 20, 3)
+            assert [(t.sequence & LOW32) - base for t in await collect(ticks, 3)] == [20, 21, 22]
+    finally:
+        await nc.close()
