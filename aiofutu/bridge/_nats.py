@@ -38,6 +38,30 @@ def require_asyncio(what: str) -> None:
         ) from None
 
 
+def parse_header_lines(raw: bytes) -> dict[str, str]:
+    """nats-py's ``Client._parse_header_lines``, the same result, about twice as fast.
+
+    nats-py tests each header name for whitespace one character at a time in a generator; here
+    ``str.split()`` (the same whitespace) does it in C. Installed on the connections that
+    :func:`connect_nats` opens (bus messages carry six headers); tests hold the two equal.
+    """
+    out: dict[str, str] = {}
+    for line in raw.split(b"\r\n"):
+        if not line:
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        try:
+            key = name.strip().decode("ascii")
+        except UnicodeDecodeError:
+            continue
+        if key and key.split() != [key]:  # whitespace inside the name: not a header
+            continue
+        out[key] = value.strip().decode("utf-8", "replace")
+    return out
+
+
 def is_connection(value: object) -> bool:
     """Whether ``value`` is a nats-py connection (duck-typed: it has ``jetstream()``)."""
     return hasattr(value, "jetstream") and hasattr(value, "is_connected")
@@ -74,7 +98,7 @@ async def connect_nats(url: str, name: str, connect_timeout: float = 5.0) -> Any
         logger.warning("%s: NATS connection to %s is back", name, url)
 
     try:
-        return await nats.connect(
+        nc = await nats.connect(
             url,
             name=name,
             connect_timeout=connect_timeout,
@@ -89,3 +113,6 @@ async def connect_nats(url: str, name: str, connect_timeout: float = 5.0) -> Any
         from ..errors import ConnectError
 
         raise ConnectError(f"cannot connect to NATS at {url}: {exc}") from None
+    if callable(getattr(type(nc), "_parse_header_lines", None)):  # ours only, not a caller's
+        nc._parse_header_lines = parse_header_lines
+    return nc

@@ -362,10 +362,12 @@ class BusStream(TapeOrder):
         acks = self._acks
         mark = self._mark = None if acks is None else acks.arrived(subj, sseq, msg)
         try:
-            kind, code, sequence, name, published = _subjects.read_headers(msg.headers)
-            if code not in self._tapes or msg.subject != _subjects.subject(kind, code):
+            kind, code, sequence, name, published = _subjects.read_headers(msg.headers, self._tapes)
+            if msg.subject != subj:  # every consumer filters one subject: kind and code
+                raise _subjects.MalformedMessage(f"a message on {msg.subject!r} reached {subj!r}")
+            if _subjects.subject(kind, code) != subj:  # a dict look-up
                 raise _subjects.MalformedMessage(
-                    f"headers name {code!r} but the subject is {msg.subject!r}"
+                    f"headers name {kind} {code!r} but the subject is {subj!r}"
                 )
             tick = _subjects.KINDS[kind].decode(code, name, msg.data)
             if tick.sequence != sequence:

@@ -158,6 +158,52 @@ def test_msg_id_from_the_trade_alone() -> None:
     assert bridge.decode_ticker("US.AAPL", "Apple", body) == tick
 
 
+def test_body_decodes_to_the_direct_clients_model() -> None:
+    """decode_ticker builds the model the direct client's decoder builds, for bodies with and
+    without each optional field (and enum numbers out of range: N/A)."""
+    from aiofutu.models import tickers_from_pb
+
+    bodies = []
+    full = qot_common_pb2.Ticker(
+        time="2026-12-03 10:00:00.123", sequence=(7 << 32) + 5, dir=2, price=478.2,
+        volume=300, turnover=143460.0, recvTime=1.5, type=9, typeSign=66, pushDataType=2,
+        timestamp=1796239396.1, hpVolume=300.25,
+    )  # fmt: skip
+    bodies.append(full)
+    bare = qot_common_pb2.Ticker(time="10:00:00", sequence=1, dir=0, price=1.0, volume=0,
+                                 turnover=0.0)  # fmt: skip
+    bodies.append(bare)
+    odd = qot_common_pb2.Ticker()
+    odd.CopyFrom(full)
+    odd.dir, odd.type, odd.pushDataType = 17, 99, 9
+    bodies.append(odd)
+    for pb in bodies:
+        for name in ("Tencent", ""):
+            want = tickers_from_pb(1, "00700", name, [pb])[0]
+            got = bridge.decode_ticker("HK.00700", name, pb.SerializeToString())
+            assert got == want and got.__dict__ == want.__dict__
+
+
+def test_header_parser_equals_nats_py() -> None:
+    """The header parser installed on our connections gives what nats-py's own gives."""
+    from nats.aio.client import Client
+
+    from aiofutu.bridge._nats import parse_header_lines
+
+    tick = _tick(name="騰訊 控股")
+    cases = [
+        b"".join(f"{k}: {v}\r\n".encode() for k, v in _subjects.headers("ticker", tick).items()),
+        b"A: 1\r\nB:2\r\nC:\t3 \r\n\r\n",
+        b"no colon\r\nSp ace: x\r\nTab\tName: y\r\n: empty name\r\nOk: z\r\n",
+        "Name: 騰訊\r\nK\u00e9y: v\r\n".encode(),
+        b"Bad: \xff\xfe\r\nX\x1cY: sep\r\nDup: 1\r\nDup: 2\r\n",
+        b"",
+        b"\r\n\r\n",
+    ]
+    for raw in cases:
+        assert parse_header_lines(raw) == Client._parse_header_lines(raw), raw
+
+
 async def test_bus_under_trio_is_refused() -> None:
     """nats-py is asyncio-only: on trio a clear ConfigurationError, not a crash inside nats."""
     with pytest.raises(aiofutu.ConfigurationError, match="asyncio"):
