@@ -27,6 +27,7 @@ from ._connection import Connection
 from ._crypto import RsaKey
 from ._kinds import KINDS, KINDS_BY_NAME
 from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_sub_pb2
+from ._ratelimit import Limit, make_limiter
 from ._routing import KindAttacher, KindRouter, PushHub, stream_stats
 from .codes import parse_code
 from .enums import ProtoId, Session, SubType
@@ -40,12 +41,16 @@ from .quotes._core import as_codes as _as_codes
 from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
+from .quotes.history_api import HistoryAPI
+from .quotes.market import MarketStateAPI
+from .quotes.snapshot import SnapshotAPI
+from .quotes.static import StaticAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from types import TracebackType
 
 __all__ = ("Client", "SubscriptionInfo", "connect")
@@ -63,7 +68,7 @@ _SERVICES_EXIT_TIMEOUT = 5.0
 _NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
-class Client(TickerAPI):
+class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
@@ -82,6 +87,7 @@ class Client(TickerAPI):
         max_body: int = DEFAULT_MAX_BODY,
         reconnect: bool | ReconnectPolicy = False,
         rsa_private_key: str | os.PathLike[str] | bytes | None = None,
+        rate_limits: bool | Mapping[int, Limit | tuple[int, float]] = True,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ConfigurationError(f"host must be a non-empty str, got {host!r}")
@@ -109,6 +115,9 @@ class Client(TickerAPI):
                     f"got {rsa_private_key!r}"
                 )
             self._rsa_path = os.fspath(rsa_private_key)
+        #: OpenD's request-rate limits, kept for every task of this client (waits, not errors)
+        self._limiter = make_limiter(rate_limits)
+        self._limited = frozenset(self._limiter.limits)
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -377,6 +386,9 @@ class Client(TickerAPI):
                     f"the link to OpenD is down and did not come back within {limit:g}s"
                 )
             limit = max(limit - (time.monotonic() - started), 0.001)
+        if proto_id in self._limited and self._limiter.applies(proto_id, message):
+            waited = await self._limiter.acquire(proto_id, limit)
+            limit = max(limit - waited, 0.001)
         return await self._conn.request_frame(proto_id, message, limit)
 
     # -- raw access ------------------------------------------------------------------------
@@ -544,6 +556,7 @@ class Client(TickerAPI):
             **totals,
             "pending_requests": conn.pending_requests,
             "request_latency_ms": latency,
+            "rate_limit": self._limiter.stats(),
             **stream_stats(routers),
         }
 
@@ -558,6 +571,7 @@ def connect(
     max_body: int = DEFAULT_MAX_BODY,
     reconnect: bool | ReconnectPolicy = False,
     rsa_private_key: str | os.PathLike[str] | bytes | None = None,
+    rate_limits: bool | Mapping[int, Limit | tuple[int, float]] = True,
 ) -> Client:
     """Open a session with OpenD: ``async with aiofutu.connect("127.0.0.1", 11111) as client:``.
 
@@ -567,6 +581,9 @@ def connect(
     open streams so that no tick is lost or repeated (a :class:`Gap` is reported when more ticks
     were missed than OpenD keeps). ``rsa_private_key`` (a PEM path or bytes, the key OpenD is
     configured with) turns on OpenD's encryption: RSA for InitConnect, then AES for every body.
+    ``rate_limits`` keeps OpenD's request-rate limits (60 history first pages and 60 snapshots,
+    10 market-state requests per 30 s): a request over a limit waits for a slot, within its
+    timeout; False turns it off, a mapping ``{proto_id: Limit(count, window)}`` replaces the table.
     """
     return Client(
         host,
@@ -577,4 +594,5 @@ def connect(
         max_body=max_body,
         reconnect=reconnect,
         rsa_private_key=rsa_private_key,
+        rate_limits=rate_limits,
     )
