@@ -92,6 +92,7 @@ class Child:
             env=env,
             start_new_session=True,  # a Ctrl-C in the terminal reaches only the runner
         )
+        self._group_killed = False
         Child.live.add(self)
         threading.Thread(target=self._pump, name=f"pump-{name}", daemon=True).start()
 
@@ -152,11 +153,17 @@ class Child:
         self.kill()
 
     def kill(self) -> None:
+        """Kill the child and what it started (its own process group: a bridge benchmark's
+        nats-server, simulator and bridge), even when the child itself is already gone."""
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(10)
+        if hasattr(os, "killpg") and not self._group_killed:
+            self._group_killed = True  # once: the group id may be reused after its last member
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # start_new_session: pgid == pid
         for pipe in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 if pipe is not None:
