@@ -27,7 +27,7 @@ from ._connection import Connection
 from ._crypto import RsaKey
 from ._kinds import KINDS, KINDS_BY_NAME
 from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_sub_pb2
-from ._routing import KindAttacher, KindRouter, PushHub, stream_stats
+from ._routing import Attacher, KindRouter, PushHub, stream_stats
 from .codes import parse_code
 from .enums import ProtoId, Session, SubType
 from .errors import (
@@ -40,6 +40,9 @@ from .quotes._core import as_codes as _as_codes
 from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
+from .quotes.book_api import OrderBookAPI
+from .quotes.broker_api import BrokerAPI
+from .quotes.quote_api import QuoteAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
@@ -63,7 +66,7 @@ _SERVICES_EXIT_TIMEOUT = 5.0
 _NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
-class Client(TickerAPI):
+class Client(TickerAPI, QuoteAPI, OrderBookAPI, BrokerAPI):
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
@@ -513,8 +516,9 @@ class Client(TickerAPI):
 
     # -- push streams ----------------------------------------------------------------------
 
-    def _attacher(self, kind: str) -> KindAttacher:
-        return KindAttacher(self, KINDS_BY_NAME[kind].sub_types[0], self._routers[kind])
+    def _attacher(self, kind: str, sub_type: SubType | None = None) -> Attacher:
+        router = self._routers[kind]
+        return router.attacher(self, sub_type or KINDS_BY_NAME[kind].sub_types[0])
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: link state, traffic, requests, pushes and every stream.

@@ -313,6 +313,11 @@ HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.QOT_SUB: (qot_sub_pb2.Request, _sub),
     ProtoId.QOT_REG_QOT_PUSH: (qot_reg_qot_push_pb2.Request, _reg_push),
     ProtoId.QOT_GET_SUB_INFO: (qot_get_sub_info_pb2.Request, _sub_info),
-    # every quote kind's get request, from the one table (a kind without a handler is an error)
-    **{k.get_proto_id: (k.get_request, KIND_HANDLERS[k.name]) for k in KINDS},
+    # every quote kind's get request, from the one table (a kind without a handler yet is
+    # answered as an unknown protocol)
+    **{
+        k.get_proto_id: (k.get_request, KIND_HANDLERS[k.name])
+        for k in KINDS
+        if k.name in KIND_HANDLERS
+    },
 }
