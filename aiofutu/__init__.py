@@ -37,7 +37,6 @@ from .errors import (
 from .frames import TICKER_COLUMNS, to_polars
 from .latest import LatestStream
 from .models import Ticker
-from .quotes._enums import OrderBookType
 from .quotes.basic import QUOTE_COLUMNS, Quote
 from .quotes.broker import BrokerEntry, BrokerQueue
 from .quotes.orderbook import OrderBook, OrderBookDetail, OrderBookLevel
@@ -71,7 +70,6 @@ __all__ = (
     "OrderBook",
     "OrderBookDetail",
     "OrderBookLevel",
-    "OrderBookType",
     "ProtoId",
     "ProtocolError",
     "PushDataType",
