@@ -50,8 +50,7 @@ def test_tables_are_derived_from_the_kinds() -> None:
     for kind in _kinds.KINDS:
         assert _protocol.RESPONSE_TYPES[kind.get_proto_id] is kind.get_response
         assert _protocol.RESPONSE_TYPES[kind.push_proto_id] is kind.push_response
-        if kind.get_proto_id in HANDLERS:  # the state kinds' simulator side lands separately
-            assert HANDLERS[kind.get_proto_id][0] is kind.get_request
+        assert HANDLERS[kind.get_proto_id][0] is kind.get_request
         router = kind.new_router()
         assert isinstance(router, KindRouter)
         assert router.push_proto_id == kind.push_proto_id
