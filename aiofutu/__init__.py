@@ -34,10 +34,15 @@ from .errors import (
     SlowConsumer,
     SubscriptionRequired,
     TransportError,
+    UnsupportedMarket,
 )
 from .frames import TICKER_COLUMNS, to_polars
+from .latest import LatestStream
 from .models import Ticker
+from .quotes.basic import QUOTE_COLUMNS, Quote
+from .quotes.broker import BrokerEntry, BrokerQueue
 from .quotes.kline import AuType, KLine, KLType
+from .quotes.orderbook import OrderBook, OrderBookDetail, OrderBookLevel
 from .quotes.rt import RTPoint
 from .quotes.series_stream import KLineUpdate, RTUpdate, SeriesGap, SeriesStream
 from .state import ClientState, ReconnectPolicy, StateChange
@@ -57,7 +62,10 @@ __all__ = (
     "RTUpdate",
     "SeriesGap",
     "SeriesStream",
+    "QUOTE_COLUMNS",
     "TICKER_COLUMNS",
+    "BrokerEntry",
+    "BrokerQueue",
     "Client",
     "ClientClosed",
     "ClientState",
@@ -68,14 +76,19 @@ __all__ = (
     "Gap",
     "HistoryQuotaExhausted",
     "InvalidCode",
+    "LatestStream",
     "LocalProtocolError",
     "Market",
     "MissingDependency",
     "OpenDError",
+    "OrderBook",
+    "OrderBookDetail",
+    "OrderBookLevel",
     "ProtoId",
     "ProtocolError",
     "PushDataType",
     "RateLimited",
+    "Quote",
     "ReconnectPolicy",
     "RemoteProtocolError",
     "RequestTimeout",
@@ -92,6 +105,7 @@ __all__ = (
     "TickerStream",
     "TickerType",
     "TransportError",
+    "UnsupportedMarket",
     "__version__",
     "connect",
     "format_code",

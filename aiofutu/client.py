@@ -24,29 +24,28 @@ from . import _protocol, _supervisor
 from ._codec import DEFAULT_MAX_BODY, Frame
 from ._crypto import RsaKey
 from ._kinds import KINDS, KINDS_BY_NAME
-from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_sub_pb2
+from ._pb import get_global_state_pb2
 from ._ratelimit import Limit, make_limiter
-from ._routing import KindAttacher, KindRouter, PushHub, stream_stats
+from ._routing import Attacher, KindRouter, PushHub, stream_stats
 from ._wsconnection import DEFAULT_PING_INTERVAL, WebSocketOptions, new_connection
-from .codes import parse_code
-from .enums import ProtoId, Session, SubType
+from .enums import ProtoId, SubType
 from .errors import (
     ClientClosed,
     ConfigurationError,
     ConnectionLost,
     FutuError,
 )
-from .quotes._core import as_codes as _as_codes
-from .quotes._core import as_list as _as_list
-from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
+from .quotes.book_api import OrderBookAPI
+from .quotes.broker_api import BrokerAPI
 from .quotes.history_api import HistoryAPI
-from .quotes.kline import AuType, check_au_type
 from .quotes.market import MarketStateAPI
+from .quotes.quote_api import QuoteAPI
 from .quotes.series import RTAPI, KLineAPI
 from .quotes.snapshot import SnapshotAPI
 from .quotes.static import StaticAPI
+from .quotes.subscribe import SubscriptionAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
@@ -54,7 +53,7 @@ from .subscriptions import SubscriptionBook, SubscriptionInfo
 if TYPE_CHECKING:
     import os
     import ssl as _ssl
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
     from types import TracebackType
 
     from ._connection import Connection
@@ -74,7 +73,19 @@ _SERVICES_EXIT_TIMEOUT = 5.0
 _NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
-class Client(TickerAPI, KLineAPI, RTAPI, HistoryAPI, MarketStateAPI, SnapshotAPI, StaticAPI):
+class Client(
+    SubscriptionAPI,
+    TickerAPI,
+    QuoteAPI,
+    OrderBookAPI,
+    BrokerAPI,
+    KLineAPI,
+    RTAPI,
+    HistoryAPI,
+    MarketStateAPI,
+    SnapshotAPI,
+    StaticAPI,
+):
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
@@ -427,112 +438,6 @@ class Client(TickerAPI, KLineAPI, RTAPI, HistoryAPI, MarketStateAPI, SnapshotAPI
             )
         return await self._request(proto_id, message, rtype, timeout)
 
-    # -- subscriptions ---------------------------------------------------------------------
-
-    async def subscribe(
-        self,
-        codes: str | Iterable[str],
-        sub_types: SubType | str | Iterable[SubType | str],
-        *,
-        subscribe_push: bool = True,
-        is_first_push: bool = True,
-        extended_time: bool = False,
-        session: Session | str = Session.NONE,
-        rehab_types: Iterable[AuType | str] = (),
-        timeout: float | None = None,
-    ) -> None:
-        """Subscribe ``codes`` to ``sub_types`` (each pair uses one unit of OpenD's quota).
-
-        OpenD only lets a subscription be cancelled one minute after it was made. K-line pushes
-        are forward-adjusted unless ``rehab_types`` names the adjustments to push (each one is
-        pushed separately; ``kline_stream`` asks for what its ``autype`` needs).
-        """
-        self._check_open()
-        code_list = _as_codes(codes)
-        types = _as_sub_types(sub_types)
-        try:
-            sess = Session.coerce(session)
-        except ValueError:
-            raise ConfigurationError(f"unknown session {session!r}") from None
-        rehab = tuple(
-            dict.fromkeys(
-                check_au_type(a).wire
-                for a in _as_list(rehab_types, "rehab_types", "an iterable of AuType")
-            )
-        )
-        _check_timeout(timeout)
-        securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
-        req = _protocol.sub_request(
-            securities,
-            [t.wire for t in types],
-            subscribe=True,
-            register_push=bool(subscribe_push),
-            first_push=bool(is_first_push),
-            extended_time=bool(extended_time),
-            session=sess.wire,
-            rehab_types=rehab,
-        )
-        await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
-        self._book.confirmed(
-            code_list,
-            types,
-            push=bool(subscribe_push),
-            first_push=bool(is_first_push),
-            extended_time=bool(extended_time),
-            session=sess.wire,
-            rehab_types=rehab,
-        )
-
-    async def unsubscribe(
-        self,
-        codes: str | Iterable[str],
-        sub_types: SubType | str | Iterable[SubType | str],
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        """Cancel subscriptions (OpenD refuses it for ones younger than a minute)."""
-        self._check_open()
-        code_list = _as_codes(codes)
-        types = _as_sub_types(sub_types)
-        _check_timeout(timeout)
-        securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
-        req = _protocol.sub_request(
-            securities,
-            [t.wire for t in types],
-            subscribe=False,
-            register_push=False,
-            first_push=False,
-        )
-        await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
-        self._book.forget(code_list, types)
-
-    async def unsubscribe_all(self, *, timeout: float | None = None) -> None:
-        """Cancel every subscription of this connection."""
-        self._check_open()
-        _check_timeout(timeout)
-        await self._request(
-            ProtoId.QOT_SUB, _protocol.unsub_all_request(), qot_sub_pb2.Response, timeout
-        )
-        self._book.clear()
-
-    def subscriptions(self) -> dict[str, frozenset[SubType]]:
-        """This client's subscriptions as OpenD confirmed them (no request is sent)."""
-        return self._book.by_code()
-
-    async def query_subscription(
-        self, *, all_connections: bool = False, timeout: float | None = None
-    ) -> SubscriptionInfo:
-        """Ask OpenD what is subscribed (Qot_GetSubInfo) and how much quota is left."""
-        self._check_open()
-        _check_timeout(timeout)
-        resp = await self._request(
-            ProtoId.QOT_GET_SUB_INFO,
-            _protocol.sub_info_request(bool(all_connections)),
-            qot_get_sub_info_pb2.Response,
-            timeout,
-        )
-        return SubscriptionInfo.from_s2c(resp.s2c)
-
     async def get_global_state(self, *, timeout: float | None = None) -> dict[str, Any]:
         """GetGlobalState (1002): market states, login flags and server version, as a dict."""
         self._check_open()
@@ -547,9 +452,9 @@ class Client(TickerAPI, KLineAPI, RTAPI, HistoryAPI, MarketStateAPI, SnapshotAPI
 
     # -- push streams ----------------------------------------------------------------------
 
-    def _attacher(self, kind: str, sub_type: SubType | None = None) -> KindAttacher:
-        sub = KINDS_BY_NAME[kind].sub_types[0] if sub_type is None else sub_type
-        return KindAttacher(self, sub, self._routers[kind])
+    def _attacher(self, kind: str, sub_type: SubType | None = None) -> Attacher:
+        router = self._routers[kind]
+        return router.attacher(self, sub_type or KINDS_BY_NAME[kind].sub_types[0])
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: link state, traffic, requests, pushes and every stream.

@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 from . import series
 from ._common import PREFIX
 from .series import SERIES_SECTIONS
+from .state import state_rows, state_section
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -51,6 +52,7 @@ SECTIONS = (
     "import",
     "bridge",
     "snapshot",
+    "state",
     *SERIES_SECTIONS,
 )
 #: codes per get_market_snapshot call in the snapshot rows (OpenD's per-request limit)
@@ -622,6 +624,7 @@ class Bench:
             ("snapshot", self.snapshot_section),
             ("kline", lambda: series.kline_section(self)),
             ("klinepush", lambda: series.klinepush_section(self)),
+            ("state", lambda: state_section(self)),
         )
         for name, fn in steps:
             if name in sections:
@@ -892,6 +895,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
             rows.append(row)
     rows.extend(_websocket_rows(of))
     rows.extend(_bridge_rows(of))
+    rows.extend(state_rows(runs))
     rows.extend(series.series_rows(runs, Row))
     return rows
 
