@@ -11,6 +11,7 @@ from .enums import (
     ProtoId,
     PushDataType,
     RetType,
+    SecurityType,
     Session,
     SubType,
     TickerDirection,
@@ -35,6 +36,8 @@ from .errors import (
 )
 from .frames import TICKER_COLUMNS, to_polars
 from .models import Ticker
+from .quotes.snapshot import Snapshot
+from .quotes.static import StaticInfo
 from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, TickerFrameStream, TickerStream
 
@@ -65,9 +68,12 @@ __all__ = (
     "RemoteProtocolError",
     "RequestTimeout",
     "RetType",
+    "SecurityType",
     "Session",
     "SlowConsumer",
+    "Snapshot",
     "StateChange",
+    "StaticInfo",
     "SubType",
     "SubscriptionInfo",
     "SubscriptionRequired",

@@ -39,8 +39,8 @@ from .errors import (
 from .quotes._core import as_codes as _as_codes
 from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
+from .quotes._snapshot_api import SnapshotAPI
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
-from .quotes.snapshot import SnapshotAPI
 from .quotes.static import StaticAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
