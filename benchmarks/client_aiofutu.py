@@ -67,7 +67,9 @@ async def _push(args: argparse.Namespace) -> None:
     usage = Usage()
     profiler = _Profiler(args.profile)
     rsa_key = args.rsa_key or None  # encrypted: RSA InitConnect, then AES-CBC
-    async with aiofutu.connect("127.0.0.1", args.port, rsa_private_key=rsa_key) as client:
+    async with aiofutu.connect(
+        "127.0.0.1", args.port, rsa_private_key=rsa_key, transport=args.transport
+    ) as client:
         stream: Any
         if args.mode == "frames":
             stream = client.ticker_frames(
@@ -223,6 +225,9 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=400, help="codes per snapshot call")
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--rsa-key", default="", help="encrypt with OpenD's RSA key (PEM file)")
+    parser.add_argument(
+        "--transport", default="tcp", choices=("tcp", "websocket"), help="--port is its port"
+    )
     parser.add_argument(
         "--profile", default="", help="profile the push loop: *.prof cProfile, *.txt pyinstrument"
     )

@@ -6,7 +6,7 @@ sent them, and every optional figure is ``None`` when absent (the SDK's frame re
 as 0; :func:`snapshots_to_polars` reproduces that).
 
 OpenD takes at most :data:`MAX_CODES` codes per request; ``client.get_market_snapshot``
-(:mod:`._snapshot_api`) splits a longer list into requests of that size, sent concurrently, and
+(:mod:`.snapshot_api`) splits a longer list into requests of that size, sent concurrently, and
 returns the snapshots in the order of the codes. OpenD's rate limit for 3203 (60 requests per
 30 s) is applied by the client's request path, not here.
 """
