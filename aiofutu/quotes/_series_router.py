@@ -81,8 +81,8 @@ class SeriesRouter(KindRouter):
     #: how many items a backfill returns at most (0: all there are, so never a gap)
     window: int = 0
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, kind: Any = None) -> None:
+        super().__init__(kind)
         self.duplicates = 0
 
     # -- per kind ----------------------------------------------------------------------------
