@@ -204,6 +204,62 @@ def test_header_parser_equals_nats_py() -> None:
         assert parse_header_lines(raw) == Client._parse_header_lines(raw), raw
 
 
+async def test_batched_publish_writes_what_nats_py_writes(nats_server: NatsServer) -> None:
+    """The bridge's HPUB commands are byte for byte those of nats-py's own publish."""
+    from aiofutu.bridge._jetstream import hpub
+
+    nc = await nats.connect(nats_server.url)
+    written: list[bytes] = []
+
+    async def capture(cmd: bytes, priority: bool = False) -> None:
+        written.append(cmd)
+
+    try:
+        nc._send_command = capture
+        for tick in (_tick(), _tick(code="US..DJI", name="道瓊斯 & co", sequence=1)):
+            subj = bridge.subject("ticker", tick.code)
+            body = bridge.encode_ticker(tick)
+            hdrs = _subjects.headers("ticker", tick)
+            await nc.publish(subj, body, reply="_INBOX.x.17", headers=hdrs)
+            assert written.pop() == hpub(subj, "_INBOX.x.17", body, hdrs)
+    finally:
+        del nc._send_command
+        await nc.close()
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_publisher_stores_each_once(nats_server: NatsServer, batched: bool) -> None:
+    """Both send paths (one buffer per batch; nc.publish per message, the fallback for a
+    nats-py without the internals): every message stored once, re-sends de-duplicated."""
+    from aiofutu.bridge._jetstream import Publisher
+
+    nc = await nats.connect(nats_server.url)
+    try:
+        await nc.jetstream().add_stream(name="FUTU", subjects=["futu.>"])
+        publisher = Publisher(nc, stream="FUTU", max_pending=100)
+        publisher.batched = batched
+        ticks = [_tick(code=CODE, name="TENCENT", sequence=(7 << 32) + i) for i in range(1000)]
+        items = [
+            (
+                bridge.subject("ticker", t.code),
+                bridge.encode_ticker(t),
+                _subjects.headers("ticker", t),
+            )
+            for t in ticks
+        ]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(publisher.run)
+            for item in items + items[:300]:  # the first 300 twice
+                publisher.offer(item)
+            assert await publisher.drain(20)
+            tg.cancel_scope.cancel()
+        stats = publisher.snapshot()
+        assert (stats.published, stats.duplicates, stats.dropped) == (1000, 300, 0)
+        assert await stored_messages(nats_server.url) == 1000
+    finally:
+        await nc.close()
+
+
 async def test_bus_under_trio_is_refused() -> None:
     """nats-py is asyncio-only: on trio a clear ConfigurationError, not a crash inside nats."""
     with pytest.raises(aiofutu.ConfigurationError, match="asyncio"):
