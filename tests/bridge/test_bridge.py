@@ -260,6 +260,41 @@ async def test_publisher_stores_each_once(nats_server: NatsServer, batched: bool
         await nc.close()
 
 
+def test_headers_and_reply_subjects_are_read_strictly() -> None:
+    from aiofutu.bus._consumer import _stream_sequence
+
+    tick = _tick(code=CODE, name="騰訊", sequence=(7 << 32) + 3)
+    hdrs = _subjects.headers("ticker", tick, published=1.5)
+    want = ("ticker", CODE, tick.sequence, "騰訊", 1.5)
+    assert _subjects.read_headers(hdrs) == want
+    assert _subjects.read_headers({k: [v] for k, v in hdrs.items()}) == want  # fast_mail_parser
+    assert _subjects.read_headers(hdrs, {CODE}) == want
+    bad = [
+        None,
+        {},
+        {k: v for k, v in hdrs.items() if k != _subjects.HEADER_SEQUENCE},
+        {**hdrs, _subjects.HEADER_SEQUENCE: "12x"},
+        {**hdrs, _subjects.HEADER_CODE: []},
+        {**hdrs, _subjects.HEADER_KIND: "quote"},
+        {**hdrs, _subjects.HEADER_NAME: "%E9%A8"},  # a cut UTF-8 sequence
+        {**hdrs, _subjects.HEADER_CODE: "XX.1"},
+    ]
+    for case in bad:
+        with pytest.raises(bridge.MalformedMessage):
+            _subjects.read_headers(case)
+    with pytest.raises(bridge.MalformedMessage):
+        _subjects.read_headers(hdrs, {"US.AAPL"})
+
+    class Msg:
+        def __init__(self, reply: str | None) -> None:
+            self.reply = reply
+
+    assert _stream_sequence(Msg("$JS.ACK.FUTU.c1.1.4242.17.1796239396334000000.0")) == 4242
+    assert _stream_sequence(Msg("$JS.ACK.hub.ACCHASH.FUTU.c1.1.4242.17.1796.0.tok")) == 4242
+    for reply in (None, "", "_INBOX.abc", "$JS.ACK.FUTU.c1.1.x.17.1.0"):
+        assert _stream_sequence(Msg(reply)) == 0
+
+
 async def test_bus_under_trio_is_refused() -> None:
     """nats-py is asyncio-only: on trio a clear ConfigurationError, not a crash inside nats."""
     with pytest.raises(aiofutu.ConfigurationError, match="asyncio"):
