@@ -51,11 +51,15 @@ async def running_bridge(
 
 
 def bridge_process(
-    opend: Simulator, url: str, code: str = CODE, *, stderr: int = subprocess.DEVNULL
+    opend: Simulator,
+    url: str,
+    code: str = CODE,
+    *options: str,
+    stderr: int = subprocess.DEVNULL,
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "aiofutu", "bridge", "--nats", url, "--codes", code,
-         "--port", str(opend.port), "--dupe-window", "2m"],
+         "--port", str(opend.port), "--dupe-window", "2m", *options],
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )  # fmt: skip
@@ -458,25 +462,48 @@ async def test_stopped_while_nats_is_down(
 ) -> None:
     """SIGTERM or Ctrl-C with the broker gone: the bridge exits at once, no hang, and counts
     the ticks it took from OpenD and could not publish."""
-    proc = bridge_process(opend, nats_server.url, stderr=subprocess.PIPE)
+    import re
+    import threading
+
+    proc = bridge_process(opend, nats_server.url, CODE, "--stats", "0.1", stderr=subprocess.PIPE)
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        lines.extend(line.decode() for line in proc.stderr)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def counters() -> dict[str, str]:  # of the newest --stats line
+        stats = [x for x in list(lines) if "pending_acks=" in x]
+        return dict(re.findall(r"(\w+)=(\w+)", stats[-1])) if stats else {}
+
     try:
-        await stored_at_least(nats_server.url, 1000)
-        await anyio.sleep(0.5)  # past its backfill, publishing live
+        await wait_for(lambda: counters().get("published") == "1000", 30)  # its backfill
         await anyio.to_thread.run_sync(nats_server.stop)
         await opend.burst(CODE, 300)
-        await anyio.sleep(1.0)  # taken from OpenD, queued for NATS
+        await wait_for(  # taken from OpenD, waiting for NATS
+            lambda: (
+                int(counters().get("queued", 0)) + int(counters().get("pending_acks", 0)) == 300
+            ),
+            30,
+        )
         started = time.monotonic()
         os.kill(proc.pid, signum)
-        _, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=20))
+        await anyio.to_thread.run_sync(lambda: proc.wait(20))
         elapsed = time.monotonic() - started
-        text = err.decode()
+        await anyio.to_thread.run_sync(lambda: reader.join(10))
+        text = "".join(lines)
         assert elapsed < 5, f"took {elapsed:.1f}s to stop: {text[-800:]}"
         assert proc.returncode == 130, text[-800:]
         assert "stopped; 300 tick(s) not published" in text, text[-800:]
-        assert "published=1000 " in text  # the backfill, before the broker went
         assert "Traceback" not in text  # nats-py's reconnect noise is one line, not a trace
     finally:
         sigkill(proc)
+        if proc.stderr is not None:
+            reader.join(10)
+            proc.stderr.close()
 
 
 async def test_broker_restart_with_file_store(opend: Simulator, nats_server: NatsServer) -> None:
