@@ -6,6 +6,9 @@ command per line on stdin:
 ``burst CODE N TICKS_PER_PUSH``
     push ``N`` new ticks of ``CODE`` to every connection registered for them, and answer
     ``done`` (with the simulator's own timings) once every byte was handed to the sockets.
+``books CODE N``
+    push ``N`` order-book updates of ``CODE`` (``Simulator.burst_books``) to every connection
+    registered for its book, and answer ``done`` the same way (``updates`` instead of ``ticks``).
 ``ping``
     answer ``pong``.
 ``quit`` (or end of input)
@@ -43,6 +46,23 @@ async def _serve(seed: int, rsa_key: str, aes_mode: str) -> None:
                 return
             if words[0] == "ping":
                 emit("pong")
+                continue
+            if words[0] == "books" and len(words) == 3:
+                t_cmd = now()
+                books = await server.burst_books(words[1], int(words[2]))
+                emit(
+                    "done",
+                    code=words[1],
+                    updates=books.updates,
+                    messages=books.updates,
+                    connections=books.connections,
+                    bytes_per_connection=books.bytes_per_connection,
+                    encode_s=books.encode_seconds,
+                    write_s=books.write_seconds,
+                    t_cmd=t_cmd,
+                    t_write_start=t_cmd + books.encode_seconds,
+                    t_done=now(),
+                )
                 continue
             if words[0] != "burst" or len(words) != 4:
                 emit("error", message=f"unknown command {line.strip()!r}")
