@@ -32,9 +32,14 @@ from .errors import (
     SlowConsumer,
     SubscriptionRequired,
     TransportError,
+    UnsupportedMarket,
 )
 from .frames import TICKER_COLUMNS, to_polars
+from .latest import LatestStream
 from .models import Ticker
+from .quotes.basic import QUOTE_COLUMNS, Quote
+from .quotes.broker import BrokerEntry, BrokerQueue
+from .quotes.orderbook import OrderBook, OrderBookDetail, OrderBookLevel
 from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, TickerFrameStream, TickerStream
 
@@ -44,7 +49,10 @@ __version__ = "0.1.0"
 logging.getLogger("aiofutu").addHandler(logging.NullHandler())
 
 __all__ = (
+    "QUOTE_COLUMNS",
     "TICKER_COLUMNS",
+    "BrokerEntry",
+    "BrokerQueue",
     "Client",
     "ClientClosed",
     "ClientState",
@@ -54,13 +62,18 @@ __all__ = (
     "FutuError",
     "Gap",
     "InvalidCode",
+    "LatestStream",
     "LocalProtocolError",
     "Market",
     "MissingDependency",
     "OpenDError",
+    "OrderBook",
+    "OrderBookDetail",
+    "OrderBookLevel",
     "ProtoId",
     "ProtocolError",
     "PushDataType",
+    "Quote",
     "ReconnectPolicy",
     "RemoteProtocolError",
     "RequestTimeout",
@@ -77,6 +90,7 @@ __all__ = (
     "TickerStream",
     "TickerType",
     "TransportError",
+    "UnsupportedMarket",
     "__version__",
     "connect",
     "format_code",

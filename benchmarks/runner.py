@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from ._common import PREFIX
+from .state import state_rows, state_section
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 CODE = "HK.00700"
-SECTIONS = ("push1", "push10", "push1aes", "slow", "rt", "connect", "import", "bridge")
+SECTIONS = (
+    "push1", "push10", "push1aes", "slow", "rt", "connect", "import", "bridge", "state"
+)  # fmt: skip
 #: (section, ticks per push, measurement, short name for the CPU/RSS rows, encrypted)
 PUSH_SECTIONS = (
     ("push1", 1, "push 1 tick/msg", "push 1", False),
@@ -539,6 +542,7 @@ class Bench:
             ("connect", self.connect_section),
             ("import", self.import_section),
             ("bridge", self.bridge_section),
+            ("state", lambda: state_section(self)),
         )
         for name, fn in steps:
             if name in sections:
@@ -779,6 +783,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                     row.target += " (polars was imported!)"
             rows.append(row)
     rows.extend(_bridge_rows(of))
+    rows.extend(state_rows(runs))
     return rows
 
 

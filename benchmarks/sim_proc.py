@@ -7,8 +7,7 @@ command per line on stdin:
     push ``N`` new ticks of ``CODE`` to every connection registered for them, and answer
     ``done`` (with the simulator's own timings) once every byte was handed to the sockets.
 ``books CODE N``
-    push ``N`` order-book updates of ``CODE`` (``Simulator.burst_books``) to every connection
-    registered for its book, and answer ``done`` the same way (``updates`` instead of ``ticks``).
+    push ``N`` order-book updates of ``CODE`` (``Simulator.burst_books``) and answer ``done``.
 ``ping``
     answer ``pong``.
 ``quit`` (or end of input)
@@ -47,14 +46,13 @@ async def _serve(seed: int, rsa_key: str, aes_mode: str) -> None:
             if words[0] == "ping":
                 emit("pong")
                 continue
-            if words[0] == "books" and len(words) == 3:
+            if words[0] == "books" and len(words) == 3:  # order-book updates (state kinds)
                 t_cmd = now()
                 books = await server.burst_books(words[1], int(words[2]))
                 emit(
                     "done",
                     code=words[1],
                     updates=books.updates,
-                    messages=books.updates,
                     connections=books.connections,
                     bytes_per_connection=books.bytes_per_connection,
                     encode_s=books.encode_seconds,

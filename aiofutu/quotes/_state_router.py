@@ -24,9 +24,9 @@ from .._routing import KindAttacher, KindRouter, Route
 from ..codes import parse_code
 from ..errors import ConnectionLost
 from ..latest import StateUpdate
+from ._book_columns import BookView, book_from_view
 from .basic import quote_from_pb
 from .broker import broker_queue_from_s2c
-from .orderbook import order_book_from_s2c
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -49,7 +49,7 @@ class _NoSecurity(ValueError):
     """A push without its required security (the parser does not check required fields)."""
 
 
-def _split_quotes(s2c: Any) -> list[_Item]:
+def _split_quotes(s2c: Any, body: bytes) -> list[_Item]:
     out = []
     for q in s2c.basicQotList:
         if not q.HasField("security"):
@@ -59,14 +59,18 @@ def _split_quotes(s2c: Any) -> list[_Item]:
     return out
 
 
-def _split_book(s2c: Any) -> list[_Item]:
+def _split_book(s2c: Any, body: bytes) -> list[_Item]:
+    # s2c is the columnar view (_book_columns); the body is kept for an exact decode
     if not s2c.HasField("security"):
         raise _NoSecurity("no security")
     sec = s2c.security
-    return [(sec.market, sec.code, s2c.orderBookType, s2c)]  # absent type: 0, the normal book
+    if not (sec.HasField("market") and sec.HasField("code")):
+        raise _NoSecurity("a security without its market or code")
+    # an absent type is 0, the normal book
+    return [(sec.market, sec.code, s2c.orderBookType, (s2c, body))]
 
 
-def _split_broker(s2c: Any) -> list[_Item]:
+def _split_broker(s2c: Any, body: bytes) -> list[_Item]:
     if not s2c.HasField("security"):
         raise _NoSecurity("no security")
     sec = s2c.security
@@ -74,7 +78,7 @@ def _split_broker(s2c: Any) -> list[_Item]:
 
 
 #: kind name -> how a parsed push's S2C splits into per-security items
-_SPLIT: dict[str, Callable[[Any], list[_Item]]] = {
+_SPLIT: dict[str, Callable[[Any, bytes], list[_Item]]] = {
     "quote": _split_quotes,
     "order_book": _split_book,
     "broker": _split_broker,
@@ -82,9 +86,11 @@ _SPLIT: dict[str, Callable[[Any], list[_Item]]] = {
 #: kind name -> the model of one item
 _DECODE: dict[str, Callable[[Any], Any]] = {
     "quote": quote_from_pb,
-    "order_book": order_book_from_s2c,
+    "order_book": book_from_view,
     "broker": broker_queue_from_s2c,
 }
+#: kind name -> the schema its pushes are parsed with, when not the kind's push_response
+_VIEWS: dict[str, Any] = {"order_book": BookView}
 
 
 class _StateRoute(Route):
@@ -141,7 +147,7 @@ class StateRouter(KindRouter):
         super().__init__(kind)
         self.push_proto_id = kind.push_proto_id
         self._routes: dict[tuple[int, str, int], _StateRoute] = {}  # type: ignore[assignment]
-        self._response = kind.push_response
+        self._response = _VIEWS.get(kind.name, kind.push_response)
         self._split = _SPLIT[kind.name]
         self._decode = _DECODE[kind.name]
         self._what = kind.push_response.DESCRIPTOR.full_name
@@ -224,9 +230,10 @@ class StateRouter(KindRouter):
         """Parse the pushes of one read chunk and hand each security's state to its streams."""
         routes = self._routes
         for frame in frames:
+            body = frame[2]
             response: Any = self._response()
             try:
-                response.ParseFromString(frame[2])
+                response.ParseFromString(body)
             except Exception as exc:  # DecodeError, a missing required field: keep reading
                 self.bad_pushes += 1
                 logger.warning("dropped a %s push that does not parse: %s", self._what, exc)
@@ -241,7 +248,7 @@ class StateRouter(KindRouter):
                 )
                 continue
             try:
-                items = self._split(response.s2c)
+                items = self._split(response.s2c, body)
             except _NoSecurity as exc:
                 self.bad_pushes += 1
                 logger.warning("dropped a %s push: %s", self._what, exc)

@@ -9,17 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiofutu import SlowConsumer, SubType
 from aiofutu._codec import Frame
 from aiofutu._kinds import KINDS_BY_NAME
-from aiofutu._pb import qot_common_pb2, qot_update_basic_qot_pb2, qot_update_broker_pb2
+from aiofutu._pb import (
+    qot_common_pb2,
+    qot_update_basic_qot_pb2,
+    qot_update_broker_pb2,
+    qot_update_order_book_pb2,
+)
 from aiofutu.enums import Market
 from aiofutu.errors import ConnectionLost, OpenDError
 from aiofutu.latest import LatestStream
+from aiofutu.quotes import _book_columns
+from aiofutu.quotes._book_columns import BookView, book_from_view
 from aiofutu.quotes._state_router import StateRouter
 from aiofutu.quotes.basic import Quote
-from aiofutu.quotes.orderbook import OrderBook
+from aiofutu.quotes.orderbook import OrderBook, order_book_from_s2c
 from aiofutu.sim.kinds import broker as sim_broker
 from aiofutu.sim.kinds import orderbook as sim_book
 
@@ -291,3 +300,48 @@ def test_stream_stats_name_the_kind_and_conflation() -> None:
     assert row["kind"] == "quote"
     assert (row["received"], row["conflated"], row["pending"]) == (2, 1, 1)
     assert s.pending == 1
+
+
+# ------------------------------------------------------------------------------ the columnar view
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    levels=st.integers(0, 12),
+    details=st.booleans(),
+    hp=st.sampled_from(["none", "all", "some"]),
+    name=st.one_of(st.none(), st.text(max_size=5)),
+    book_type=st.sampled_from([None, 0, 1]),
+    recv=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_view_decode_equals_the_exact_decode(
+    levels: int,
+    details: bool,
+    hp: str,
+    name: str | None,
+    book_type: int | None,
+    recv: bool,
+    seed: int,
+) -> None:
+    bids, asks = sim_book.book_sides(Market.HK, 380.0, levels, seed, details=details)
+    for i, level in enumerate([*bids, *asks]):
+        if hp == "all" or (hp == "some" and i % 2):
+            level.hpVolume = level.volume + 0.5
+    s2c = sim_book.s2c(
+        Market.HK,
+        "00700",
+        (bids, asks),
+        name=name,
+        order_book_type=book_type,
+        recv_time=("2025-04-07 05:39:20.352", 1744004360.352) if recv else None,
+    )
+    body = sim_book.push_body(s2c)
+    view = BookView.FromString(body)
+    exact = qot_update_order_book_pb2.Response.FromString(body)
+    assert book_from_view((view.s2c, body)) == order_book_from_s2c(exact.s2c)
+    if not details and hp != "some":  # what the view can hold: decoded from its columns
+        assert _book_columns._side(view.s2c.orderBookBidList) is not None
+        assert _book_columns._side(view.s2c.orderBookAskList) is not None
+    elif levels and details:
+        assert _book_columns._side(view.s2c.orderBookBidList) is None
