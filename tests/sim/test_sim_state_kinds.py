@@ -581,3 +581,20 @@ async def test_one_seed_and_one_tape_give_one_state_however_batched() -> None:
         assert list(queues[0].brokerBidList) == list(queues[1].brokerBidList)
         assert (quotes[0].curPrice, quotes[0].volume) == (quotes[1].curPrice, quotes[1].volume)
         assert list(books[0].orderBookBidList) != list(books[2].orderBookBidList)
+
+
+async def test_encrypted_sessions_get_state_pushes() -> None:
+    pytest.importorskip("cryptography")
+    from aiofutu._crypto import generate_private_key_pem
+
+    key = generate_private_key_pem(1024)
+    async with _serve(rsa_key=key) as server:
+        async with aiofutu.connect("127.0.0.1", server.port, rsa_private_key=key) as client:
+            async with client.order_book_stream(HK, conflate=False) as books:
+                first = await anext(books)  # the first push, AES-encrypted
+                server.set_order_book(HK, bids=[(470.0, 100, 1)], asks=[(470.2, 200, 1)])
+                book = await anext(books)
+        last = server.market.history(HK)[-1].price
+        assert last in (first.bids[0].price, first.asks[0].price) and len(first.bids) == 10
+        assert [(lv.price, lv.volume) for lv in book.bids] == [(470.0, 100)]
+        assert server.handshakes["aes-cbc"] + server.handshakes["aes-ecb"] == 1
