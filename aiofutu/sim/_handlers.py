@@ -84,7 +84,7 @@ def _first_pushes(session: Session, keys: Iterable[SubKey]) -> Pushes:
                 body = server.encoder(sec).body((latest.SerializeToString(),))
                 bodies.append((_UPDATE_TICKER, body))
         elif (code, sub_type) in session.pushes:
-            first = server.states.first_push(code, sub_type)
+            first = server.states.first_push(session, code, sub_type)
             if first is not None:
                 bodies.append(first)
     return bodies
@@ -189,7 +189,7 @@ def _sub(session: Session, c2s: qot_sub_pb2.C2S) -> Result:
     for key in keys:
         session.subs.setdefault(key, now)
         server.market.activate(key[0])
-    server.states.track(keys)
+    server.states.track(keys, session, c2s.isSubOrderBookDetail)
     if c2s.HasField("isRegOrUnRegPush"):
         _register(session, keys, c2s.isRegOrUnRegPush)
     response, _ = _ok(qot_sub_pb2.Response())
