@@ -345,3 +345,17 @@ def test_view_decode_equals_the_exact_decode(
         assert _book_columns._side(view.s2c.orderBookAskList) is not None
     elif levels and details:
         assert _book_columns._side(view.s2c.orderBookBidList) is None
+
+
+def test_unchanged_levels_are_shared_between_books() -> None:
+    sides = sim_book.book_sides(Market.HK, 380.0, 5, 3)
+    body = sim_book.push_body(sim_book.s2c(Market.HK, "00700", sides))
+    bids, asks = sides
+    bids[0].volume += 100  # the next update changes the best bid only
+    changed = sim_book.push_body(sim_book.s2c(Market.HK, "00700", (bids, asks)))
+    one = book_from_view((BookView.FromString(body).s2c, body))
+    two = book_from_view((BookView.FromString(changed).s2c, changed))
+    assert two.bids[0].volume == one.bids[0].volume + 100
+    assert two.bids[0] is not one.bids[0]
+    assert all(a is b for a, b in zip(one.bids[1:], two.bids[1:], strict=True))
+    assert all(a is b for a, b in zip(one.asks, two.asks, strict=True))
