@@ -22,11 +22,13 @@ from .errors import (
     ConnectError,
     ConnectionLost,
     FutuError,
+    HistoryQuotaExhausted,
     InvalidCode,
     LocalProtocolError,
     MissingDependency,
     OpenDError,
     ProtocolError,
+    RateLimited,
     RemoteProtocolError,
     RequestTimeout,
     SlowConsumer,
@@ -39,7 +41,10 @@ from .latest import LatestStream
 from .models import Ticker
 from .quotes.basic import QUOTE_COLUMNS, Quote
 from .quotes.broker import BrokerEntry, BrokerQueue
+from .quotes.kline import AuType, KLine, KLType
 from .quotes.orderbook import OrderBook, OrderBookDetail, OrderBookLevel
+from .quotes.rt import RTPoint
+from .quotes.series_stream import KLineUpdate, RTUpdate, SeriesGap, SeriesStream
 from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, TickerFrameStream, TickerStream
 
@@ -49,6 +54,14 @@ __version__ = "0.1.0"
 logging.getLogger("aiofutu").addHandler(logging.NullHandler())
 
 __all__ = (
+    "AuType",
+    "KLType",
+    "KLine",
+    "KLineUpdate",
+    "RTPoint",
+    "RTUpdate",
+    "SeriesGap",
+    "SeriesStream",
     "QUOTE_COLUMNS",
     "TICKER_COLUMNS",
     "BrokerEntry",
@@ -61,6 +74,7 @@ __all__ = (
     "ConnectionLost",
     "FutuError",
     "Gap",
+    "HistoryQuotaExhausted",
     "InvalidCode",
     "LatestStream",
     "LocalProtocolError",
@@ -73,6 +87,7 @@ __all__ = (
     "ProtoId",
     "ProtocolError",
     "PushDataType",
+    "RateLimited",
     "Quote",
     "ReconnectPolicy",
     "RemoteProtocolError",

@@ -181,6 +181,7 @@ async def restore(host: Host, conn: Connection, *, backfill: bool) -> None:
             first_push=first_push,
             extended_time=batch.extended_time,
             session=batch.session,
+            rehab_types=batch.rehab_types,
         )
         try:
             await conn.request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response)

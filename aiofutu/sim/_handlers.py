@@ -19,6 +19,10 @@ from .._pb import (
     init_connect_pb2,
     keep_alive_pb2,
     qot_common_pb2,
+    qot_get_kl_pb2,
+    qot_get_rt_pb2,
+    qot_get_security_snapshot_pb2,
+    qot_get_static_info_pb2,
     qot_get_sub_info_pb2,
     qot_get_ticker_pb2,
     qot_reg_qot_push_pb2,
@@ -26,12 +30,16 @@ from .._pb import (
 )
 from ..enums import ProtoId, SubType
 from . import _states
+from ._history_handlers import HISTORY_HANDLERS
 from ._market import market_states
 from ._replies import Pushes, Result, SubKey, fail
 from ._replies import ok as _ok
 from ._replies import refuse_unknown as _refuse_unknown
 from ._replies import security_code as _security_code
 from ._scenarios import ErrCode
+from ._series import KL_OF_SUB, RT
+from .kinds import snapshot as _snapshot
+from .kinds import static as _static
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -44,6 +52,7 @@ logger = logging.getLogger("aiofutu.sim")
 
 TICKER = SubType.TICKER.wire
 _UPDATE_TICKER = int(ProtoId.QOT_UPDATE_TICKER)
+SERIES_SUB_TYPES = frozenset((*KL_OF_SUB, RT))
 _SUB_TYPES = frozenset(s.wire for s in SubType if s is not SubType.NONE)
 _SUB_TYPE_NAMES = {s.wire: s.value for s in SubType}
 
@@ -83,6 +92,8 @@ def _first_pushes(session: Session, keys: Iterable[SubKey]) -> Pushes:
             if latest is not None:
                 body = server.encoder(sec).body((latest.SerializeToString(),))
                 bodies.append((_UPDATE_TICKER, body))
+        elif sub_type in SERIES_SUB_TYPES and (code, sub_type) in session.pushes:
+            bodies.extend(server.series.first_pushes(session, code, sub_type))
         elif (code, sub_type) in session.pushes:
             first = server.states.first_push(code, sub_type)
             if first is not None:
@@ -189,6 +200,10 @@ def _sub(session: Session, c2s: qot_sub_pb2.C2S) -> Result:
     for key in keys:
         session.subs.setdefault(key, now)
         server.market.activate(key[0])
+        if key[1] in SERIES_SUB_TYPES:
+            server.series.ensure(*key)
+            if key[1] in KL_OF_SUB and c2s.regPushRehabTypeList:
+                session.rehab[key] = tuple(dict.fromkeys(c2s.regPushRehabTypeList))
     server.states.track(keys)
     if c2s.HasField("isRegOrUnRegPush"):
         _register(session, keys, c2s.isRegOrUnRegPush)
@@ -212,6 +227,7 @@ def _unsubscribe(session: Session, keys: list[SubKey]) -> Result:
     _register(session, keys, False)
     for key in keys:
         session.subs.pop(key, None)
+        session.rehab.pop(key, None)
     return _ok(qot_sub_pb2.Response())
 
 
@@ -223,6 +239,10 @@ def _reg_push(session: Session, c2s: qot_reg_qot_push_pb2.C2S) -> Result:
     if unknown is not None:
         return unknown
     changed = _register(session, keys, c2s.isRegOrUnReg)
+    if c2s.isRegOrUnReg and c2s.rehabTypeList:
+        for key in keys:
+            if key[1] in KL_OF_SUB and key in session.subs:
+                session.rehab[key] = tuple(dict.fromkeys(c2s.rehabTypeList))
     response, _ = _ok(qot_reg_qot_push_pb2.Response())
     first = c2s.isFirstPush if c2s.HasField("isFirstPush") else True
     return response, _first_pushes(session, changed) if c2s.isRegOrUnReg and first else []
@@ -273,6 +293,48 @@ def _get_ticker(session: Session, c2s: qot_get_ticker_pb2.C2S) -> Result:
     return _ok(qot_get_ticker_pb2.Response(s2c=s2c))
 
 
+def _subscribed(session: Session, c2s: Any, what: str, sub_type: int) -> str | Result:
+    """The code of a get request's security, or the failure OpenD answers with."""
+    code = _security_code(c2s.security) if c2s.HasField("security") else None
+    if code is None:
+        return fail(f"{what}: a valid security is required")
+    unknown = _refuse_unknown(session, (code,), what)
+    if unknown is not None:
+        return unknown
+    if (code, sub_type) not in session.subs:
+        name = _SUB_TYPE_NAMES.get(sub_type, sub_type)
+        return fail(
+            f"{code} is not subscribed to {name} on this connection: subscribe with SubType "
+            f"{name} ({sub_type}) before requesting it",
+            ErrCode.NOT_SUBSCRIBED,
+        )
+    return code
+
+
+def _get_kline(session: Session, c2s: qot_get_kl_pb2.C2S) -> Result:
+    sub_type = {kl: sub for sub, kl in KL_OF_SUB.items()}.get(c2s.klType)
+    if sub_type is None:
+        return fail(f"Qot_GetKL: unknown klType {c2s.klType}")
+    if c2s.rehabType not in (0, 1, 2):
+        return fail(f"Qot_GetKL: unknown rehabType {c2s.rehabType}")
+    if c2s.reqNum <= 0:
+        return fail(f"Qot_GetKL: reqNum must be between 1 and 1000, got {c2s.reqNum}")
+    code = _subscribed(session, c2s, "Qot_GetKL", sub_type)
+    if not isinstance(code, str):
+        return code
+    return session.server.series.reply(code, c2s.klType, c2s.reqNum), []
+
+
+def _get_rt(session: Session, c2s: qot_get_rt_pb2.C2S) -> Result:
+    code = _subscribed(session, c2s, "Qot_GetRT", RT)
+    if not isinstance(code, str):
+        return code
+    sec = session.server.market.security(code)
+    s2c = qot_get_rt_pb2.S2C(security=sec.security, name=sec.name)
+    s2c.rtList.extend(session.server.series.time_share(code).points)
+    return _ok(qot_get_rt_pb2.Response(s2c=s2c))
+
+
 Handler = Callable[["Session", Any], Result]
 
 
@@ -294,6 +356,11 @@ HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.QOT_SUB: (qot_sub_pb2.Request, _sub),
     ProtoId.QOT_REG_QOT_PUSH: (qot_reg_qot_push_pb2.Request, _reg_push),
     ProtoId.QOT_GET_SUB_INFO: (qot_get_sub_info_pb2.Request, _sub_info),
+    # requests without a subscription
+    ProtoId.QOT_GET_STATIC_INFO: (qot_get_static_info_pb2.Request, _static.handle),
+    ProtoId.QOT_GET_SECURITY_SNAPSHOT: (qot_get_security_snapshot_pb2.Request, _snapshot.handle),
     # every quote kind's get request, from the one table (a kind without a handler is an error)
     **{k.get_proto_id: (k.get_request, KIND_HANDLERS[k.name]) for k in KINDS},
+    # requests without a subscription: history K-lines and their quota, market state
+    **HISTORY_HANDLERS,
 }

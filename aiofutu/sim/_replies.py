@@ -17,16 +17,49 @@ if TYPE_CHECKING:
 
     from google.protobuf.message import Message
 
+    from ._market import SimMarket
     from ._session import Session
 
-__all__ = ("Pushes", "Result", "SubKey", "fail", "ok", "refuse_unknown", "security_code")
+__all__ = (
+    "Pushes",
+    "RawReply",
+    "Result",
+    "SubKey",
+    "fail",
+    "ok",
+    "refuse_unknown",
+    "refuse_unknown_codes",
+    "security_code",
+)
 
 #: A subscription: (code string such as ``"HK.00700"``, SubType wire value).
 SubKey = tuple[str, int]
 #: Pushes to send after a reply: (push protocol id, body).
 Pushes = list[tuple[int, bytes]]
-#: The Response, and the pushes to send after it (the first pushes of a subscription).
-Result = tuple["Message", Pushes]
+
+
+class RawReply:
+    """A successful reply already encoded (the 3006 reply is assembled from cached bar bytes)."""
+
+    retType = 0
+    retMsg = ""
+
+    def __init__(self, body: bytes, response: type[Any]) -> None:
+        self.body = body
+        self._response = response
+
+    def SerializeToString(self) -> bytes:
+        """The encoded Response."""
+        return self.body
+
+    def message(self) -> Any:
+        """The Response as a message (for JSON bodies)."""
+        return self._response.FromString(self.body)
+
+
+#: The Response (or its bytes, already encoded), and the pushes to send after it (the first
+#: pushes of a subscription).
+Result = tuple["Message | RawReply", Pushes]
 
 
 def fail(message: str, code: ErrCode = ErrCode.INVALID_REQUEST) -> Result:
@@ -51,12 +84,16 @@ def security_code(sec: qot_common_pb2.Security) -> str | None:
 
 
 def refuse_unknown(session: Session, codes: Iterable[str], what: str) -> Result | None:
-    """OpenD refuses a request naming a security it does not know; so does the simulator.
+    """OpenD refuses a request naming a security it does not know; so does the simulator."""
+    return refuse_unknown_codes(session.server.market, codes, what)
+
+
+def refuse_unknown_codes(market: SimMarket, codes: Iterable[str], what: str) -> Result | None:
+    """The refusal of a request naming securities ``market`` does not know, if any.
 
     OpenD's exact ``retMsg`` is not documented (its stock-info reply names unknown codes
     "unknown stock"): this wording, and ``errCode`` 8, are the simulator's choice.
     """
-    market = session.server.market
     unknown = [code for code in dict.fromkeys(codes) if not market.knows(code)]
     if not unknown:
         return None

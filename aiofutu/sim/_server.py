@@ -26,9 +26,11 @@ from anyio.abc import SocketAttribute
 from .._crypto import RsaKey
 from ..errors import ConfigurationError
 from ._config import SimConfig
+from ._limits import ServerLimits
 from ._market import SecurityState, SimMarket, trading_markets
 from ._replay import Replay
 from ._scenarios import Faults
+from ._series import SeriesFeed
 from ._session import Session, SubKey
 from ._state import dump_state, load_state, write_state
 from ._states import StateBook, StateBurst
@@ -119,6 +121,8 @@ class Simulator(AsyncContextManagerMixin):
             if isinstance(cfg.rsa_key, bytes)
             else None
         )
+        #: OpenD's rate limits and history quota (``config.rate_limits``, ``history_quota``).
+        self.limits = ServerLimits(cfg)
         #: Requests received, by protocol id (over all connections, for tests and the CLI).
         self.requests: Counter[int] = Counter()
         #: InitConnects accepted, by what the session's frames are: ``"plain"``, ``"aes-cbc"``
@@ -132,6 +136,8 @@ class Simulator(AsyncContextManagerMixin):
         self._watchers: dict[str, set[Session]] = {}  # code -> connections with TICKER push
         self._encoders: dict[str, PushEncoder] = {}
         self._burst_locks: dict[str, anyio.Lock] = {}
+        #: K-line and time-share builders fed by the same ticks, and their pushes
+        self.series = SeriesFeed(self)
         self._tg: TaskGroup | None = None  # the server's own tasks (auto bursts)
         self._rng = random.Random(f"{cfg.seed}:server")
         self._next_conn_id = 7_000_000_000_000_000_000 + self._rng.randrange(1 << 40)
@@ -383,8 +389,13 @@ class Simulator(AsyncContextManagerMixin):
                 self.push_ticks(sec, ticks)
 
     def push_ticks(self, sec: SecurityState, ticks: list[qot_common_pb2.Ticker]) -> None:
-        """Push ``ticks`` (one per message) to every connection registered for them, then the
-        states they changed (quote, books, broker queue) to those registered for these."""
+        """Push ``ticks`` (one per message) to every connection registered for them.
+
+        The K-line and time-share pushes the ticks make (folded into their bars and minutes)
+        go out first, to every connection registered for those; then the states the ticks
+        changed (quote, books, broker queue) to those registered for these.
+        """
+        self.series.on_ticks(sec, ticks)
         watchers = self._watchers.get(sec.code)
         if watchers and not self.faults.stall:
             encoder = self.encoder(sec)
@@ -423,11 +434,16 @@ class Simulator(AsyncContextManagerMixin):
         sec.paused = True
         try:
             bodies: list[bytes] = []
+            series: dict[Session, list[tuple[int, bytes]]] = {}
             batch = max(10_000 // ticks_per_push, 1) * ticks_per_push
             for offset in range(0, n, batch):
                 made = sec.generate(
                     min(batch, n - offset), gap_every=faults.gap_every, gap_size=faults.gap_size
                 )
+                if self.series.active(code):  # K-line and time-share pushes of the same ticks
+                    more = await self.series.burst_pushes(sec, made, ticks_per_push)
+                    for session, items in more.items():
+                        series.setdefault(session, []).extend(items)
                 raw = [t.SerializeToString() for t in made]
                 bodies += [
                     encoder.body(raw[i : i + ticks_per_push])
@@ -443,6 +459,10 @@ class Simulator(AsyncContextManagerMixin):
             async with anyio.create_task_group() as tg:
                 for session, chunks in work:
                     tg.start_soon(session.send_bulk, chunks)
+            if series and not self.faults.stall:
+                async with anyio.create_task_group() as tg:
+                    for session, items in series.items():
+                        tg.start_soon(SeriesFeed.send, session, items, self.config.burst_high_water)
             written = time.perf_counter()
         finally:
             sec.paused = False

@@ -31,6 +31,7 @@ from .._pb import init_connect_pb2
 from ..enums import ProtoId
 from ..errors import RemoteProtocolError
 from ._handlers import HANDLERS, Pushes, SubKey, fail
+from ._replies import RawReply
 from ._scenarios import ErrCode, corrupt_digest, corrupt_sha1
 from ._wire import CHUNK, Outbox, pack_header, split_frames
 
@@ -87,6 +88,9 @@ class Session:
         self.subs: dict[SubKey, float] = {}
         #: Subscriptions with push registered on this connection.
         self.pushes: set[SubKey] = set()
+        #: Rehab types registered for K-line pushes (Qot_Sub #5), by subscription; absent:
+        #: forward-adjusted only, OpenD's default.
+        self.rehab: dict[SubKey, tuple[int, ...]] = {}
         #: Codes whose TICKER push this connection registered at least once.
         self.registered: set[str] = set()
         #: Frames queued for this connection so far (replies and pushes).
@@ -292,14 +296,21 @@ class Session:
                 result = fail(f"cannot parse the request body of protocol {proto_id}: {exc}")
             else:
                 if request.HasField("c2s"):
-                    result = handler(self, request.c2s)
+                    refused = self.server.limits.refuse(proto_id, request.c2s)
+                    if refused is not None:
+                        result = fail(refused, ErrCode.RATE_LIMITED)
+                    else:
+                        result = handler(self, request.c2s)
                 else:
                     result = fail(f"protocol {proto_id}: the request has no c2s")
         self._send(proto_id, serial, fmt, result[0], result[1])
 
-    def _send(self, proto_id: int, serial: int, fmt: int, reply: Message, pushes: Pushes) -> None:
+    def _send(
+        self, proto_id: int, serial: int, fmt: int, reply: Message | RawReply, pushes: Pushes
+    ) -> None:
         if fmt == 1:
-            body = json_format.MessageToJson(reply, preserving_proto_field_name=True).encode()
+            message = reply.message() if isinstance(reply, RawReply) else reply
+            body = json_format.MessageToJson(message, preserving_proto_field_name=True).encode()
         else:
             body = reply.SerializeToString()
         frame = encode_frame(proto_id, serial, body, fmt=fmt, encrypt=self._encryptor(proto_id))
