@@ -13,7 +13,8 @@ connection subscribed to that (code, SubType) with push registered; a setter
 (:meth:`StateBook.set_quote`, :meth:`~StateBook.set_order_book`,
 :meth:`~StateBook.set_broker_queue`) replaces it exactly until the next tick of that security.
 Books and queues are drawn from an RNG seeded by the simulator's seed, the code and the tape's
-position, so one seed and one tape give the same states.
+position (its trade counter), so one seed and one tape give the same states, however the ticks
+were batched.
 """
 
 from __future__ import annotations
@@ -201,7 +202,8 @@ class StateBook:
             sec = st.sec
             last = sec.latest()
             price = last.price if last is not None else sec.prev_close
-            seed = rng_of(self._server.config.seed, sec.code, "book", kind, st.version)
+            # seeded by the tape's position (the trade counter): one seed, one tape, one book
+            seed = rng_of(self._server.config.seed, sec.code, "book", kind, sec.counter)
             sides = orderbook.book_sides(
                 sec.market,
                 price,
@@ -238,7 +240,7 @@ class StateBook:
         st = self._state(code)
         if st.broker is None or st.broker[0] != st.version:
             (bids, asks), _ = self._book(code, False)
-            seed = rng_of(self._server.config.seed, st.sec.code, "broker", st.version)
+            seed = rng_of(self._server.config.seed, st.sec.code, "broker", st.sec.counter)
             sides = broker.broker_sides(
                 min(len(bids), _BROKER_LEVELS),
                 min(len(asks), _BROKER_LEVELS),
@@ -363,7 +365,7 @@ class StateBook:
                 sec.market,
                 price,
                 self.depth(sec.market),
-                rng_of(self._server.config.seed, code, "burst", kind, st.version, i),
+                rng_of(self._server.config.seed, code, "burst", kind, sec.counter, i),
                 lot=1 if odd else sec.lot,
                 details=self.right == "SF",
             )

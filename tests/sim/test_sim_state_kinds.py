@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+import aiofutu
 from aiofutu import sim
 from aiofutu._codec import Frame, FrameDecoder, encode_frame
 from aiofutu._pb import (
@@ -545,3 +546,38 @@ async def test_json_push_format() -> None:
         s2c = json_format.Parse(push.body, qot_update_order_book_pb2.Response()).s2c
         _check_book(server, HK, s2c, 10)
         await anyio.aclose_forcefully(stream)
+
+
+# ---- through aiofutu.testing's fixtures and the aiofutu client ------------------------------
+
+
+async def test_testing_fixtures_set_states_that_the_client_reads(
+    opend: sim.Simulator, client: aiofutu.Client
+) -> None:
+    await client.subscribe([HK], ["QUOTE", "ORDER_BOOK"], subscribe_push=False)
+    opend.set_quote(HK, last_price=481.4, volume=42_000, turnover=20_218_800.0)
+    opend.set_order_book(HK, bids=[(481.2, 300, 2, {5: 100, 6: 200})], asks=[(481.4, 900, 4)])
+    (quote,) = await client.get_stock_quote([HK])
+    assert (quote.last_price, quote.volume, quote.turnover) == (481.4, 42_000, 20_218_800.0)
+    book = await client.get_order_book(HK, 10)
+    assert [(lv.price, lv.volume, lv.order_count) for lv in book.bids] == [(481.2, 300, 2)]
+    assert [(d.order_id, d.volume) for d in book.bids[0].details] == [(5, 100), (6, 200)]
+    assert [(lv.price, lv.volume) for lv in book.asks] == [(481.4, 900)]
+
+
+async def test_one_seed_and_one_tape_give_one_state_however_batched() -> None:
+    async with _serve(seed=7) as one, _serve(seed=7) as two, _serve(seed=8) as other:
+        for server in (one, two, other):
+            server.states.track([(HK, BOOK)])
+        await one.burst(HK, 10)
+        await two.burst(HK, 4)
+        await two.burst(HK, 6)
+        await other.burst(HK, 10)
+        books = [s.states.order_book(HK, 10) for s in (one, two, other)]
+        queues = [s.states.broker_queue(HK) for s in (one, two, other)]
+        quotes = [s.states.quote(HK) for s in (one, two, other)]
+        assert list(books[0].orderBookBidList) == list(books[1].orderBookBidList)
+        assert list(books[0].orderBookAskList) == list(books[1].orderBookAskList)
+        assert list(queues[0].brokerBidList) == list(queues[1].brokerBidList)
+        assert (quotes[0].curPrice, quotes[0].volume) == (quotes[1].curPrice, quotes[1].volume)
+        assert list(books[0].orderBookBidList) != list(books[2].orderBookBidList)
