@@ -43,7 +43,7 @@ from .quotes.history_api import HistoryAPI
 from .quotes.market import MarketStateAPI
 from .quotes.quote_api import QuoteAPI
 from .quotes.series import RTAPI, KLineAPI
-from .quotes.snapshot import SnapshotAPI
+from .quotes.snapshot_api import SnapshotAPI
 from .quotes.static import StaticAPI
 from .quotes.subscribe import SubscriptionAPI
 from .quotes.ticker import TickerAPI

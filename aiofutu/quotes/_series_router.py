@@ -83,7 +83,7 @@ class SeriesRouter(KindRouter):
     window: int = 0
 
     def __init__(self, kind: QuoteKind | None = None) -> None:
-        super().__init__(kind)  # QuoteKind.new_router() gives each router its row
+        super().__init__(kind)
         self.duplicates = 0
 
     # -- per kind ----------------------------------------------------------------------------

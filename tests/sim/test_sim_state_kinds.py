@@ -120,13 +120,20 @@ class RawClient:
                 self._keep(await self.frame(seconds + 1))
 
     async def subscribe(
-        self, codes: list[str], types: list[int], *, push: bool = True, first: bool | None = None
+        self,
+        codes: list[str],
+        types: list[int],
+        *,
+        push: bool = True,
+        first: bool | None = None,
+        details: bool = False,
     ) -> Any:
         c2s = qot_sub_pb2.C2S(
             securityList=[_security(c) for c in codes],
             subTypeList=types,
             isSubOrUnSub=True,
             isRegOrUnRegPush=push,
+            isSubOrderBookDetail=details,
         )
         if first is not None:
             c2s.isFirstPush = first
@@ -290,17 +297,32 @@ async def test_odd_lot_book() -> None:
         await client.aclose()
 
 
-async def test_sf_right_serves_the_full_book_with_details() -> None:
+async def test_sf_right_serves_the_full_book_with_details_when_asked() -> None:
     async with _serve(quote_right="SF") as server:
         client = await RawClient.connect(server)
-        assert (await client.subscribe([HK], [BOOK, BROKER], push=False)).retType == 0
-        book = (await client.book(HK, 100)).s2c
-        _check_book(server, HK, book, 40)
-        for level in book.orderBookBidList:
-            assert level.detailList and sum(d.volume for d in level.detailList) == level.volume
+        plain = await RawClient.connect(server)
+        sub = await client.subscribe([HK], [BOOK, BROKER], details=True)
+        assert sub.retType == 0
+        assert (await plain.subscribe([HK], [BOOK])).retType == 0
+        for book in (await client.push(3013), (await client.book(HK, 100)).s2c):
+            _check_book(server, HK, book, 40)
+            for level in book.orderBookBidList:
+                assert level.detailList and sum(d.volume for d in level.detailList) == level.volume
         queue = (await client.broker(HK)).s2c
         assert all(b.HasField("orderID") and b.volume > 0 for b in queue.brokerBidList)
-        await client.aclose()
+        # without isSubOrderBookDetail: the same book, no order details
+        for book in (await plain.push(3013), (await plain.book(HK, 100)).s2c):
+            _check_book(server, HK, book, 40)
+            assert not any(level.detailList for level in book.orderBookBidList)
+        await server.burst(HK, 2)
+        detailed, bare = await client.push(3013), await plain.push(3013)
+        assert all(level.detailList for level in detailed.orderBookAskList)
+        assert [lv.volume for lv in bare.orderBookAskList] == [
+            lv.volume for lv in detailed.orderBookAskList
+        ]
+        assert not any(level.detailList for level in bare.orderBookAskList)
+        for c in (client, plain):
+            await c.aclose()
 
 
 # ---- broker queues --------------------------------------------------------------------------
@@ -581,3 +603,20 @@ async def test_one_seed_and_one_tape_give_one_state_however_batched() -> None:
         assert list(queues[0].brokerBidList) == list(queues[1].brokerBidList)
         assert (quotes[0].curPrice, quotes[0].volume) == (quotes[1].curPrice, quotes[1].volume)
         assert list(books[0].orderBookBidList) != list(books[2].orderBookBidList)
+
+
+async def test_encrypted_sessions_get_state_pushes() -> None:
+    pytest.importorskip("cryptography")
+    from aiofutu._crypto import generate_private_key_pem
+
+    key = generate_private_key_pem(1024)
+    async with _serve(rsa_key=key) as server:
+        async with aiofutu.connect("127.0.0.1", server.port, rsa_private_key=key) as client:
+            async with client.order_book_stream(HK, conflate=False) as books:
+                first = await anext(books)  # the first push, AES-encrypted
+                server.set_order_book(HK, bids=[(470.0, 100, 1)], asks=[(470.2, 200, 1)])
+                book = await anext(books)
+        last = server.market.history(HK)[-1].price
+        assert last in (first.bids[0].price, first.asks[0].price) and len(first.bids) == 10
+        assert [(lv.price, lv.volume) for lv in book.bids] == [(470.0, 100)]
+        assert server.handshakes["aes-cbc"] + server.handshakes["aes-ecb"] == 1
