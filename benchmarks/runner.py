@@ -30,6 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
+from . import client_history
 from ._common import PREFIX
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 CODE = "HK.00700"
 SECTIONS = ("push1", "push10", "push1aes", "slow", "rt", "connect", "import", "bridge")
+SECTIONS += ("history",)
 #: (section, ticks per push, measurement, short name for the CPU/RSS rows, encrypted)
 PUSH_SECTIONS = (
     ("push1", 1, "push 1 tick/msg", "push 1", False),
@@ -539,6 +541,7 @@ class Bench:
             ("connect", self.connect_section),
             ("import", self.import_section),
             ("bridge", self.bridge_section),
+            ("history", lambda: client_history.section(self)),
         )
         for name, fn in steps:
             if name in sections:
@@ -779,6 +782,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                     row.target += " (polars was imported!)"
             rows.append(row)
     rows.extend(_bridge_rows(of))
+    rows.extend(client_history.rows(of, Row))
     return rows
 
 
