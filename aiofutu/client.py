@@ -43,6 +43,8 @@ from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
 from .quotes.history_api import HistoryAPI
 from .quotes.market import MarketStateAPI
+from .quotes.snapshot import SnapshotAPI
+from .quotes.static import StaticAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
@@ -66,7 +68,7 @@ _SERVICES_EXIT_TIMEOUT = 5.0
 _NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
-class Client(TickerAPI, HistoryAPI, MarketStateAPI):
+class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
