@@ -32,6 +32,8 @@ REQUIRED = {
     "demo": [],
     "keygen": ["k.pem"],
     "bridge": ["--nats", "nats://127.0.0.1:4222", "--codes", HK],
+    "snapshot": [HK],
+    "kline": [HK],
 }
 #: (command, option, value) a command may take: any seed is a seed.
 ACCEPTED = {("sim", "--seed", "-1"), ("demo", "--seed", "-1")}
