@@ -26,6 +26,7 @@ import anyio
 
 from .._pb import qot_request_history_kl_pb2, qot_request_history_kl_quota_pb2
 from .._protocol import decode_response
+from ..codes import format_code
 from ..enums import ProtoId, Session
 from ..errors import HistoryQuotaExhausted, OpenDError
 from ..frames import _polars
@@ -39,7 +40,6 @@ from .history import (
     HistoryQuota,
     InvalidHistoryRequest,
     PageKey,
-    history_page_from_s2c,
     history_quota_from_s2c,
     history_quota_request,
     history_request,
@@ -133,6 +133,55 @@ def _split(query: HistoryQuery, n: int) -> list[HistoryQuery]:
         dataclasses.replace(query, begin=b.strftime(_FMT), end=e.strftime(_FMT))
         for b, e in zip(starts, ends, strict=True)
     ]
+
+
+#: KLine model field -> protobuf field, in the model's order (``volume`` apart)
+_MODEL = (
+    ("open", "openPrice"),
+    ("close", "closePrice"),
+    ("high", "highPrice"),
+    ("low", "lowPrice"),
+    ("last_close", "lastClosePrice"),
+)
+_MODEL_TAIL = (
+    ("turnover", "turnover"),
+    ("turnover_rate", "turnoverRate"),
+    ("pe", "pe"),
+    ("change_rate", "changeRate"),
+    ("timestamp", "timestamp"),
+)
+
+
+def bars_from_pb(kl_list: Any) -> tuple[KLine, ...]:
+    """``KLine`` models of a page's ``klList``, read column by column (as ``kline_from_pb``)."""
+    bars = list(kl_list)
+    cols: dict[str, list[Any]] = {
+        "time": list(map(_TIME, bars)),
+        "is_blank": list(map(_IS_BLANK, bars)),
+    }
+    for attr, wire in _MODEL:
+        cols[attr] = _present(bars, wire)
+    cols["volume"] = _volumes(bars)
+    for attr, wire in _MODEL_TAIL:
+        cols[attr] = _present(bars, wire)
+    names = tuple(cols)
+    rows = zip(*cols.values(), strict=True)
+    return tuple(trusted(KLine, dict(zip(names, row, strict=True))) for row in rows)
+
+
+def _page(s2c: Any, query: HistoryQuery) -> HistoryPage:
+    """The page of a 3103 reply (``history_page_from_s2c``, with its bars read in bulk)."""
+    sec = s2c.security
+    key = s2c.nextReqKey if s2c.HasField("nextReqKey") else b""
+    return trusted(
+        HistoryPage,
+        {
+            "code": format_code(sec.market, sec.code),
+            "name": s2c.name if s2c.HasField("name") else "N/A",
+            "bars": bars_from_pb(s2c.klList),
+            "next_key": PageKey(key, query) if key else None,
+        },
+    )
 
 
 def _check_count(max_count: object) -> int | None:
@@ -271,7 +320,7 @@ class HistoryAPI:
         while True:
             want = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(bars))
             s2c = await HistoryAPI._history_page(self, query, want, key, timeout)
-            page = history_page_from_s2c(s2c, query)
+            page = _page(s2c, query)
             name = page.name
             bars.extend(page.bars)
             key = page.next_key
@@ -426,7 +475,7 @@ class HistoryPages:
         s2c = await HistoryAPI._history_page(
             self._core, self.query, self._size, self._key, self._timeout
         )
-        page = history_page_from_s2c(s2c, self.query)
+        page = _page(s2c, self.query)
         self._key = page.next_key
         self._done = page.next_key is None
         self.pages += 1
