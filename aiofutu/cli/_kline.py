@@ -1,23 +1,24 @@
 """``aiofutu kline CODE --ktype K_1M --start D --end D``: history K-lines of a range (3103).
 
-The range is paged automatically (1000 bars a request); on a terminal a progress line on
-stderr shows the bars so far and how far into the range they reach. ``table`` prints the bars;
-``csv`` and ``parquet`` carry the SDK's ``request_history_kline`` columns (``code, name``, then
-the fields), ``json`` one line per bar with every field of :class:`aiofutu.quotes.kline.KLine`.
-Blank bars are skipped, as the SDK does. Everything is checked before connecting.
+The range flags sit next to ``--num`` (the latest bars, :mod:`._series`) on the one ``kline``
+command; any of them selects the range. The range is paged automatically (1000 bars a
+request); on a terminal a progress line on stderr shows the bars so far and how far into the
+range they reach. ``table`` prints the bars; ``csv`` and ``parquet`` carry the SDK's
+``request_history_kline`` columns (``code, name``, then the fields), ``json`` one line per bar
+with every field of :class:`aiofutu.quotes.kline.KLine`. Blank bars are skipped, as the SDK
+does. Everything is checked before connecting.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..client import DEFAULT_HOST, DEFAULT_PORT, connect
+from ..client import connect
 from ..quotes.history import ALL_FIELDS, history_to_polars, make_history_query
-from ..quotes.kline import AuType, KLType
+from . import _series
 from ._commands import _COMMANDS
 from ._config import UsageError
 
@@ -25,53 +26,60 @@ if TYPE_CHECKING:
     from ..quotes.history import HistoryQuery
     from ..quotes.kline import KLine
 
-__all__ = ("register",)
-
-FORMATS = ("table", "csv", "json", "parquet")
+__all__ = ("add_range_flags", "check_range_flags", "is_range")
 _FMT = "%Y-%m-%d %H:%M:%S"
 
 
-def register(sub: Any) -> None:
-    """Add ``kline`` to the subcommands."""
-    p = sub.add_parser(
-        "kline",
-        help="history K-lines of CODE over a date range (request_history_kline; no subscription)",
-        description="Fetch every bar of CODE between --start and --end, page by page, and print "
-        "or write them. Dates are YYYY-MM-DD or 'YYYY-MM-DD HH:MM:SS'; one missing side is 365 "
-        "days from the other, both missing the year up to today (as the SDK does).",
+def add_range_flags(parser: argparse.ArgumentParser) -> None:
+    """The ``kline`` command's history-range group (next to ``--num``, get_cur_kline's)."""
+    group = parser.add_argument_group(
+        "history range (request_history_kline; pages automatically, no subscription)"
     )
-    p.add_argument("code", metavar="CODE", help="e.g. HK.00700")
-    kinds = [k.value for k in KLType if k is not KLType.NONE]
-    p.add_argument("--ktype", default="K_DAY", choices=kinds, metavar="KTYPE",
-                   help=f"bar period: {', '.join(kinds)} (default %(default)s)")  # fmt: skip
-    p.add_argument("--autype", default="qfq", choices=[a.value for a in AuType],
-                   help="price adjustment (default %(default)s)")  # fmt: skip
-    p.add_argument(
+    group.add_argument(
         "--start",
         metavar="D",
         help="first day (or time) of the range (default: 365 days before --end)",
     )
-    p.add_argument("--end", metavar="D",
-                   help="last day (or time) of the range (default: 365 days after --start, "
-                   "or today when neither is given)")  # fmt: skip
-    p.add_argument("--fields", metavar="F,F", help=f"columns (default all: {','.join(ALL_FIELDS)})")
-    p.add_argument("--max-count", type=_positive, metavar="N",
-                   help="stop after N bars (default: all)")  # fmt: skip
-    p.add_argument(
-        "--format", choices=FORMATS, default="table",
-        help="table: the bars; csv and parquet: the SDK's columns; json: one line per bar "
-        "(parquet needs --out; default %(default)s)",
-    )  # fmt: skip
-    p.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
-    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
-    env = os.environ
-    p.add_argument("--host", default=env.get("AIOFUTU_HOST") or DEFAULT_HOST,
-                   help=f"OpenD host (env AIOFUTU_HOST, default {DEFAULT_HOST})")  # fmt: skip
-    p.add_argument("--port", type=int, default=env.get("AIOFUTU_PORT") or str(DEFAULT_PORT),
-                   help=f"OpenD port (env AIOFUTU_PORT, default {DEFAULT_PORT})")  # fmt: skip
-    p.add_argument("--rsa-key", metavar="FILE", default=env.get("AIOFUTU_RSA_KEY") or None,
-                   help="OpenD's RSA private key (env AIOFUTU_RSA_KEY, default: none)")  # fmt: skip
-    _COMMANDS["kline"] = _kline
+    group.add_argument(
+        "--end",
+        metavar="D",
+        help="last day (or time) of the range (default: 365 days after --start)",
+    )
+    group.add_argument(
+        "--fields", metavar="F,F", help=f"columns (default all: {','.join(ALL_FIELDS)})"
+    )
+    group.add_argument(
+        "--max-count", type=_positive, metavar="N", help="stop after N bars (default: all)"
+    )
+    group.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress line on stderr (default: one on a terminal)",
+    )
+    _COMMANDS["kline"] = _dispatch
+
+
+def is_range(args: argparse.Namespace) -> bool:
+    """Whether ``kline`` asks for a history range rather than the latest bars."""
+    return any(
+        getattr(args, name, None) is not None for name in ("start", "end", "fields", "max_count")
+    )
+
+
+def check_range_flags(args: argparse.Namespace) -> None:
+    """Before ``--num``'s checks: a range and ``--num`` exclude each other; the range's own."""
+    if not is_range(args):
+        return
+    if args.num is not None:
+        raise UsageError("--num (the latest bars) and --start/--end (a range) exclude each other")
+    _query(args)  # InvalidHistoryRequest: one line, before connecting
+
+
+async def _dispatch(args: argparse.Namespace) -> None:
+    if is_range(args):
+        await _kline(args)
+    else:
+        await _series.kline_command(args)
 
 
 def _positive(text: str) -> int:
@@ -121,8 +129,6 @@ class _Progress:
 
 async def _kline(args: argparse.Namespace) -> None:
     query = _query(args)
-    if args.format == "parquet" and not args.out:
-        raise UsageError("--format parquet needs --out FILE")
     if args.format in ("csv", "parquet"):
         from ..frames import _polars
 

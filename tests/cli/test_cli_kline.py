@@ -76,7 +76,7 @@ def test_kline_formats(opend: BackgroundSimulator, fmt: str, tmp_path: Path) -> 
 
 def test_kline_fields_and_max_count(opend: BackgroundSimulator) -> None:
     result = run(
-        "kline", "US.AAPL", "--start", "2024-01-01", "--end", "2024-06-30",
+        "kline", "US.AAPL", "--ktype", "K_DAY", "--start", "2024-01-01", "--end", "2024-06-30",
         "--fields", "close,time_key", "--max-count", "7", "--format", "csv",
         "--port", str(opend.port),
     )  # fmt: skip
@@ -121,13 +121,14 @@ def test_kline_progress_on_a_terminal(opend: BackgroundSimulator) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--ktype", "K_2M"], "invalid choice"),
-        (["--autype", "sideways"], "invalid choice"),
+        (["--ktype", "K_2M", "--start", "2024-01-01"], "K_2M"),
+        (["--autype", "sideways", "--start", "2024-01-01"], "sideways"),
+        (["--num", "5", "--start", "2024-01-01"], "exclude each other"),
         (["--start", "2024-02-01", "--end", "2024-01-01"], "is after end"),
         (["--start", "2024-13-01"], "is not 'YYYY-MM-DD'"),
         (["--fields", "open,colour"], "unknown field 'colour'"),
         (["--max-count", "0"], "must be an integer >= 1"),
-        (["--format", "parquet"], "--format parquet needs --out"),
+        (["--format", "parquet", "--start", "2024-01-01"], "--format parquet needs --out"),
     ],
 )
 def test_kline_bad_input_is_one_line_before_connecting(args: list[str], message: str) -> None:
@@ -135,6 +136,12 @@ def test_kline_bad_input_is_one_line_before_connecting(args: list[str], message:
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_kline_without_a_range_is_the_latest_bars(opend: BackgroundSimulator) -> None:
+    result = run("kline", "HK.00700", "--num", "5", "--format", "csv", "--port", str(opend.port))
+    assert result.returncode == 0, result.stderr
+    assert pl.read_csv(result.stdout.encode()).height == 5  # get_cur_kline, not a range
 
 
 def test_kline_unknown_code_is_opend_s_refusal(opend: BackgroundSimulator) -> None:

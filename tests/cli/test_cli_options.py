@@ -31,9 +31,9 @@ REQUIRED = {
     "sim": [],
     "demo": [],
     "keygen": ["k.pem"],
+    "kline": [HK],
     "bridge": ["--nats", "nats://127.0.0.1:4222", "--codes", HK],
     "snapshot": [HK],
-    "kline": [HK],
 }
 #: (command, option, value) a command may take: any seed is a seed.
 ACCEPTED = {("sim", "--seed", "-1"), ("demo", "--seed", "-1")}
