@@ -19,10 +19,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._pb import (
+    qot_get_basic_qot_pb2,
+    qot_get_broker_pb2,
     qot_get_kl_pb2,
+    qot_get_order_book_pb2,
     qot_get_rt_pb2,
     qot_get_ticker_pb2,
+    qot_update_basic_qot_pb2,
+    qot_update_broker_pb2,
     qot_update_kl_pb2,
+    qot_update_order_book_pb2,
     qot_update_rt_pb2,
     qot_update_ticker_pb2,
 )
@@ -82,8 +88,8 @@ class QuoteKind:
         return cls
 
     def new_router(self) -> Any:
-        """A fresh router for one client."""
-        return self.router_class()()
+        """A fresh router for one client (the router class is given its kind)."""
+        return self.router_class()(self)
 
 
 #: The 15 K-line sub types (protocol-quotes.md §1.1), each pushing 3007.
@@ -148,6 +154,49 @@ KINDS: tuple[QuoteKind, ...] = (
         columns=RT_COLUMNS,
         router="aiofutu.quotes._series_router:RTRouter",
         backfill_max=0,  # 3008 returns the whole day
+    ),
+    # The state kinds: every push is the whole state of a security. Their polars forms are
+    # shaped as the SDK shapes them (quotes.basic.QUOTE_COLUMNS; a dict of two level frames
+    # for the order book; a bid and an ask frame for the broker queue), so no single tuple.
+    QuoteKind(
+        name="quote",
+        sub_types=(SubType.QUOTE,),
+        get_proto_id=ProtoId.QOT_GET_BASIC_QOT,
+        push_proto_id=ProtoId.QOT_UPDATE_BASIC_QOT,
+        get_request=qot_get_basic_qot_pb2.Request,
+        get_response=qot_get_basic_qot_pb2.Response,
+        push_response=qot_update_basic_qot_pb2.Response,
+        shape="state",
+        restore="first_push",
+        columns=(),
+        router="aiofutu.quotes._state_router:StateRouter",
+    ),
+    QuoteKind(
+        name="order_book",
+        # the index of the sub type is the route's variant, the push's orderBookType
+        sub_types=(SubType.ORDER_BOOK, SubType.ORDER_BOOK_ODD),
+        get_proto_id=ProtoId.QOT_GET_ORDER_BOOK,
+        push_proto_id=ProtoId.QOT_UPDATE_ORDER_BOOK,
+        get_request=qot_get_order_book_pb2.Request,
+        get_response=qot_get_order_book_pb2.Response,
+        push_response=qot_update_order_book_pb2.Response,
+        shape="state",
+        restore="first_push",
+        columns=(),
+        router="aiofutu.quotes._state_router:StateRouter",
+    ),
+    QuoteKind(
+        name="broker",
+        sub_types=(SubType.BROKER,),
+        get_proto_id=ProtoId.QOT_GET_BROKER,
+        push_proto_id=ProtoId.QOT_UPDATE_BROKER,
+        get_request=qot_get_broker_pb2.Request,
+        get_response=qot_get_broker_pb2.Response,
+        push_response=qot_update_broker_pb2.Response,
+        shape="state",
+        restore="first_push",
+        columns=(),
+        router="aiofutu.quotes._state_router:StateRouter",
     ),
 )
 

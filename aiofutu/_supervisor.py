@@ -192,7 +192,7 @@ async def restore(host: Host, conn: Connection, *, backfill: bool) -> None:
             book.forget(batch.codes, [batch.sub_type])
             failed = {(m.wire, c) for m, c in map(parse_code, batch.codes)}
             for router in host._pushes.routers:
-                router.fail(failed, exc)
+                router.fail(failed, exc, batch.sub_type)
     if backfill:
         for router in host._pushes.routers:
             await router.restore(conn.request_frame, book)

@@ -122,7 +122,12 @@ class SeriesRouter(KindRouter):
         if len(sink.codes) > 1:
             self._multi_code_sinks.add(id(sink))
 
-    def fail(self, codes: set[tuple[int, str]], error: FutuError) -> None:
+    def fail(
+        self, codes: set[tuple[int, str]], error: FutuError, sub_type: SubType | None = None
+    ) -> None:
+        """End the streams of ``codes`` with ``error`` (only for this router's sub types)."""
+        if not self.serves(sub_type):
+            return
         for route in self._routes.values():
             if (route.market, route.local) in codes:
                 for sink in route.model_sinks:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
@@ -25,6 +25,7 @@ from .._pb import qot_common_pb2, qot_get_kl_pb2
 from ..enums import ProtoId, SubType
 from ..quotes._series_router import kline_sub_type
 from ..quotes.kline import MAX_KL_NUM, KLType
+from ._replies import RawReply
 from .kinds import kline as kl
 from .kinds import rt as rt_kind
 from .kinds.history import history_bars
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from ._session import Session
     from .kinds.basic import TickLike
 
-__all__ = ("KL_OF_SUB", "RT", "RawReply", "SeriesFeed", "TimeShareBuilder")
+__all__ = ("KL_OF_SUB", "RT", "SeriesFeed", "TimeShareBuilder")
 
 #: K-line SubType wire value -> KLType wire value
 KL_OF_SUB: dict[int, int] = {kline_sub_type(k).wire: k.wire for k in KLType if k is not KLType.NONE}
@@ -48,25 +49,6 @@ _UPDATE_RT = int(ProtoId.QOT_UPDATE_RT)
 _FMT = "%Y-%m-%d %H:%M:%S"
 #: calendar days of history that hold ``n`` bars of a period, with room for weekends
 _DAYS_PER_BAR = {2: 1.5, 3: 7.5, 4: 31.0, 11: 92.0, 5: 366.0}
-
-
-class RawReply:
-    """A successful reply already encoded (the 3006 reply is assembled from cached bar bytes)."""
-
-    retType = 0
-    retMsg = ""
-
-    def __init__(self, body: bytes, response: type[Any]) -> None:
-        self.body = body
-        self._response = response
-
-    def SerializeToString(self) -> bytes:
-        """The encoded Response."""
-        return self.body
-
-    def message(self) -> Any:
-        """The Response as a message (for JSON bodies)."""
-        return self._response.FromString(self.body)
 
 
 def _varint(n: int) -> bytes:
