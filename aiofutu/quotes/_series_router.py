@@ -42,6 +42,7 @@ from .series_stream import KLineUpdate, RTUpdate, SeriesGap
 
 if TYPE_CHECKING:
     from .._codec import Frame
+    from .._kinds import QuoteKind
     from .._routing import Fetch, Sink
     from ..errors import FutuError
     from ..subscriptions import SubscriptionBook
@@ -81,8 +82,8 @@ class SeriesRouter(KindRouter):
     #: how many items a backfill returns at most (0: all there are, so never a gap)
     window: int = 0
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, kind: QuoteKind | None = None) -> None:
+        super().__init__(kind)
         self.duplicates = 0
 
     # -- per kind ----------------------------------------------------------------------------

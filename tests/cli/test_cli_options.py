@@ -32,6 +32,7 @@ REQUIRED = {
     "demo": [],
     "keygen": ["k.pem"],
     "kline": [HK],
+    "snapshot": [HK],
     "bridge": ["--nats", "nats://127.0.0.1:4222", "--codes", HK],
 }
 #: (command, option, value) a command may take: any seed is a seed.
