@@ -11,6 +11,7 @@ from .enums import (
     ProtoId,
     PushDataType,
     RetType,
+    SecurityType,
     Session,
     SubType,
     TickerDirection,
@@ -45,6 +46,8 @@ from .quotes.kline import AuType, KLine, KLType
 from .quotes.orderbook import OrderBook, OrderBookDetail, OrderBookLevel
 from .quotes.rt import RTPoint
 from .quotes.series_stream import KLineUpdate, RTUpdate, SeriesGap, SeriesStream
+from .quotes.snapshot import Snapshot
+from .quotes.static import StaticInfo
 from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, TickerFrameStream, TickerStream
 
@@ -93,9 +96,12 @@ __all__ = (
     "RemoteProtocolError",
     "RequestTimeout",
     "RetType",
+    "SecurityType",
     "Session",
     "SlowConsumer",
+    "Snapshot",
     "StateChange",
+    "StaticInfo",
     "SubType",
     "SubscriptionInfo",
     "SubscriptionRequired",

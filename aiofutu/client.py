@@ -43,7 +43,7 @@ from .quotes.history_api import HistoryAPI
 from .quotes.market import MarketStateAPI
 from .quotes.quote_api import QuoteAPI
 from .quotes.series import RTAPI, KLineAPI
-from .quotes.snapshot import SnapshotAPI
+from .quotes.snapshot_api import SnapshotAPI
 from .quotes.static import StaticAPI
 from .quotes.subscribe import SubscriptionAPI
 from .quotes.ticker import TickerAPI
@@ -131,7 +131,7 @@ class Client(
         self.websocket = WebSocketOptions.check(
             transport, websocket_key, ssl, websocket_ping_interval, encrypted=bool(rsa_private_key)
         )
-        self.transport = transport
+        self._transport_name = transport
         #: OpenD's request-rate limits, kept for every task of this client (waits, not errors)
         self._limiter = make_limiter(rate_limits)
         self._limited = frozenset(self._limiter.limits)
@@ -303,6 +303,11 @@ class Client(
                         "the client's tasks did not end within %gs of closing",
                         _SERVICES_EXIT_TIMEOUT,
                     )
+
+    @property
+    def transport(self) -> str:
+        """``"tcp"`` or ``"websocket"``: how this client reaches OpenD."""
+        return self._transport_name
 
     @property
     def closed(self) -> bool:

@@ -189,7 +189,8 @@ async def _snapshot(args: argparse.Namespace) -> None:
 
     codes = snapshot_codes(args.codes)
     out: dict[str, list[float]] = {}
-    async with aiofutu.connect("127.0.0.1", args.port, timeout=60) as client:
+    # the simulator's limits are lifted for this row; the client's pacing would only add waits
+    async with aiofutu.connect("127.0.0.1", args.port, timeout=60, rate_limits=False) as client:
         for kind in ("models", "polars"):
             call: Any = (
                 client.get_market_snapshot if kind == "models" else client.get_market_snapshot_frame

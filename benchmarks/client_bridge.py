@@ -72,11 +72,19 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: Linux sends it SIGKILL when this process dies, however."""
+    """In the child, before exec: Linux sends it SIGKILL when this process dies, however.
+
+    A parent that died between the fork and this call sends nothing: then the child sees
+    another parent already and exits."""
     with contextlib.suppress(Exception):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != _PARENT:
+        os._exit(1)
+
+
+_PARENT = os.getpid()
 
 
 class Procs:

@@ -502,6 +502,7 @@ class Bench:
         shared = self.sim
         argv = [sys.executable, "-m", "benchmarks.sim_proc", "--allow-any-code"]
         argv += ["--max-ticks", "20"]  # the tape each made-up security starts with
+        argv += ["--no-rate-limits"]  # both clients make more than 60 requests in 30 s
         self.sim_starts += 1
         sim = Child(f"sim-{self.sim_starts}-snapshot", argv, env=self.env(), log_dir=self.logs)
         try:
@@ -579,19 +580,22 @@ class Bench:
     def bridge_section(self) -> None:
         """The NATS bridge (benchmarks/client_bridge.py owns its nats-server, sim and bridge)."""
         n = "20000" if self.plan.quick else "50000"
-        for client, args in (
-            ("nats-floor", ["floor", "--n", n]),
-            ("bridge", ["through", "--n", n]),
-            ("bridge-5k", ["latency", "--rate", "5000", "--seconds", "5"]),
-        ):
-            self.attempt(
-                "bridge",
-                lambda c=client, a=args: {
-                    "client": c,
-                    **self.simple_run(f"bridge-{c}", "benchmarks.client_bridge", a, 240, sdk=False),
-                },
-                client,
-            )
+        for rep in range(self.plan.repeat):  # interleaved: the floor and the bridge, same load
+            for client, args in (
+                ("nats-floor", ["floor", "--n", n]),
+                ("bridge", ["through", "--n", n]),
+                ("bridge-5k", ["latency", "--rate", "5000", "--seconds", "5"]),
+            ):
+                self.attempt(
+                    "bridge",
+                    lambda c=client, a=args, r=rep: {
+                        "client": c,
+                        **self.simple_run(
+                            f"bridge-{c}-{r}", "benchmarks.client_bridge", a, 240, sdk=False
+                        ),
+                    },
+                    client,
+                )
 
     def attempt(self, section: str, fn: Any, label: str) -> None:
         t0 = time.monotonic()

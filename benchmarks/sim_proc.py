@@ -99,10 +99,15 @@ def main() -> None:
         "--allow-any-code", action="store_true", help="every well-formed code exists (snapshots)"
     )
     parser.add_argument("--max-ticks", type=int, default=1000, help="tape length per security")
+    parser.add_argument(
+        "--no-rate-limits", action="store_true", help="lift OpenD's request-rate limits"
+    )
     args = parser.parse_args()
     extra: dict[str, Any] = {"max_ticks": args.max_ticks}
     if args.allow_any_code:
         extra["allow_any_code"] = True
+    if args.no_rate_limits:
+        extra["rate_limits"] = False
     anyio.run(_serve, args.seed, args.rsa_key, args.aes_mode, extra)
 
 

@@ -2,11 +2,11 @@
 
 Two tasks and one subscription, none of which ever blocks the OpenD reader:
 
-* the **sender** takes messages from the bounded queue and publishes them with plain
-  ``nc.publish`` and a reply subject of its own (``<inbox>.<n>``), at most ``max_pending``
-  without an ack. Each batch is written without yielding to the loop, so nats-py's flusher
-  sends it in one write (nats-py's ``publish_async`` yields once per message, a task and a
-  socket write each);
+* the **sender** takes messages from the bounded queue and publishes them with a reply
+  subject of its own (``<inbox>.<n>``), at most ``max_pending`` without an ack. A batch of up
+  to 512 becomes one ``HPUB`` command buffer handed to nats-py at once (:func:`batch_sender`),
+  so its flusher sends it in one write; nats-py's ``publish_async`` yields once per message, a
+  task and a socket write each, and its ``publish`` builds each header block in Python;
 * the **ack subscription** (``<inbox>.*``) matches each JetStream ack to its message by
   ``n`` and counts, in publish order, what the stream stored and what it already held;
 * the **acker** watches the oldest unacknowledged message: when its ack does not come in
@@ -18,16 +18,20 @@ Two tasks and one subscription, none of which ever blocks the OpenD reader:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.lowlevel
 
 from ..errors import ConfigurationError
 from ._nats import import_nats
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 __all__ = ("BridgeOverflow", "BridgeStats", "Publisher")
 
@@ -89,6 +93,55 @@ class _Sent:
         self.outcome: str | None = None
 
 
+def hpub(subject: str, reply: str, payload: bytes, headers: dict[str, str]) -> bytes:
+    """One ``HPUB`` command, byte for byte what nats-py's ``publish`` writes for these
+    arguments (the header values must be single-line and unpadded, as the bridge's are)."""
+    lines = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
+    hdr = f"NATS/1.0\r\n{lines}\r\n".encode()
+    n = len(hdr)
+    return b"%s%s%s\r\n" % (
+        f"HPUB {subject} {reply} {n} {n + len(payload)}\r\n".encode(),
+        hdr,
+        payload,
+    )
+
+
+def batch_sender(nc: Any, prefix: str) -> Callable[[list[_Item], int], Awaitable[None]] | None:
+    """A function that hands nats-py a batch of messages as one buffer (replies
+    ``<prefix><n>``, ``<prefix><n+1>``, ...), with ``publish``'s checks; None when this
+    nats-py does not have the internals it needs (then the bridge calls ``nc.publish``)."""
+    errors = import_nats().errors
+    try:
+        send = nc._send_command
+        flush = nc._flush_pending
+        stats = nc.stats
+        nc._pending_data_size, nc._max_pending_size, nc._flush_queue  # noqa: B018
+    except AttributeError:
+        return None
+
+    async def send_batch(batch: list[_Item], first: int) -> None:
+        if nc.is_closed:
+            raise errors.ConnectionClosedError
+        if nc.is_draining_pubs:
+            raise errors.ConnectionDrainingError
+        parts = [
+            hpub(item[0], f"{prefix}{n}", item[1], item[2]) for n, item in enumerate(batch, first)
+        ]
+        cmd = b"".join(parts)
+        if not nc.is_connected:  # the reconnect buffer is bounded, as for publish
+            limit = nc._max_pending_size
+            if limit <= 0 or len(cmd) + nc._pending_data_size > limit:
+                raise errors.OutboundBufferLimitError
+        stats["out_msgs"] += len(batch)
+        stats["out_bytes"] += sum(len(item[1]) for item in batch)
+        await send(cmd)
+        queue = nc._flush_queue
+        if queue is not None and queue.empty():
+            await flush()
+
+    return send_batch
+
+
 class Publisher:
     """A bounded, pipelined JetStream publisher (see the module's docstring)."""
 
@@ -115,6 +168,8 @@ class Publisher:
         self.overflow: BridgeOverflow = overflow
         self.max_pending = max_pending
         self.ack_timeout = ack_timeout
+        #: hand nats-py a batch as one buffer (False: one ``nc.publish`` per message)
+        self.batched = True
         self.stats = BridgeStats()
         self._queue: deque[_Item] = deque()
         self._inflight: deque[_Sent] = deque()
@@ -186,6 +241,7 @@ class Publisher:
         by_n = self._by_n
         publish = self._nc.publish
         prefix = self._prefix
+        send_batch = batch_sender(self._nc, prefix) if self.batched else None
         while True:
             if not queue:
                 self._have_items = anyio.Event()
@@ -198,7 +254,23 @@ class Publisher:
                 continue
             failed = False
             async with self._lock:  # a batch per lock: the acker's resend takes it too
-                for _ in range(min(len(queue), room, _BATCH)):
+                if send_batch is not None:
+                    batch = [queue.popleft() for _ in range(min(len(queue), room, _BATCH))]
+                    first = self._n + 1
+                    try:
+                        await send_batch(batch, first)
+                    except (errors.Error, OSError) as exc:
+                        queue.extendleft(reversed(batch))  # not sent: first in line again
+                        logger.debug("bridge: publish not possible now (%r); retrying", exc)
+                        failed = True
+                    else:
+                        self._n = first + len(batch) - 1
+                        for n, item in enumerate(batch, first):
+                            sent = _Sent(n, item)
+                            inflight.append(sent)
+                            by_n[n] = sent
+                    batch = []
+                for _ in range(0 if send_batch is not None else min(len(queue), room, _BATCH)):
                     item = queue.popleft()
                     n = self._n = self._n + 1
                     try:  # buffers in nats-py (no yield) unless its pending bytes overflow
@@ -231,8 +303,14 @@ class Publisher:
             sent.outcome = f"status {status}"
         elif b'"error"' in data:
             sent.outcome = data.decode("utf-8", "replace")
+        elif b'"duplicate"' in data:  # rare: parse it ({"stream":..,"seq":..,"duplicate": true})
+            try:
+                duplicate = json.loads(data).get("duplicate") is True
+            except ValueError:
+                duplicate = False
+            sent.outcome = "duplicate" if duplicate else "stored"
         else:
-            sent.outcome = "duplicate" if b'"duplicate":true' in data else "stored"
+            sent.outcome = "stored"
         inflight = self._inflight
         if inflight and inflight[0] is sent:
             self._count_acked()

@@ -272,12 +272,17 @@ def headers(kind: str, tick: Ticker, published: float | None = None) -> dict[str
 
 def _value(hdrs: dict[str, Any], key: str) -> str:
     """One header value: nats-py gives a str, or a list when fast_mail_parser is installed."""
-    value = hdrs[key]
+    value = hdrs.get(key)
+    if value is None:
+        raise MalformedMessage(f"bad or missing bus header: {key!r} is missing")
     if isinstance(value, list):
         if not value:
-            raise KeyError(key)
+            raise MalformedMessage(f"bad or missing bus header: {key!r} is empty")
         value = value[0]
     return str(value)
+
+
+_unquoted: dict[str, str] = {}
 
 
 def read_headers(
@@ -288,12 +293,27 @@ def read_headers(
     With ``codes``, the code must be one of them (already checked codes: not parsed again)."""
     if not hdrs:
         raise MalformedMessage("message without headers")
-    try:
+    get = hdrs.get
+    kind = get(HEADER_KIND)
+    code = get(HEADER_CODE)
+    seq = get(HEADER_SEQUENCE)
+    quoted = get(HEADER_NAME, "")
+    stamp = get(HEADER_PUBLISHED, "0")
+    if not (type(kind) is type(code) is type(seq) is type(quoted) is type(stamp) is str):
+        # lists (fast_mail_parser installed) or a missing header: one value each, checked
         kind = _value(hdrs, HEADER_KIND)
         code = _value(hdrs, HEADER_CODE)
-        sequence = int(_value(hdrs, HEADER_SEQUENCE))
-        name = unquote(_value(hdrs, HEADER_NAME), errors="strict") if HEADER_NAME in hdrs else ""
-        published = float(_value(hdrs, HEADER_PUBLISHED)) if HEADER_PUBLISHED in hdrs else 0.0
+        seq = _value(hdrs, HEADER_SEQUENCE)
+        quoted = _value(hdrs, HEADER_NAME) if HEADER_NAME in hdrs else ""
+        stamp = _value(hdrs, HEADER_PUBLISHED) if HEADER_PUBLISHED in hdrs else "0"
+    try:
+        sequence = int(seq)
+        published = float(stamp)
+        name = _unquoted.get(quoted)
+        if name is None:
+            if len(_unquoted) > 10_000:
+                _unquoted.clear()
+            name = _unquoted[quoted] = unquote(quoted, errors="strict")
         if codes is None:
             parse_code(code)
         elif code not in codes:

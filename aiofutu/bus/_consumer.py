@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import functools
 import logging
 import time
 from collections import deque
@@ -193,9 +194,7 @@ class BusStream(TapeOrder):
             **position,
         )
 
-        async def on_message(msg: Any) -> None:
-            await self._take(subj, msg)
-
+        on_message = functools.partial(self._take, subj)  # a coroutine function for nats-py
         return await js.subscribe(
             subj,
             stream=self.stream,
@@ -348,11 +347,7 @@ class BusStream(TapeOrder):
         if self._closed:
             return
         self.received += 1
-        try:
-            meta = msg.metadata
-            sseq = int(meta.sequence.stream)
-        except Exception:
-            sseq = 0
+        sseq = _stream_sequence(msg)
         last = self._last_stream_seq.get(subj, 0)
         if sseq and sseq <= last:
             self.duplicates += 1
@@ -505,3 +500,19 @@ class BusStream(TapeOrder):
             "gaps": len(self.gaps),
             "pending": self.pending,
         }
+
+
+def _stream_sequence(msg: Any) -> int:
+    """The stream sequence of a JetStream message, read from its reply subject
+    (``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...``, or with a domain and an account
+    hash after ``ACK``); 0 when it is not one. nats-py's ``msg.metadata`` also builds a
+    datetime and a dataclass per message."""
+    tokens = (msg.reply or "").split(".")
+    try:
+        if len(tokens) == 9 and tokens[1] == "ACK":
+            return int(tokens[5])
+        if len(tokens) >= 12 and tokens[1] == "ACK":
+            return int(tokens[7])
+    except ValueError:
+        pass
+    return 0

@@ -87,7 +87,14 @@ _SIM_FLAGS: tuple[tuple[str, str, Any, str, str], ...] = (
     ("--websocket-port", "websocket_port", int, "PORT", "also serve OpenD's WebSocket gateway"),
     ("--websocket-key", "websocket_key", str, "KEY", "the gateway's key (Init sends its MD5)"),
 )
-_SIM_FIELDS = (*(f[1] for f in _SIM_FLAGS), "scenario", "market_hours", "hp_volume", "aes_mode")
+_SIM_FIELDS = (
+    *(f[1] for f in _SIM_FLAGS),
+    "scenario",
+    "market_hours",
+    "hp_volume",
+    "aes_mode",
+    "quote_right",
+)
 
 
 def _sim_help(text: str, field: str) -> str:

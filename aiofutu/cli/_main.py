@@ -157,6 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--market-hours", dest="market_hours", choices=MARKET_HOURS, help="default open")
     p.add_argument("--hp-volume", dest="hp_volume", action="store_true", help="set hpVolume")
+    p.add_argument(
+        "--quote-right",
+        dest="quote_right",
+        choices=("LV1", "LV2", "SF"),
+        help="order-book depth per market: LV2 (default) HK 10, US 60, A-shares 5 levels; SF "
+        "the HK full book (40) with order details",
+    )
     for flag, field, kind, metavar, text in _SIM_FLAGS:
         p.add_argument(flag, dest=field, type=kind, metavar=metavar, help=_sim_help(text, field))
     p.add_argument(

@@ -3,27 +3,21 @@
 :class:`Snapshot` is one security's full snapshot; its type-specific blocks (``equity``,
 ``warrant``, ``option``, ``index``, ``plate``, ``future``, ``trust``) are ``None`` unless OpenD
 sent them, and every optional figure is ``None`` when absent (the SDK's frame reads many of them
-as 0; :func:`snapshots_to_polars`, in :mod:`._snapshot_frame`, reproduces that).
+as 0; :func:`snapshots_to_polars` reproduces that).
 
-OpenD takes at most :data:`MAX_CODES` codes per request; :meth:`SnapshotAPI.get_market_snapshot`
-splits a longer list into requests of that size, sent concurrently, and returns the snapshots
-in the order of the codes. OpenD's rate limit for 3203 (60 requests per 30 s) is applied by the
-client's request path, not here.
+OpenD takes at most :data:`MAX_CODES` codes per request; ``client.get_market_snapshot``
+(:mod:`.snapshot_api`) splits a longer list into requests of that size, sent concurrently, and
+returns the snapshots in the order of the codes. OpenD's rate limit for 3203 (60 requests per
+30 s) is applied by the client's request path, not here.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from .._pb import qot_get_security_snapshot_pb2
-from .._protocol import decode_response
 from ..codes import format_code, parse_code
-from ..enums import ProtoId
-from ..errors import ConfigurationError, RemoteProtocolError
-from ..streams import _import_polars
-from ._core import as_codes, check_timeout
+from ..errors import ConfigurationError
 from ._enums import (
     AssetClass,
     IndexOptionType,
@@ -35,44 +29,231 @@ from ._enums import (
     WrtType,
     lookup,
 )
-from ._model import trusted
-from ._snapshot_models import (
-    EquitySnapshot,
-    FutureSnapshot,
-    IndexSnapshot,
-    OptionSnapshot,
-    PlateSnapshot,
-    Snapshot,
-    TrustSnapshot,
-    WarrantSnapshot,
-)
-from .basic import _pre_after
+from ._model import TrustedModel, trusted, utc
+from ._snapshot_frame import SNAPSHOT_COLUMNS, snapshots_to_polars
+from .basic import PreAfterMarket, _pre_after
 
 if TYPE_CHECKING:
+    import datetime as _dt
     from collections.abc import Iterable
-
-    import polars as pl
-
-    from ._core import Core
 
 __all__ = (
     "MAX_CODES",
+    "SNAPSHOT_COLUMNS",
     "EquitySnapshot",
     "FutureSnapshot",
     "IndexSnapshot",
     "OptionSnapshot",
     "PlateSnapshot",
     "Snapshot",
-    "SnapshotAPI",
     "TrustSnapshot",
     "WarrantSnapshot",
     "get_security_snapshot_request",
     "snapshot_from_pb",
     "snapshots_from_s2c",
+    "snapshots_to_polars",
 )
 
 #: Codes per 3203 request at most (OpenD's limit).
 MAX_CODES = 400
+
+
+class EquitySnapshot(TrustedModel):
+    """The stock block (``EquitySnapshotExData``); ratios in percent where OpenD says so."""
+
+    issued_shares: int
+    #: ``issuedMarketVal``.
+    total_market_val: float
+    net_asset: float
+    net_profit: float
+    earning_per_share: float
+    outstanding_shares: int
+    #: ``outstandingMarketVal``.
+    circular_market_val: float
+    net_asset_per_share: float
+    #: Percent.
+    ey_ratio: float
+    pe_ratio: float
+    pb_ratio: float
+    pe_ttm_ratio: float
+    dividend_ttm: float | None = None
+    #: Percent.
+    dividend_ratio_ttm: float | None = None
+    dividend_lfy: float | None = None
+    #: Percent.
+    dividend_lfy_ratio: float | None = None
+
+
+class WarrantSnapshot(TrustedModel):
+    """The warrant block (``WarrantSnapshotExData``)."""
+
+    conversion_ratio: float
+    wrt_type: WrtType
+    strike_price: float
+    maturity_date: str
+    end_trade: str
+    #: The underlying's code.
+    owner: str
+    recovery_price: float
+    street_vol: int
+    issue_vol: int
+    #: Percent.
+    street_ratio: float
+    delta: float
+    implied_volatility: float
+    #: Percent.
+    premium: float
+    maturity_timestamp: float | None = None
+    end_trade_timestamp: float | None = None
+    leverage: float | None = None
+    #: Percent.
+    ipop: float | None = None
+    break_even_point: float | None = None
+    conversion_price: float | None = None
+    #: Percent.
+    price_recovery_ratio: float | None = None
+    score: float | None = None
+    upper_strike_price: float | None = None
+    lower_strike_price: float | None = None
+    inline_price_status: PriceType = PriceType.NA
+    issuer_code: str | None = None
+
+
+class OptionSnapshot(TrustedModel):
+    """The option block (``OptionSnapshotExData``; numbered unlike the quote's option block)."""
+
+    option_type: OptionType
+    #: The underlying's code.
+    owner: str
+    strike_time: str
+    strike_price: float
+    #: The integer contract size (#5); the SDK reports :attr:`contract_size_float` instead.
+    contract_size: int
+    open_interest: int
+    #: Percent.
+    implied_volatility: float
+    #: Percent.
+    premium: float
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+    rho: float
+    contract_size_float: float | None = None
+    strike_timestamp: float | None = None
+    index_option_type: IndexOptionType = IndexOptionType.NA
+    net_open_interest: int | None = None
+    #: Days to expiry; negative once expired.
+    expiry_date_distance: int | None = None
+    contract_nominal_value: float | None = None
+    owner_lot_multiplier: float | None = None
+    option_area_type: OptionAreaType = OptionAreaType.NA
+    contract_multiplier: float | None = None
+
+
+class IndexSnapshot(TrustedModel):
+    """Breadth of an index: constituents up, down and unchanged."""
+
+    raise_count: int
+    fall_count: int
+    equal_count: int
+
+
+class PlateSnapshot(IndexSnapshot):
+    """Breadth of a plate (sector): constituents up, down and unchanged."""
+
+
+class FutureSnapshot(TrustedModel):
+    """The futures block (``FutureSnapshotExData``)."""
+
+    last_settle_price: float
+    position: int
+    position_change: int
+    last_trade_time: str
+    is_main_contract: bool
+    last_trade_timestamp: float | None = None
+
+
+class TrustSnapshot(TrustedModel):
+    """The fund block (``TrustSnapshotExData``)."""
+
+    #: Percent.
+    dividend_yield: float
+    aum: float
+    outstanding_units: int
+    net_asset_value: float
+    #: Percent.
+    premium: float
+    asset_class: AssetClass
+
+
+class Snapshot(TrustedModel):
+    """The snapshot of one security (``Snapshot``), with the SDK's column names.
+
+    ``volume`` is OpenD's integer volume and ``hp_volume`` the high-precision one when sent (the
+    SDK reports the latter as ``volume``); likewise ``ask_vol``/``hp_ask_vol``. Percentages
+    (``turnover_rate``, ``amplitude``, ratios) are percent. Optional figures OpenD left out are
+    ``None``.
+    """
+
+    code: str
+    name: str
+    security_type: SecurityType
+    update_time: str
+    last_price: float
+    open_price: float
+    high_price: float
+    low_price: float
+    prev_close_price: float
+    volume: int
+    turnover: float
+    turnover_rate: float
+    suspension: bool
+    #: OpenD's ``listTime``, verbatim.
+    listing_date: str
+    lot_size: int
+    price_spread: float
+    sec_status: SecurityStatus = SecurityStatus.NA
+    update_timestamp: float | None = None
+    listing_timestamp: float | None = None
+    hp_volume: float | None = None
+    ask_price: float | None = None
+    bid_price: float | None = None
+    ask_vol: int | None = None
+    bid_vol: int | None = None
+    hp_ask_vol: float | None = None
+    hp_bid_vol: float | None = None
+    enable_margin: bool | None = None
+    mortgage_ratio: float | None = None
+    long_margin_initial_ratio: float | None = None
+    enable_short_sell: bool | None = None
+    short_sell_rate: float | None = None
+    short_available_volume: int | None = None
+    short_margin_initial_ratio: float | None = None
+    amplitude: float | None = None
+    avg_price: float | None = None
+    bid_ask_ratio: float | None = None
+    volume_ratio: float | None = None
+    highest52weeks_price: float | None = None
+    lowest52weeks_price: float | None = None
+    highest_history_price: float | None = None
+    lowest_history_price: float | None = None
+    close_price_5min: float | None = None
+    pre_market: PreAfterMarket | None = None
+    after_market: PreAfterMarket | None = None
+    overnight: PreAfterMarket | None = None
+    equity: EquitySnapshot | None = None
+    warrant: WarrantSnapshot | None = None
+    option: OptionSnapshot | None = None
+    index: IndexSnapshot | None = None
+    plate: PlateSnapshot | None = None
+    future: FutureSnapshot | None = None
+    trust: TrustSnapshot | None = None
+
+    @property
+    def datetime(self) -> _dt.datetime | None:
+        """The update time as a timezone-aware UTC datetime (``None`` if not sent)."""
+        return utc(self.update_timestamp)
 
 
 # ------------------------------------------------------------------------------ decoding
@@ -351,89 +532,3 @@ def get_security_snapshot_request(
         raise ConfigurationError(f"at most {MAX_CODES} codes per snapshot request")
     req.c2s.header.securityFirm = 0
     return req
-
-
-def _chunks(codes: list[str]) -> list[list[str]]:
-    return [codes[i : i + MAX_CODES] for i in range(0, len(codes), MAX_CODES)]
-
-
-def _in_order(codes: list[str], found: dict[str, Snapshot]) -> list[Snapshot]:
-    missing = [c for c in codes if c not in found]
-    if missing:
-        raise RemoteProtocolError(
-            f"the snapshot reply lacks {len(missing)} requested code(s): {', '.join(missing[:5])}",
-            proto_id=ProtoId.QOT_GET_SECURITY_SNAPSHOT,
-            recoverable=True,
-        )
-    return [found[c] for c in codes]
-
-
-# ------------------------------------------------------------------------------ verbs
-
-
-class SnapshotAPI:
-    """``get_market_snapshot`` and ``get_market_snapshot_frame``."""
-
-    async def _snapshot_pbs(self: Core, codes: Any, timeout: float | None) -> tuple[list[str], Any]:
-        self._check_open()
-        items = as_codes(codes)
-        check_timeout(timeout)
-        requests = [get_security_snapshot_request(chunk) for chunk in _chunks(items)]
-        replies: list[Any] = [None] * len(requests)
-        proto = ProtoId.QOT_GET_SECURITY_SNAPSHOT
-        if len(requests) == 1:
-            frame = await self._request_frame(proto, requests[0], timeout)
-            replies[0] = _decode(frame.body, frame.serial)
-            return items, replies
-        failed: list[BaseException] = []
-
-        async def one(i: int, scope: anyio.CancelScope) -> None:
-            try:
-                frame = await self._request_frame(proto, requests[i], timeout)
-                replies[i] = _decode(frame.body, frame.serial)
-            except Exception as exc:  # the first failure fails the call, typed (not a group)
-                failed.append(exc)
-                scope.cancel()
-
-        async with anyio.create_task_group() as tg:
-            for i in range(len(requests)):
-                tg.start_soon(one, i, tg.cancel_scope)
-        if failed:
-            raise failed[0]
-        return items, replies
-
-    async def get_market_snapshot(
-        self: Core, codes: str | Iterable[str], *, timeout: float | None = None
-    ) -> list[Snapshot]:
-        """The snapshot of each of ``codes`` (any number; no subscription needed), in order.
-
-        The codes are de-duplicated keeping their order. More than 400 are split into requests
-        of 400 (OpenD's limit), sent concurrently; the client's rate limiter paces them to
-        OpenD's 60 snapshot requests per 30 s. A malformed code raises
-        :class:`~aiofutu.InvalidCode` and an empty list :class:`~aiofutu.ConfigurationError`,
-        before anything is sent; a code OpenD does not know fails the request
-        (:class:`~aiofutu.OpenDError`).
-        """
-        items, replies = await SnapshotAPI._snapshot_pbs(self, codes, timeout)
-        found: dict[str, Snapshot] = {}
-        for s2c in replies:
-            for snap in snapshots_from_s2c(s2c):
-                found[snap.code] = snap
-        return _in_order(items, found)
-
-    async def get_market_snapshot_frame(
-        self: Core, codes: str | Iterable[str], *, timeout: float | None = None
-    ) -> pl.DataFrame:
-        """Like :meth:`get_market_snapshot`, as a polars DataFrame with the SDK's 142 columns."""
-        from ._snapshot_frame import snapshots_to_polars
-
-        await _import_polars()
-        snaps = await SnapshotAPI.get_market_snapshot(self, codes, timeout=timeout)
-        return snapshots_to_polars(snaps)
-
-
-def _decode(body: bytes, serial: int) -> Any:
-    rsp = decode_response(
-        qot_get_security_snapshot_pb2.Response, body, ProtoId.QOT_GET_SECURITY_SNAPSHOT, serial
-    )
-    return rsp.s2c

@@ -130,7 +130,8 @@ class SimConfig:
     websocket_ssl: ssl.SSLContext | None = None
     #: The account's quote right, which sets the order-book depth per market (fact sheet 4.4:
     #: ``"LV2"`` HK 10, US 60, A-shares 5 levels; ``"SF"`` the HK full book, 40 levels, with
-    #: order details and broker order ids; ``"LV1"`` US 1 level, and no HK book or queue).
+    #: order details where the subscription asks (isSubOrderBookDetail) and broker order ids;
+    #: ``"LV1"`` US 1 level, and no HK book or queue).
     quote_right: QuoteRight = "LV2"
 
     def __post_init__(self) -> None:

@@ -95,7 +95,7 @@ def _first_pushes(session: Session, keys: Iterable[SubKey]) -> Pushes:
         elif sub_type in SERIES_SUB_TYPES and (code, sub_type) in session.pushes:
             bodies.extend(server.series.first_pushes(session, code, sub_type))
         elif (code, sub_type) in session.pushes:
-            first = server.states.first_push(code, sub_type)
+            first = server.states.first_push(session, code, sub_type)
             if first is not None:
                 bodies.append(first)
     return bodies
@@ -204,7 +204,7 @@ def _sub(session: Session, c2s: qot_sub_pb2.C2S) -> Result:
             server.series.ensure(*key)
             if key[1] in KL_OF_SUB and c2s.regPushRehabTypeList:
                 session.rehab[key] = tuple(dict.fromkeys(c2s.regPushRehabTypeList))
-    server.states.track(keys)
+    server.states.track(keys, session, c2s.isSubOrderBookDetail)
     if c2s.HasField("isRegOrUnRegPush"):
         _register(session, keys, c2s.isRegOrUnRegPush)
     response, _ = _ok(qot_sub_pb2.Response())

@@ -13,7 +13,8 @@ connection subscribed to that (code, SubType) with push registered; a setter
 (:meth:`StateBook.set_quote`, :meth:`~StateBook.set_order_book`,
 :meth:`~StateBook.set_broker_queue`) replaces it exactly until the next tick of that security.
 Books and queues are drawn from an RNG seeded by the simulator's seed, the code and the tape's
-position, so one seed and one tape give the same states.
+position (its trade counter), so one seed and one tape give the same states, however the ticks
+were batched.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ QUOTE_FIELDS: dict[str, str] = {
 }
 
 Level = tuple[Any, ...]
-_Book = tuple[orderbook.BookSides, "tuple[str, float] | None"]
+#: A book's sides, its server receive time, and whether a test set it (then served exactly).
+_Book = tuple[orderbook.BookSides, "tuple[str, float] | None", bool]
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ class StateBook:
     def __init__(self, server: Simulator) -> None:
         self._server = server
         self._tracked: dict[str, _Tracked] = {}
+        #: (connection id, code) of the book subscriptions that asked for order details
+        self._details: set[tuple[int, str]] = set()
 
     # ---- the states -----------------------------------------------------------------------
 
@@ -174,11 +178,20 @@ class StateBook:
             st = self._tracked[code] = _Tracked(self._server.market.security(code))
         return st
 
-    def track(self, keys: Iterable[SubKey]) -> None:
-        """Start the day fold of every code subscribed to a state SubType in ``keys``."""
+    def track(
+        self, keys: Iterable[SubKey], session: Session | None = None, details: bool = False
+    ) -> None:
+        """Start the day fold of every code subscribed to a state SubType in ``keys``;
+        ``details``: ``session``'s books of these codes carry order details (HK SF only)."""
         for code, sub_type in keys:
             if sub_type in STATE_SUB_TYPES:
                 self._state(code)
+            if details and session is not None and sub_type in (BOOK, ODD):
+                self._details.add((session.conn_id, code))
+
+    def wants_details(self, session: Session, code: str) -> bool:
+        """Whether ``session``'s books of ``code`` carry order details (SF, and asked for)."""
+        return self.right == "SF" and (session.conn_id, code) in self._details
 
     def quote(self, code: str) -> qot_common_pb2.BasicQot:
         """The current basic quote of ``code``."""
@@ -201,7 +214,8 @@ class StateBook:
             sec = st.sec
             last = sec.latest()
             price = last.price if last is not None else sec.prev_close
-            seed = rng_of(self._server.config.seed, sec.code, "book", kind, st.version)
+            # seeded by the tape's position (the trade counter): one seed, one tape, one book
+            seed = rng_of(self._server.config.seed, sec.code, "book", kind, sec.counter)
             sides = orderbook.book_sides(
                 sec.market,
                 price,
@@ -214,15 +228,20 @@ class StateBook:
             recv = None
             if last is not None and sec.market in _RECV_MARKETS:
                 recv = (last.time, last.timestamp)
-            cached = st.books[kind] = (st.version, (sides, recv))
+            cached = st.books[kind] = (st.version, (sides, recv, False))
         return cached[1]
 
-    def order_book(self, code: str, num: int | None = None, *, odd: bool = False) -> Any:
-        """The current book of ``code`` (``num`` levels per side at most) as a 3012 S2C."""
-        sides, recv = self._book(code, odd)
+    def order_book(
+        self, code: str, num: int | None = None, *, odd: bool = False, details: bool = True
+    ) -> Any:
+        """The current book of ``code`` (``num`` levels per side at most) as a 3012 S2C;
+        without ``details``, a generated book's order details are left out."""
+        sides, recv, exact = self._book(code, odd)
         bids, asks = sides
         if num is not None:
             bids, asks = bids[:num], asks[:num]
+        if not details and not exact:
+            bids, asks = _no_details(bids), _no_details(asks)
         sec = self._state(code).sec
         return orderbook.s2c(
             sec.market,
@@ -237,8 +256,8 @@ class StateBook:
         """The current broker queue of (HK) ``code`` as a 3014 S2C."""
         st = self._state(code)
         if st.broker is None or st.broker[0] != st.version:
-            (bids, asks), _ = self._book(code, False)
-            seed = rng_of(self._server.config.seed, st.sec.code, "broker", st.version)
+            (bids, asks), _, _ = self._book(code, False)
+            seed = rng_of(self._server.config.seed, st.sec.code, "broker", st.sec.counter)
             sides = broker.broker_sides(
                 min(len(bids), _BROKER_LEVELS),
                 min(len(asks), _BROKER_LEVELS),
@@ -251,18 +270,20 @@ class StateBook:
 
     # ---- pushes ---------------------------------------------------------------------------
 
-    def _push_body(self, code: str, sub_type: int) -> bytes:
+    def _push_body(self, code: str, sub_type: int, details: bool = False) -> bytes:
         if sub_type == QUOTE:
             return basic.push_body([self.quote(code)])
         if sub_type == BROKER:
             return broker.push_body(self.broker_queue(code))
-        return orderbook.push_body(self.order_book(code, odd=sub_type == ODD))
+        return orderbook.push_body(self.order_book(code, odd=sub_type == ODD, details=details))
 
-    def first_push(self, code: str, sub_type: int) -> tuple[int, bytes] | None:
-        """The first push of a new (code, state SubType) subscription; None for other types."""
+    def first_push(self, session: Session, code: str, sub_type: int) -> tuple[int, bytes] | None:
+        """The first push of ``session``'s new (code, state SubType) subscription; None for
+        other SubTypes."""
         if sub_type not in STATE_SUB_TYPES:
             return None
-        return _PUSH_ID[sub_type], self._push_body(code, sub_type)
+        details = self.wants_details(session, code)
+        return _PUSH_ID[sub_type], self._push_body(code, sub_type, details)
 
     def changed(self, code: str, sub_types: Iterable[int] = STATE_SUB_TYPES) -> None:
         """``code``'s states changed: push each to the connections registered for it."""
@@ -274,11 +295,15 @@ class StateBook:
             targets = [s for s in sessions if key in s.pushes]
             if not targets:
                 continue
-            body = self._push_body(code, sub_type)
-            digest = hashlib.sha1(body).digest()
             proto_id = _PUSH_ID[sub_type]
+            bodies: dict[bool, tuple[bytes, bytes]] = {}
             for session in targets:
-                session.push(body, digest, proto_id)
+                details = sub_type != QUOTE and self.wants_details(session, code)
+                made = bodies.get(details)
+                if made is None:
+                    body = self._push_body(code, sub_type, details)
+                    made = bodies[details] = (body, hashlib.sha1(body).digest())
+                session.push(made[0], made[1], proto_id)
 
     # ---- checks ---------------------------------------------------------------------------
 
@@ -329,7 +354,7 @@ class StateBook:
         """Replace ``code``'s current book and push it (see ``Simulator.set_order_book``)."""
         st = self._state(code)
         sides = (_levels(bids, "bids"), _levels(asks, "asks"))
-        st.books[int(odd)] = (st.version, (sides, recv_time))
+        st.books[int(odd)] = (st.version, (sides, recv_time, True))
         self.changed(code, (ODD if odd else BOOK,))
 
     def set_broker_queue(self, code: str, bids: Sequence[Level], asks: Sequence[Level]) -> None:
@@ -353,7 +378,7 @@ class StateBook:
         sec = st.sec
         started = time.perf_counter()
         kind = int(odd)
-        _, recv = self._book(code, odd)
+        _, recv, _ = self._book(code, odd)
         last = sec.latest()
         price = last.price if last is not None else sec.prev_close
         books: list[orderbook.BookSides] = []
@@ -363,7 +388,7 @@ class StateBook:
                 sec.market,
                 price,
                 self.depth(sec.market),
-                rng_of(self._server.config.seed, code, "burst", kind, st.version, i),
+                rng_of(self._server.config.seed, code, "burst", kind, sec.counter, i),
                 lot=1 if odd else sec.lot,
                 details=self.right == "SF",
             )
@@ -392,7 +417,7 @@ class StateBook:
                 tg.start_soon(session.send_bulk, chunks)
         written = time.perf_counter()
         if books:
-            st.books[kind] = (st.version, (books[(n - 1) % k], recv))
+            st.books[kind] = (st.version, (books[(n - 1) % k], recv, False))
         result = StateBurst(
             updates=n,
             connections=len(work),
@@ -402,6 +427,18 @@ class StateBook:
         )
         logger.info("book burst %s: %s", code, result)
         return result
+
+
+def _no_details(levels: Sequence[qot_common_pb2.OrderBook]) -> list[qot_common_pb2.OrderBook]:
+    """``levels`` without their order details."""
+    out = []
+    for level in levels:
+        if level.detailList:
+            level = qot_common_pb2.OrderBook(
+                price=level.price, volume=level.volume, orederCount=level.orederCount
+            )
+        out.append(level)
+    return out
 
 
 def _levels(levels: Sequence[Level], side: str) -> list[qot_common_pb2.OrderBook]:
@@ -502,7 +539,8 @@ def get_order_book(session: Session, c2s: qot_get_order_book_pb2.C2S) -> Result:
     if c2s.num < 1:
         return fail(f"{what}: num must be between 1 and {depth} (levels per side), got {c2s.num}")
     # OpenD's handling of num above the right's depth is not documented; the simulator clamps.
-    s2c = states.order_book(code, min(c2s.num, depth), odd=book_type == 1)
+    details = states.wants_details(session, code)
+    s2c = states.order_book(code, min(c2s.num, depth), odd=book_type == 1, details=details)
     return ok(qot_get_order_book_pb2.Response(s2c=s2c))
 
 

@@ -12,7 +12,11 @@ then write async tests (run them with anyio's pytest plugin: ``@pytest.mark.anyi
         ...
 
 ``opend`` is a running :class:`aiofutu.sim.Simulator` on a free loopback port, quiet by default
-(``tick_rate=0``: drive it with ``await opend.burst(code, n)``, or a scenario); ``client`` is an
+(``tick_rate=0``: drive it with ``await opend.burst(code, n)``, or a scenario; set a quote, an
+order book or a broker queue exactly with ``opend.set_quote(code, last_price=...)``,
+``opend.set_order_book(code, bids=[(price, volume, orders)], asks=...)`` and
+``opend.set_broker_queue(...)``, or push many books with ``await opend.burst_books(code, n)``);
+``client`` is an
 :class:`aiofutu.Client` connected to it. To configure the simulator (any ``SimConfig`` field),
 decorate a test with ``@opend_config(scenario="gaps", ...)``, override the ``opend_options``
 fixture, or, when the plugin is enabled in a ``conftest.py``, mark a test with

@@ -51,11 +51,15 @@ async def running_bridge(
 
 
 def bridge_process(
-    opend: Simulator, url: str, code: str = CODE, *, stderr: int = subprocess.DEVNULL
+    opend: Simulator,
+    url: str,
+    code: str = CODE,
+    *options: str,
+    stderr: int = subprocess.DEVNULL,
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "aiofutu", "bridge", "--nats", url, "--codes", code,
-         "--port", str(opend.port), "--dupe-window", "2m"],
+         "--port", str(opend.port), "--dupe-window", "2m", *options],
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )  # fmt: skip
@@ -202,6 +206,97 @@ def test_header_parser_equals_nats_py() -> None:
     ]
     for raw in cases:
         assert parse_header_lines(raw) == Client._parse_header_lines(raw), raw
+
+
+async def test_batched_publish_writes_what_nats_py_writes(nats_server: NatsServer) -> None:
+    """The bridge's HPUB commands are byte for byte those of nats-py's own publish."""
+    from aiofutu.bridge._jetstream import hpub
+
+    nc = await nats.connect(nats_server.url)
+    written: list[bytes] = []
+
+    async def capture(cmd: bytes, priority: bool = False) -> None:
+        written.append(cmd)
+
+    try:
+        nc._send_command = capture
+        for tick in (_tick(), _tick(code="US..DJI", name="道瓊斯 & co", sequence=1)):
+            subj = bridge.subject("ticker", tick.code)
+            body = bridge.encode_ticker(tick)
+            hdrs = _subjects.headers("ticker", tick)
+            await nc.publish(subj, body, reply="_INBOX.x.17", headers=hdrs)
+            assert written.pop() == hpub(subj, "_INBOX.x.17", body, hdrs)
+    finally:
+        del nc._send_command
+        await nc.close()
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_publisher_stores_each_once(nats_server: NatsServer, batched: bool) -> None:
+    """Both send paths (one buffer per batch; nc.publish per message, the fallback for a
+    nats-py without the internals): every message stored once, re-sends de-duplicated."""
+    from aiofutu.bridge._jetstream import Publisher
+
+    nc = await nats.connect(nats_server.url)
+    try:
+        await nc.jetstream().add_stream(name="FUTU", subjects=["futu.>"])
+        publisher = Publisher(nc, stream="FUTU", max_pending=100)
+        publisher.batched = batched
+        ticks = [_tick(code=CODE, name="TENCENT", sequence=(7 << 32) + i) for i in range(1000)]
+        items = [
+            (
+                bridge.subject("ticker", t.code),
+                bridge.encode_ticker(t),
+                _subjects.headers("ticker", t),
+            )
+            for t in ticks
+        ]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(publisher.run)
+            for item in items + items[:300]:  # the first 300 twice
+                publisher.offer(item)
+            assert await publisher.drain(20)
+            tg.cancel_scope.cancel()
+        stats = publisher.snapshot()
+        assert (stats.published, stats.duplicates, stats.dropped) == (1000, 300, 0)
+        assert await stored_messages(nats_server.url) == 1000
+    finally:
+        await nc.close()
+
+
+def test_headers_and_reply_subjects_are_read_strictly() -> None:
+    from aiofutu.bus._consumer import _stream_sequence
+
+    tick = _tick(code=CODE, name="騰訊", sequence=(7 << 32) + 3)
+    hdrs = _subjects.headers("ticker", tick, published=1.5)
+    want = ("ticker", CODE, tick.sequence, "騰訊", 1.5)
+    assert _subjects.read_headers(hdrs) == want
+    assert _subjects.read_headers({k: [v] for k, v in hdrs.items()}) == want  # fast_mail_parser
+    assert _subjects.read_headers(hdrs, {CODE}) == want
+    bad = [
+        None,
+        {},
+        {k: v for k, v in hdrs.items() if k != _subjects.HEADER_SEQUENCE},
+        {**hdrs, _subjects.HEADER_SEQUENCE: "12x"},
+        {**hdrs, _subjects.HEADER_CODE: []},
+        {**hdrs, _subjects.HEADER_KIND: "quote"},
+        {**hdrs, _subjects.HEADER_NAME: "%E9%A8"},  # a cut UTF-8 sequence
+        {**hdrs, _subjects.HEADER_CODE: "XX.1"},
+    ]
+    for case in bad:
+        with pytest.raises(bridge.MalformedMessage):
+            _subjects.read_headers(case)
+    with pytest.raises(bridge.MalformedMessage):
+        _subjects.read_headers(hdrs, {"US.AAPL"})
+
+    class Msg:
+        def __init__(self, reply: str | None) -> None:
+            self.reply = reply
+
+    assert _stream_sequence(Msg("$JS.ACK.FUTU.c1.1.4242.17.1796239396334000000.0")) == 4242
+    assert _stream_sequence(Msg("$JS.ACK.hub.ACCHASH.FUTU.c1.1.4242.17.1796.0.tok")) == 4242
+    for reply in (None, "", "_INBOX.abc", "$JS.ACK.FUTU.c1.1.x.17.1.0"):
+        assert _stream_sequence(Msg(reply)) == 0
 
 
 async def test_bus_under_trio_is_refused() -> None:
@@ -367,25 +462,48 @@ async def test_stopped_while_nats_is_down(
 ) -> None:
     """SIGTERM or Ctrl-C with the broker gone: the bridge exits at once, no hang, and counts
     the ticks it took from OpenD and could not publish."""
-    proc = bridge_process(opend, nats_server.url, stderr=subprocess.PIPE)
+    import re
+    import threading
+
+    proc = bridge_process(opend, nats_server.url, CODE, "--stats", "0.1", stderr=subprocess.PIPE)
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        lines.extend(line.decode() for line in proc.stderr)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def counters() -> dict[str, str]:  # of the newest --stats line
+        stats = [x for x in list(lines) if "pending_acks=" in x]
+        return dict(re.findall(r"(\w+)=(\w+)", stats[-1])) if stats else {}
+
     try:
-        await stored_at_least(nats_server.url, 1000)
-        await anyio.sleep(0.5)  # past its backfill, publishing live
+        await wait_for(lambda: counters().get("published") == "1000", 30)  # its backfill
         await anyio.to_thread.run_sync(nats_server.stop)
         await opend.burst(CODE, 300)
-        await anyio.sleep(1.0)  # taken from OpenD, queued for NATS
+        await wait_for(  # taken from OpenD, waiting for NATS
+            lambda: (
+                int(counters().get("queued", 0)) + int(counters().get("pending_acks", 0)) == 300
+            ),
+            30,
+        )
         started = time.monotonic()
         os.kill(proc.pid, signum)
-        _, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=20))
+        await anyio.to_thread.run_sync(lambda: proc.wait(20))
         elapsed = time.monotonic() - started
-        text = err.decode()
+        await anyio.to_thread.run_sync(lambda: reader.join(10))
+        text = "".join(lines)
         assert elapsed < 5, f"took {elapsed:.1f}s to stop: {text[-800:]}"
         assert proc.returncode == 130, text[-800:]
         assert "stopped; 300 tick(s) not published" in text, text[-800:]
-        assert "published=1000 " in text  # the backfill, before the broker went
         assert "Traceback" not in text  # nats-py's reconnect noise is one line, not a trace
     finally:
         sigkill(proc)
+        if proc.stderr is not None:
+            reader.join(10)
+            proc.stderr.close()
 
 
 async def test_broker_restart_with_file_store(opend: Simulator, nats_server: NatsServer) -> None:

@@ -269,3 +269,14 @@ def test_cli_doc_console_examples(
             assert line.startswith(want[:-3]), (command, line)
         else:
             assert line == want, (command, line)
+
+
+def test_sim_quote_right_sets_the_book_depth() -> None:
+    from aiofutu.cli._config import _sim_config
+    from aiofutu.cli._main import build_parser
+
+    parser = build_parser()
+    assert _sim_config(parser.parse_args(["sim", "--quote-right", "SF"])).quote_right == "SF"
+    assert _sim_config(parser.parse_args(["sim"])).quote_right == "LV2"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["sim", "--quote-right", "LV9"])

@@ -77,6 +77,7 @@ def main() -> None:
         BrokerHandlerBase,
         OpenQuoteContext,
         OrderBookHandlerBase,
+        OrderBookType,
         StockQuoteHandlerBase,
         SubType,
     )
@@ -165,6 +166,11 @@ def main() -> None:
         b = books.wait(lambda d: target in (d["Bid"][0][0], d["Ask"][0][0]))
         emit("tick_pushes", quote=q, book=b, errors=quotes.errors + books.errors + brokers.errors)
         gets("tick")
+        ret, msg = ctx.subscribe([code], [SubType.ORDER_BOOK_ODD])
+        emit("subscribe_odd", ret=ret, msg=msg)
+        pushed = books.wait(lambda d: d.get("order_book_type") == "ODD")
+        ret, data = ctx.get_order_book(code, num=10, order_book_type=OrderBookType.ODD)
+        emit("odd_book", ret=ret, book=book(data), pushed=pushed)
     finally:
         ctx.close()
     emit("done")

@@ -73,6 +73,7 @@ def _drive(sim: BackgroundSimulator, home: Path) -> dict[str, Any]:
                     last = steps["sim_tick"]["ticks"][-1]["price"]
                     proc.stdin.write(json.dumps({"last_price": last}) + "\n")
                     proc.stdin.flush()
+            steps["sim_odd"] = sim.call(server.states.order_book, CODE, 10, odd=True)
             steps["stderr"] = proc.stderr.read() if proc.stderr else ""
             steps["returncode"] = proc.wait()
         finally:
@@ -207,3 +208,13 @@ def test_ticks_move_every_state(steps: dict[str, Any]) -> None:
         assert _sdk_levels(data["Bid"]) == _pb_levels(sim["book"].orderBookBidList)
     rows = steps["tick_broker"]["bid"]["rows"]
     assert [r["bid_broker_id"] for r in rows] == [b.id for b in sim["broker"].brokerBidList]
+
+
+def test_odd_lot_book(steps: dict[str, Any]) -> None:
+    assert steps["subscribe_odd"]["ret"] == 0
+    odd = steps["sim_odd"]
+    assert odd.orderBookType == 1
+    for data in (steps["odd_book"]["pushed"], steps["odd_book"]["book"]):
+        assert data["order_book_type"] == "ODD"
+        assert _sdk_levels(data["Bid"]) == _pb_levels(odd.orderBookBidList)
+        assert _sdk_levels(data["Ask"]) == _pb_levels(odd.orderBookAskList)

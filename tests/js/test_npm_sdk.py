@@ -194,3 +194,39 @@ def test_docs_example_runs(node: str) -> None:
     assert len(got) == 3 and all(t in ticks for t in got)
     pushes = [json.loads(line.split(": ", 1)[1]) for line in lines if line.startswith("push 3011")]
     assert [as_tape(p["tickerList"][0]) for p in pushes] == ticks[-3:]  # first push + burst
+
+
+def test_state_kinds_over_the_websocket_gateway(node: str) -> None:
+    """``state_kinds.mjs``: the npm SDK's GetBasicQot, GetOrderBook and GetBroker, and the first
+    pushes 3005/3013/3015, see the simulator's states."""
+    with background_simulator(tick_rate=0, websocket_port=0) as sim:
+        assert sim.websocket_port
+        args = [node, str(JS / "state_kinds.mjs"), "--port", str(sim.websocket_port)]
+        proc = subprocess.run(args, cwd=JS, capture_output=True, text=True, timeout=40)
+        states = sim.server.states
+        quote = sim.call(states.quote, "HK.00700")
+        book = sim.call(states.order_book, "HK.00700", 10)
+        queue = sim.call(states.broker_queue, "HK.00700")
+    events: dict[str, list[dict[str, Any]]] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("STATE "):
+            event = json.loads(line[6:])
+            events.setdefault(event["event"], []).append(event)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert events["sub"][0]["retType"] == 0
+    pushes = {e["cmd"]: e["s2c"] for e in events["push"]}
+    assert set(pushes) == {3005, 3013, 3015}
+    for q in (pushes[3005]["basicQotList"][0], events["quote"][0]["s2c"]["basicQotList"][0]):
+        assert (q["curPrice"], int(q["volume"]), q["updateTime"]) == (
+            quote.curPrice,
+            quote.volume,
+            quote.updateTime,
+        )
+    for s2c in (pushes[3013], events["book"][0]["s2c"]):
+        bids = [
+            (lv["price"], int(lv["volume"]), lv["orederCount"]) for lv in s2c["orderBookBidList"]
+        ]
+        assert bids == [(lv.price, lv.volume, lv.orederCount) for lv in book.orderBookBidList]
+    for s2c in (pushes[3015], events["broker"][0]["s2c"]):
+        ids = [int(b["id"]) for b in s2c["brokerAskList"]]
+        assert ids == [b.id for b in queue.brokerAskList]

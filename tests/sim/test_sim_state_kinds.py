@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+import aiofutu
 from aiofutu import sim
 from aiofutu._codec import Frame, FrameDecoder, encode_frame
 from aiofutu._pb import (
@@ -119,13 +120,20 @@ class RawClient:
                 self._keep(await self.frame(seconds + 1))
 
     async def subscribe(
-        self, codes: list[str], types: list[int], *, push: bool = True, first: bool | None = None
+        self,
+        codes: list[str],
+        types: list[int],
+        *,
+        push: bool = True,
+        first: bool | None = None,
+        details: bool = False,
     ) -> Any:
         c2s = qot_sub_pb2.C2S(
             securityList=[_security(c) for c in codes],
             subTypeList=types,
             isSubOrUnSub=True,
             isRegOrUnRegPush=push,
+            isSubOrderBookDetail=details,
         )
         if first is not None:
             c2s.isFirstPush = first
@@ -289,17 +297,32 @@ async def test_odd_lot_book() -> None:
         await client.aclose()
 
 
-async def test_sf_right_serves_the_full_book_with_details() -> None:
+async def test_sf_right_serves_the_full_book_with_details_when_asked() -> None:
     async with _serve(quote_right="SF") as server:
         client = await RawClient.connect(server)
-        assert (await client.subscribe([HK], [BOOK, BROKER], push=False)).retType == 0
-        book = (await client.book(HK, 100)).s2c
-        _check_book(server, HK, book, 40)
-        for level in book.orderBookBidList:
-            assert level.detailList and sum(d.volume for d in level.detailList) == level.volume
+        plain = await RawClient.connect(server)
+        sub = await client.subscribe([HK], [BOOK, BROKER], details=True)
+        assert sub.retType == 0
+        assert (await plain.subscribe([HK], [BOOK])).retType == 0
+        for book in (await client.push(3013), (await client.book(HK, 100)).s2c):
+            _check_book(server, HK, book, 40)
+            for level in book.orderBookBidList:
+                assert level.detailList and sum(d.volume for d in level.detailList) == level.volume
         queue = (await client.broker(HK)).s2c
         assert all(b.HasField("orderID") and b.volume > 0 for b in queue.brokerBidList)
-        await client.aclose()
+        # without isSubOrderBookDetail: the same book, no order details
+        for book in (await plain.push(3013), (await plain.book(HK, 100)).s2c):
+            _check_book(server, HK, book, 40)
+            assert not any(level.detailList for level in book.orderBookBidList)
+        await server.burst(HK, 2)
+        detailed, bare = await client.push(3013), await plain.push(3013)
+        assert all(level.detailList for level in detailed.orderBookAskList)
+        assert [lv.volume for lv in bare.orderBookAskList] == [
+            lv.volume for lv in detailed.orderBookAskList
+        ]
+        assert not any(level.detailList for level in bare.orderBookAskList)
+        for c in (client, plain):
+            await c.aclose()
 
 
 # ---- broker queues --------------------------------------------------------------------------
@@ -545,3 +568,55 @@ async def test_json_push_format() -> None:
         s2c = json_format.Parse(push.body, qot_update_order_book_pb2.Response()).s2c
         _check_book(server, HK, s2c, 10)
         await anyio.aclose_forcefully(stream)
+
+
+# ---- through aiofutu.testing's fixtures and the aiofutu client ------------------------------
+
+
+async def test_testing_fixtures_set_states_that_the_client_reads(
+    opend: sim.Simulator, client: aiofutu.Client
+) -> None:
+    await client.subscribe([HK], ["QUOTE", "ORDER_BOOK"], subscribe_push=False)
+    opend.set_quote(HK, last_price=481.4, volume=42_000, turnover=20_218_800.0)
+    opend.set_order_book(HK, bids=[(481.2, 300, 2, {5: 100, 6: 200})], asks=[(481.4, 900, 4)])
+    (quote,) = await client.get_stock_quote([HK])
+    assert (quote.last_price, quote.volume, quote.turnover) == (481.4, 42_000, 20_218_800.0)
+    book = await client.get_order_book(HK, 10)
+    assert [(lv.price, lv.volume, lv.order_count) for lv in book.bids] == [(481.2, 300, 2)]
+    assert [(d.order_id, d.volume) for d in book.bids[0].details] == [(5, 100), (6, 200)]
+    assert [(lv.price, lv.volume) for lv in book.asks] == [(481.4, 900)]
+
+
+async def test_one_seed_and_one_tape_give_one_state_however_batched() -> None:
+    async with _serve(seed=7) as one, _serve(seed=7) as two, _serve(seed=8) as other:
+        for server in (one, two, other):
+            server.states.track([(HK, BOOK)])
+        await one.burst(HK, 10)
+        await two.burst(HK, 4)
+        await two.burst(HK, 6)
+        await other.burst(HK, 10)
+        books = [s.states.order_book(HK, 10) for s in (one, two, other)]
+        queues = [s.states.broker_queue(HK) for s in (one, two, other)]
+        quotes = [s.states.quote(HK) for s in (one, two, other)]
+        assert list(books[0].orderBookBidList) == list(books[1].orderBookBidList)
+        assert list(books[0].orderBookAskList) == list(books[1].orderBookAskList)
+        assert list(queues[0].brokerBidList) == list(queues[1].brokerBidList)
+        assert (quotes[0].curPrice, quotes[0].volume) == (quotes[1].curPrice, quotes[1].volume)
+        assert list(books[0].orderBookBidList) != list(books[2].orderBookBidList)
+
+
+async def test_encrypted_sessions_get_state_pushes() -> None:
+    pytest.importorskip("cryptography")
+    from aiofutu._crypto import generate_private_key_pem
+
+    key = generate_private_key_pem(1024)
+    async with _serve(rsa_key=key) as server:
+        async with aiofutu.connect("127.0.0.1", server.port, rsa_private_key=key) as client:
+            async with client.order_book_stream(HK, conflate=False) as books:
+                first = await anext(books)  # the first push, AES-encrypted
+                server.set_order_book(HK, bids=[(470.0, 100, 1)], asks=[(470.2, 200, 1)])
+                book = await anext(books)
+        last = server.market.history(HK)[-1].price
+        assert last in (first.bids[0].price, first.asks[0].price) and len(first.bids) == 10
+        assert [(lv.price, lv.volume) for lv in book.bids] == [(470.0, 100)]
+        assert server.handshakes["aes-cbc"] + server.handshakes["aes-ecb"] == 1
