@@ -25,6 +25,7 @@ from ._codec import DEFAULT_MAX_BODY, Frame
 from ._crypto import RsaKey
 from ._kinds import KINDS, KINDS_BY_NAME
 from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_sub_pb2
+from ._ratelimit import Limit, make_limiter
 from ._routing import KindAttacher, KindRouter, PushHub, stream_stats
 from ._wsconnection import DEFAULT_PING_INTERVAL, WebSocketOptions, new_connection
 from .codes import parse_code
@@ -39,6 +40,10 @@ from .quotes._core import as_codes as _as_codes
 from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
+from .quotes.history_api import HistoryAPI
+from .quotes.market import MarketStateAPI
+from .quotes.snapshot import SnapshotAPI
+from .quotes.static import StaticAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
@@ -46,7 +51,7 @@ from .subscriptions import SubscriptionBook, SubscriptionInfo
 if TYPE_CHECKING:
     import os
     import ssl as _ssl
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from types import TracebackType
 
     from ._connection import Connection
@@ -66,7 +71,7 @@ _SERVICES_EXIT_TIMEOUT = 5.0
 _NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
-class Client(TickerAPI):
+class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
@@ -85,6 +90,7 @@ class Client(TickerAPI):
         max_body: int = DEFAULT_MAX_BODY,
         reconnect: bool | ReconnectPolicy = False,
         rsa_private_key: str | os.PathLike[str] | bytes | None = None,
+        rate_limits: bool | Mapping[int, Limit | tuple[int, float]] = True,
         transport: str = "tcp",
         websocket_key: str | None = None,
         ssl: bool | _ssl.SSLContext | None = None,
@@ -112,6 +118,9 @@ class Client(TickerAPI):
             transport, websocket_key, ssl, websocket_ping_interval, encrypted=bool(rsa_private_key)
         )
         self.transport = transport
+        #: OpenD's request-rate limits, kept for every task of this client (waits, not errors)
+        self._limiter = make_limiter(rate_limits)
+        self._limited = frozenset(self._limiter.limits)
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -219,27 +228,7 @@ class Client(TickerAPI):
 
     async def _host_services(self, started: anyio.Event, done: anyio.Event) -> None:
         """Runs the connection's tasks until :meth:`aclose`; a bug in one closes the client."""
-        try:
-            async with anyio.create_task_group() as services:
-                self._services = services
-                if self._closed:  # closed (a cancelled __aenter__) before this task ran
-                    services.cancel_scope.cancel()
-                started.set()
-                await anyio.sleep_forever()
-        except Exception as exc:
-            logger.error("an aiofutu background task failed; closing the client", exc_info=exc)
-            error = ConnectionLost(f"an aiofutu background task failed: {exc!r}")
-            self._closed = True
-            self._pushes.end_all(error)
-            self._set_state(ClientState.CLOSED, str(error))
-            self._ready.set()
-            self._lost.set()
-            with anyio.CancelScope(shield=True):
-                await self._conn.close()
-        finally:
-            self._services = None
-            started.set()
-            done.set()
+        await _supervisor.host_services(self, started, done)
 
     async def __aexit__(
         self,
@@ -385,6 +374,9 @@ class Client(TickerAPI):
                     f"the link to OpenD is down and did not come back within {limit:g}s"
                 )
             limit = max(limit - (time.monotonic() - started), 0.001)
+        if proto_id in self._limited and self._limiter.applies(proto_id, message):
+            waited = await self._limiter.acquire(proto_id, limit)
+            limit = max(limit - waited, 0.001)
         return await self._conn.request_frame(proto_id, message, limit)
 
     # -- raw access ------------------------------------------------------------------------
@@ -552,6 +544,7 @@ class Client(TickerAPI):
             **totals,
             "pending_requests": conn.pending_requests,
             "request_latency_ms": latency,
+            "rate_limit": self._limiter.stats(),
             **stream_stats(routers),
         }
 
@@ -566,6 +559,7 @@ def connect(
     max_body: int = DEFAULT_MAX_BODY,
     reconnect: bool | ReconnectPolicy = False,
     rsa_private_key: str | os.PathLike[str] | bytes | None = None,
+    rate_limits: bool | Mapping[int, Limit | tuple[int, float]] = True,
     transport: str = "tcp",
     websocket_key: str | None = None,
     ssl: bool | _ssl.SSLContext | None = None,
@@ -579,6 +573,9 @@ def connect(
     open streams so that no tick is lost or repeated (a :class:`Gap` is reported when more ticks
     were missed than OpenD keeps). ``rsa_private_key`` (a PEM path or bytes, the key OpenD is
     configured with) turns on OpenD's encryption: RSA for InitConnect, then AES for every body.
+    ``rate_limits`` keeps OpenD's request-rate limits (60 history first pages and 60 snapshots,
+    10 market-state requests per 30 s): a request over a limit waits for a slot, within its
+    timeout; False turns it off, a mapping ``{proto_id: Limit(count, window)}`` replaces the table.
     ``transport="websocket"`` uses OpenD's WebSocket gateway (``port``: its websocket_port)
     with ``websocket_key``, ``ssl`` (True or an SSLContext: ``wss://``) and a ping every
     ``websocket_ping_interval`` seconds for KeepAlive (docs/websocket.md).
@@ -592,6 +589,7 @@ def connect(
         max_body=max_body,
         reconnect=reconnect,
         rsa_private_key=rsa_private_key,
+        rate_limits=rate_limits,
         transport=transport,
         websocket_key=websocket_key,
         ssl=ssl,

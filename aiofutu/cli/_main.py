@@ -16,7 +16,7 @@ from ..client import DEFAULT_HOST, DEFAULT_PORT
 from ..codes import parse_code
 from ..errors import ConfigurationError, FutuError, MissingDependency, OpenDError, ProtocolError
 from ..record import check_writable, format_of
-from . import _bridge
+from . import _bridge, _snapshot
 from ._commands import _COMMANDS, DEMO_CODES
 from ._config import (
     _SIM_FLAGS,
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     _bridge.register(sub)  # `bridge`, and --nats for tail and record
+    _snapshot.register(sub)  # `snapshot`
     for p in sub.choices.values():  # -v after the command too (SUPPRESS: keep one given before)
         p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=(
             "log at DEBUG level"

@@ -115,6 +115,15 @@ class SimConfig:
     websocket_key: str | None = None
     #: A WebSocket message larger than this closes its connection (1009 message too big).
     websocket_max_message: int = 1 * _MIB
+    #: Enforce OpenD's request-rate limits (60 history first pages and 60 snapshots, 10
+    #: market-state requests per ``rate_window`` seconds, sliding): a request over one is
+    #: refused. On by default, as in OpenD; the client keeps them itself, so it never hits them.
+    rate_limits: bool = True
+    #: The rate limits' window in seconds (OpenD: 30); tests shorten it.
+    rate_window: float = 30.0
+    #: History K-line quota: distinct securities per ``history_quota_days`` (OpenD: 100 to 2000).
+    history_quota: int = 100
+    history_quota_days: float = 30.0
     #: Serve the gateway over TLS (``wss://``) with this server-side context (its certificate
     #: loaded); None: plain ``ws://``. Only with ``websocket_port``.
     websocket_ssl: ssl.SSLContext | None = None
@@ -187,6 +196,10 @@ class SimConfig:
             raise ValueError(f"websocket_key must be a string, got {type(key).__name__}")
         if key is not None and port is None:
             raise ValueError("websocket_key needs websocket_port (the key is the gateway's)")
+        if not 0 < self.rate_window < math.inf:
+            raise ValueError(f"rate_window must be a positive number, got {self.rate_window!r}")
+        if self.history_quota < 0 or not self.history_quota_days > 0:
+            raise ValueError("history_quota must be >= 0 and history_quota_days > 0")
         if self.websocket_max_message < 64:
             raise ValueError("websocket_max_message must be >= 64 bytes")
         tls = self.websocket_ssl

@@ -19,6 +19,8 @@ from .._pb import (
     init_connect_pb2,
     keep_alive_pb2,
     qot_common_pb2,
+    qot_get_security_snapshot_pb2,
+    qot_get_static_info_pb2,
     qot_get_sub_info_pb2,
     qot_get_ticker_pb2,
     qot_reg_qot_push_pb2,
@@ -26,8 +28,11 @@ from .._pb import (
 )
 from ..codes import format_code
 from ..enums import MARKET_BY_WIRE, Market, ProtoId, SubType
+from ._history_handlers import HISTORY_HANDLERS
 from ._market import market_states
 from ._scenarios import ErrCode
+from .kinds import snapshot as _snapshot
+from .kinds import static as _static
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -313,6 +318,11 @@ HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.QOT_SUB: (qot_sub_pb2.Request, _sub),
     ProtoId.QOT_REG_QOT_PUSH: (qot_reg_qot_push_pb2.Request, _reg_push),
     ProtoId.QOT_GET_SUB_INFO: (qot_get_sub_info_pb2.Request, _sub_info),
+    # requests without a subscription
+    ProtoId.QOT_GET_STATIC_INFO: (qot_get_static_info_pb2.Request, _static.handle),
+    ProtoId.QOT_GET_SECURITY_SNAPSHOT: (qot_get_security_snapshot_pb2.Request, _snapshot.handle),
     # every quote kind's get request, from the one table (a kind without a handler is an error)
     **{k.get_proto_id: (k.get_request, KIND_HANDLERS[k.name]) for k in KINDS},
+    # requests without a subscription: history K-lines and their quota, market state
+    **HISTORY_HANDLERS,
 }

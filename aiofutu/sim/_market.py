@@ -210,6 +210,11 @@ class SecurityState:
         """Ticks on the tape, made or still to be made (up to ``max_ticks``)."""
         return len(self._recent) + self._history_room()
 
+    @property
+    def prev_close(self) -> float:
+        """The previous day's close: the reference price the walk started from."""
+        return self._start / _UNIT
+
     def store(self, ticks: Iterable[qot_common_pb2.Ticker]) -> None:
         """Append ticks made elsewhere (a replay) to the tape."""
         self._recent.extend(ticks)

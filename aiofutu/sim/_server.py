@@ -26,6 +26,7 @@ from anyio.abc import SocketAttribute
 from .._crypto import RsaKey
 from ..errors import ConfigurationError
 from ._config import SimConfig
+from ._limits import ServerLimits
 from ._market import SecurityState, SimMarket, trading_markets
 from ._replay import Replay
 from ._scenarios import Faults
@@ -118,6 +119,8 @@ class Simulator(AsyncContextManagerMixin):
             if isinstance(cfg.rsa_key, bytes)
             else None
         )
+        #: OpenD's rate limits and history quota (``config.rate_limits``, ``history_quota``).
+        self.limits = ServerLimits(cfg)
         #: Requests received, by protocol id (over all connections, for tests and the CLI).
         self.requests: Counter[int] = Counter()
         #: InitConnects accepted, by what the session's frames are: ``"plain"``, ``"aes-cbc"``

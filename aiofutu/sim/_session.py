@@ -289,7 +289,11 @@ class Session:
                 result = fail(f"cannot parse the request body of protocol {proto_id}: {exc}")
             else:
                 if request.HasField("c2s"):
-                    result = handler(self, request.c2s)
+                    refused = self.server.limits.refuse(proto_id, request.c2s)
+                    if refused is not None:
+                        result = fail(refused, ErrCode.RATE_LIMITED)
+                    else:
+                        result = handler(self, request.c2s)
                 else:
                     result = fail(f"protocol {proto_id}: the request has no c2s")
         self._send(proto_id, serial, fmt, result[0], result[1])
