@@ -168,12 +168,14 @@ def sub_request(
     first_push: bool,
     extended_time: bool = False,
     session: int = 0,
+    rehab_types: Sequence[int] = (),
 ) -> qot_sub_pb2.Request:
     req = qot_sub_pb2.Request()
     c2s = req.c2s
     for market, code in securities:
         _security(c2s.securityList.add(), market, code)
     c2s.subTypeList.extend(sub_types)
+    c2s.regPushRehabTypeList.extend(rehab_types)  # K-line pushes; none: OpenD's forward only
     c2s.isSubOrUnSub = subscribe
     c2s.isRegOrUnRegPush = register_push
     c2s.isFirstPush = first_push

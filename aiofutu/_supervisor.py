@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = (
     "Host",
     "first_connect",
-    "host_services",
     "on_lost",
     "on_notify",
     "restore",
@@ -182,6 +181,7 @@ async def restore(host: Host, conn: Connection, *, backfill: bool) -> None:
             first_push=first_push,
             extended_time=batch.extended_time,
             session=batch.session,
+            rehab_types=batch.rehab_types,
         )
         try:
             await conn.request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response)
@@ -192,7 +192,7 @@ async def restore(host: Host, conn: Connection, *, backfill: bool) -> None:
             book.forget(batch.codes, [batch.sub_type])
             failed = {(m.wire, c) for m, c in map(parse_code, batch.codes)}
             for router in host._pushes.routers:
-                router.fail(failed, exc)
+                router.fail(failed, exc, batch.sub_type)
     if backfill:
         for router in host._pushes.routers:
             await router.restore(conn.request_frame, book)
@@ -240,28 +240,3 @@ def on_notify(host: Host, frame: Frame) -> None:
         host._set_state(host._state, cause)
     if s2c.HasField("programStatus"):
         logger.info("OpenD program status: %s", s2c.programStatus.programStatus.type)
-
-
-async def host_services(host: Host, started: anyio.Event, done: anyio.Event) -> None:
-    """Run the client's tasks until it is closed; a bug in one closes the client."""
-    try:
-        async with anyio.create_task_group() as services:
-            host._services = services
-            if host._closed:  # closed (a cancelled __aenter__) before this task ran
-                services.cancel_scope.cancel()
-            started.set()
-            await anyio.sleep_forever()
-    except Exception as exc:
-        logger.error("an aiofutu background task failed; closing the client", exc_info=exc)
-        error = ConnectionLost(f"an aiofutu background task failed: {exc!r}")
-        host._closed = True
-        host._pushes.end_all(error)
-        host._set_state(ClientState.CLOSED, str(error))
-        host._ready.set()
-        host._lost.set()
-        with anyio.CancelScope(shield=True):
-            await host._conn.close()
-    finally:
-        host._services = None
-        started.set()
-        done.set()

@@ -24,26 +24,28 @@ from . import _protocol, _supervisor
 from ._codec import DEFAULT_MAX_BODY, Frame
 from ._crypto import RsaKey
 from ._kinds import KINDS, KINDS_BY_NAME
-from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_sub_pb2
+from ._pb import get_global_state_pb2
 from ._ratelimit import Limit, make_limiter
-from ._routing import KindAttacher, KindRouter, PushHub, stream_stats
+from ._routing import Attacher, KindRouter, PushHub, stream_stats
 from ._wsconnection import DEFAULT_PING_INTERVAL, WebSocketOptions, new_connection
-from .codes import parse_code
-from .enums import ProtoId, Session, SubType
+from .enums import ProtoId, SubType
 from .errors import (
     ClientClosed,
     ConfigurationError,
     ConnectionLost,
     FutuError,
 )
-from .quotes._core import as_codes as _as_codes
-from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
+from .quotes.book_api import OrderBookAPI
+from .quotes.broker_api import BrokerAPI
 from .quotes.history_api import HistoryAPI
 from .quotes.market import MarketStateAPI
+from .quotes.quote_api import QuoteAPI
+from .quotes.series import RTAPI, KLineAPI
 from .quotes.snapshot import SnapshotAPI
 from .quotes.static import StaticAPI
+from .quotes.subscribe import SubscriptionAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
@@ -51,7 +53,7 @@ from .subscriptions import SubscriptionBook, SubscriptionInfo
 if TYPE_CHECKING:
     import os
     import ssl as _ssl
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
     from types import TracebackType
 
     from ._connection import Connection
@@ -71,7 +73,19 @@ _SERVICES_EXIT_TIMEOUT = 5.0
 _NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
-class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
+class Client(
+    SubscriptionAPI,
+    TickerAPI,
+    QuoteAPI,
+    OrderBookAPI,
+    BrokerAPI,
+    KLineAPI,
+    RTAPI,
+    HistoryAPI,
+    MarketStateAPI,
+    SnapshotAPI,
+    StaticAPI,
+):
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
@@ -228,7 +242,27 @@ class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
 
     async def _host_services(self, started: anyio.Event, done: anyio.Event) -> None:
         """Runs the connection's tasks until :meth:`aclose`; a bug in one closes the client."""
-        await _supervisor.host_services(self, started, done)
+        try:
+            async with anyio.create_task_group() as services:
+                self._services = services
+                if self._closed:  # closed (a cancelled __aenter__) before this task ran
+                    services.cancel_scope.cancel()
+                started.set()
+                await anyio.sleep_forever()
+        except Exception as exc:
+            logger.error("an aiofutu background task failed; closing the client", exc_info=exc)
+            error = ConnectionLost(f"an aiofutu background task failed: {exc!r}")
+            self._closed = True
+            self._pushes.end_all(error)
+            self._set_state(ClientState.CLOSED, str(error))
+            self._ready.set()
+            self._lost.set()
+            with anyio.CancelScope(shield=True):
+                await self._conn.close()
+        finally:
+            self._services = None
+            started.set()
+            done.set()
 
     async def __aexit__(
         self,
@@ -404,101 +438,6 @@ class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
             )
         return await self._request(proto_id, message, rtype, timeout)
 
-    # -- subscriptions ---------------------------------------------------------------------
-
-    async def subscribe(
-        self,
-        codes: str | Iterable[str],
-        sub_types: SubType | str | Iterable[SubType | str],
-        *,
-        subscribe_push: bool = True,
-        is_first_push: bool = True,
-        extended_time: bool = False,
-        session: Session | str = Session.NONE,
-        timeout: float | None = None,
-    ) -> None:
-        """Subscribe ``codes`` to ``sub_types`` (each pair uses one unit of OpenD's quota).
-
-        OpenD only lets a subscription be cancelled one minute after it was made.
-        """
-        self._check_open()
-        code_list = _as_codes(codes)
-        types = _as_sub_types(sub_types)
-        try:
-            sess = Session.coerce(session)
-        except ValueError:
-            raise ConfigurationError(f"unknown session {session!r}") from None
-        _check_timeout(timeout)
-        securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
-        req = _protocol.sub_request(
-            securities,
-            [t.wire for t in types],
-            subscribe=True,
-            register_push=bool(subscribe_push),
-            first_push=bool(is_first_push),
-            extended_time=bool(extended_time),
-            session=sess.wire,
-        )
-        await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
-        self._book.confirmed(
-            code_list,
-            types,
-            push=bool(subscribe_push),
-            first_push=bool(is_first_push),
-            extended_time=bool(extended_time),
-            session=sess.wire,
-        )
-
-    async def unsubscribe(
-        self,
-        codes: str | Iterable[str],
-        sub_types: SubType | str | Iterable[SubType | str],
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        """Cancel subscriptions (OpenD refuses it for ones younger than a minute)."""
-        self._check_open()
-        code_list = _as_codes(codes)
-        types = _as_sub_types(sub_types)
-        _check_timeout(timeout)
-        securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
-        req = _protocol.sub_request(
-            securities,
-            [t.wire for t in types],
-            subscribe=False,
-            register_push=False,
-            first_push=False,
-        )
-        await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
-        self._book.forget(code_list, types)
-
-    async def unsubscribe_all(self, *, timeout: float | None = None) -> None:
-        """Cancel every subscription of this connection."""
-        self._check_open()
-        _check_timeout(timeout)
-        await self._request(
-            ProtoId.QOT_SUB, _protocol.unsub_all_request(), qot_sub_pb2.Response, timeout
-        )
-        self._book.clear()
-
-    def subscriptions(self) -> dict[str, frozenset[SubType]]:
-        """This client's subscriptions as OpenD confirmed them (no request is sent)."""
-        return self._book.by_code()
-
-    async def query_subscription(
-        self, *, all_connections: bool = False, timeout: float | None = None
-    ) -> SubscriptionInfo:
-        """Ask OpenD what is subscribed (Qot_GetSubInfo) and how much quota is left."""
-        self._check_open()
-        _check_timeout(timeout)
-        resp = await self._request(
-            ProtoId.QOT_GET_SUB_INFO,
-            _protocol.sub_info_request(bool(all_connections)),
-            qot_get_sub_info_pb2.Response,
-            timeout,
-        )
-        return SubscriptionInfo.from_s2c(resp.s2c)
-
     async def get_global_state(self, *, timeout: float | None = None) -> dict[str, Any]:
         """GetGlobalState (1002): market states, login flags and server version, as a dict."""
         self._check_open()
@@ -513,8 +452,9 @@ class Client(TickerAPI, SnapshotAPI, StaticAPI, HistoryAPI, MarketStateAPI):
 
     # -- push streams ----------------------------------------------------------------------
 
-    def _attacher(self, kind: str) -> KindAttacher:
-        return KindAttacher(self, KINDS_BY_NAME[kind].sub_types[0], self._routers[kind])
+    def _attacher(self, kind: str, sub_type: SubType | None = None) -> Attacher:
+        router = self._routers[kind]
+        return router.attacher(self, sub_type or KINDS_BY_NAME[kind].sub_types[0])
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: link state, traffic, requests, pushes and every stream.

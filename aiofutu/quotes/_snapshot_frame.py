@@ -503,4 +503,11 @@ def snapshots_to_polars(snapshots: Iterable[Snapshot]) -> pl.DataFrame:
     """A DataFrame of ``snapshots`` with exactly the SDK's 142 ``get_market_snapshot`` columns."""
     rows = [_row(s) for s in snapshots]
     pl_ = _polars()
-    return cast("pl.DataFrame", pl_.DataFrame(rows, schema=snapshot_schema(), orient="row"))
+    schema = snapshot_schema()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(SNAPSHOT_COLUMNS)
+    # a typed Series per column is several times faster than polars' row orientation here
+    series = [
+        pl_.Series(name, values, dtype=schema[name])
+        for name, values in zip(SNAPSHOT_COLUMNS, columns, strict=True)
+    ]
+    return cast("pl.DataFrame", pl_.DataFrame(series))

@@ -279,6 +279,19 @@ def _trust(pb: Any) -> TrustSnapshot:
     )
 
 
+_BASIC_OPTIONAL_ITEMS = tuple(_BASIC_OPTIONAL.items())
+_BASIC_BLOCK_ITEMS = tuple(_BASIC_BLOCKS.items())
+_BLOCKS: tuple[tuple[str, str, Any], ...] = (
+    ("equityExData", "equity", _equity),
+    ("warrantExData", "warrant", _warrant),
+    ("optionExData", "option", _option),
+    ("indexExData", "index", lambda pb: _breadth(IndexSnapshot, pb)),
+    ("plateExData", "plate", lambda pb: _breadth(PlateSnapshot, pb)),
+    ("futureExData", "future", _future),
+    ("trustExData", "trust", _trust),
+)
+
+
 def snapshot_from_pb(pb: Any) -> Snapshot:
     """The model of one ``Snapshot`` message (an element of a 3203 reply)."""
     b = pb.basic
@@ -301,33 +314,19 @@ def snapshot_from_pb(pb: Any) -> Snapshot:
         lot_size=b.lotSize,
         price_spread=b.priceSpread,
     )
-    optional = _BASIC_OPTIONAL
-    blocks = _BASIC_BLOCKS
-    for desc, value in b.ListFields():
-        name = desc.name
-        target = optional.get(name)
-        if target is not None:
-            fields[target] = value
-        elif name in blocks:
-            fields[blocks[name]] = _pre_after(value)
-        elif name == "secStatus":
-            fields["sec_status"] = _SEC_STATUS(value)
-    for desc, value in pb.ListFields():
-        name = desc.name
-        if name == "equityExData":
-            fields["equity"] = _equity(value)
-        elif name == "warrantExData":
-            fields["warrant"] = _warrant(value)
-        elif name == "optionExData":
-            fields["option"] = _option(value)
-        elif name == "indexExData":
-            fields["index"] = _breadth(IndexSnapshot, value)
-        elif name == "plateExData":
-            fields["plate"] = _breadth(PlateSnapshot, value)
-        elif name == "futureExData":
-            fields["future"] = _future(value)
-        elif name == "trustExData":
-            fields["trust"] = _trust(value)
+    has = b.HasField
+    for wire, name in _BASIC_OPTIONAL_ITEMS:
+        if has(wire):
+            fields[name] = getattr(b, wire)
+    if has("secStatus"):
+        fields["sec_status"] = _SEC_STATUS(b.secStatus)
+    for wire, name in _BASIC_BLOCK_ITEMS:
+        if has(wire):
+            fields[name] = _pre_after(getattr(b, wire))
+    has = pb.HasField
+    for wire, name, build in _BLOCKS:
+        if has(wire):
+            fields[name] = build(getattr(pb, wire))
     return trusted(Snapshot, fields)
 
 

@@ -19,6 +19,7 @@ __all__ = ("AES_MODES", "AesMode", "SimConfig")
 #: gives OpenD's default, its ECB variant); ``"cbc"`` / ``"ecb"``: that mode whatever was asked.
 AesMode = Literal["auto", "cbc", "ecb"]
 AES_MODES: tuple[str, ...] = ("auto", "cbc", "ecb")
+QuoteRight = Literal["LV1", "LV2", "SF"]
 
 _MIB = 1024 * 1024
 
@@ -127,6 +128,10 @@ class SimConfig:
     #: Serve the gateway over TLS (``wss://``) with this server-side context (its certificate
     #: loaded); None: plain ``ws://``. Only with ``websocket_port``.
     websocket_ssl: ssl.SSLContext | None = None
+    #: The account's quote right, which sets the order-book depth per market (fact sheet 4.4:
+    #: ``"LV2"`` HK 10, US 60, A-shares 5 levels; ``"SF"`` the HK full book, 40 levels, with
+    #: order details and broker order ids; ``"LV1"`` US 1 level, and no HK book or queue).
+    quote_right: QuoteRight = "LV2"
 
     def __post_init__(self) -> None:
         preset = SCENARIOS.get(self.scenario)
@@ -185,6 +190,8 @@ class SimConfig:
             raise ValueError(f"rsa_key must be a PEM file path or PEM bytes, got {key!r}")
         if self.aes_mode != "auto" and key is None:
             raise ValueError(f"aes_mode={self.aes_mode!r} needs rsa_key (without a key, no AES)")
+        if self.quote_right not in ("LV1", "LV2", "SF"):
+            raise ValueError(f"quote_right must be LV1, LV2 or SF, got {self.quote_right!r}")
         self._validate_websocket()
 
     def _validate_websocket(self) -> None:

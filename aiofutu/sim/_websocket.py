@@ -54,7 +54,7 @@ from .._wscodec import (
 )
 from ..enums import ProtoId
 from ..errors import MissingDependency, RemoteProtocolError
-from ._handlers import fail
+from ._handlers import Pushes, fail
 from ._scenarios import ErrCode
 from ._session import Session
 from ._wire import CHUNK
@@ -67,6 +67,8 @@ if TYPE_CHECKING:
     from wsproto import WSConnection
     from wsproto.events import Event
 
+    from ._handlers import Pushes
+    from ._replies import RawReply
     from ._server import Simulator
     from ._session import Bulk
 
@@ -322,7 +324,7 @@ class WebSocketSession(Session):
         return ws.send(self._events.BytesMessage(data=packet))
 
     def _send(
-        self, proto_id: int, serial: int, fmt: int, reply: Message, pushes: list[bytes]
+        self, proto_id: int, serial: int, fmt: int, reply: Message | RawReply, pushes: Pushes
     ) -> None:
         ret_type = getattr(reply, "retType", 0)
         errmsg = ascii_errmsg(getattr(reply, "retMsg", "")) if ret_type else ""
@@ -337,23 +339,25 @@ class WebSocketSession(Session):
             self._tg.start_soon(self._send_later, delay, frame, pushes)
         else:
             self._enqueue(frame)
-            for push in pushes:
-                self.push(push, b"")
+            for push_id, push in pushes:
+                self.push(push, b"", push_id)
 
-    def push(self, body: bytes, digest: bytes) -> None:
-        """Queue one 3011 push (section 0); ``digest`` is unused (no SHA1 on this transport)."""
-        frame = self._message(encode_reply(_UPDATE_TICKER, 0, body))
+    def push(self, body: bytes, digest: bytes, proto_id: int = _UPDATE_TICKER) -> None:
+        """Queue one push (section 0); ``digest`` is unused (no SHA1 on this transport)."""
+        frame = self._message(encode_reply(proto_id, 0, body))
         if frame is not None:
             self._enqueue(frame)
 
-    def _frame_bulk(self, bodies: Sequence[bytes], digests: Sequence[bytes]) -> Bulk:
+    def _frame_bulk(
+        self, bodies: Sequence[bytes], digests: Sequence[bytes], proto_id: int = _UPDATE_TICKER
+    ) -> Bulk:
         # With drop_after_frames, one message per chunk: the budget then never splits a chunk.
         per_chunk = CHUNK if self.server.faults.drop_after_frames <= 0 else 0
         chunks: Bulk = []
         parts: list[bytes] = []
         size = 0
         for body in bodies:
-            frame = self._message(encode_reply(_UPDATE_TICKER, 0, body))
+            frame = self._message(encode_reply(proto_id, 0, body))
             if frame is None:
                 break
             parts.append(frame)

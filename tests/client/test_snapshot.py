@@ -13,6 +13,7 @@ from aiofutu.quotes._enums import ExchType, SecurityStatus, SecurityType
 from aiofutu.quotes._snapshot_frame import SNAPSHOT_COLUMNS
 from aiofutu.quotes.static import STATIC_INFO_COLUMNS
 from aiofutu.sim.kinds.basic import DayFold
+from aiofutu.sim.kinds.snapshot import snapshot_of
 from aiofutu.sim.kinds.static import facts_of
 from aiofutu.testing import opend_config
 
@@ -98,18 +99,22 @@ async def test_frame_has_the_sdk_columns_and_the_model_values(client: aiofutu.Cl
     assert df["issued_shares"][1] is None
 
 
-@opend_config(allow_any_code=True, reply_delay=0.4, max_ticks=10)
+@opend_config(allow_any_code=True, max_ticks=10)
 async def test_more_than_400_codes_are_split_and_sent_concurrently(
     client: aiofutu.Client, server: sim.Simulator
 ) -> None:
     codes = [f"HK.{n:05d}" for n in range(10_000, 10_950)]
+    for code in codes:
+        snapshot_of(server.market.security(code), server.config.seed)  # made up once, not timed
+    server.reply_delay = 1.0
     started = time.monotonic()
     snaps = await client.get_market_snapshot(codes)
     elapsed = time.monotonic() - started
     assert [s.code for s in snaps] == codes
     assert server.requests[SNAPSHOT] == 3  # 400 + 400 + 150
-    # one after the other the three would take 3 x 0.4 s; concurrently about one delay
-    assert elapsed < 1.1, elapsed
+    # one after the other the three would take at least 3 x 1 s; concurrently about one
+    assert elapsed < 2.5, elapsed
+    server.reply_delay = 0.0
     df = await client.get_market_snapshot_frame(codes)
     assert df.height == 950 and df["code"].to_list() == codes
 
@@ -227,3 +232,14 @@ async def test_basicinfo_bad_input_fails_before_sending(
     with pytest.raises(aiofutu.InvalidCode):
         await client.get_stock_basicinfo("HK", codes=["nope"])
     assert server.requests[STATIC] == 0
+
+
+async def test_a_failing_chunk_fails_the_call_with_opend_s_error(
+    client: aiofutu.Client, server: sim.Simulator
+) -> None:
+    known = [c for c in server.market.universe if c.startswith(("HK.", "US."))][:150]
+    codes = known + [f"US.X{n}" for n in range(300)] + ["HK.99999"]
+    with pytest.raises(aiofutu.OpenDError) as info:  # one error, typed, not a group
+        await client.get_market_snapshot(codes)
+    assert info.value.proto_id == SNAPSHOT
+    assert len(await client.get_market_snapshot(known)) == len(known)  # the client goes on

@@ -136,8 +136,9 @@ def get_reply_body(snapshots: Iterable[Snapshot]) -> bytes:
 # ------------------------------------------------------------------------------ the handler
 
 
-#: per security: (tape version, its snapshot); a snapshot is rebuilt only after new ticks
-_CACHE: weakref.WeakKeyDictionary[SecurityState, tuple[tuple[Any, ...], Snapshot]] = (
+#: per security: (tape version, its snapshot, the snapshot as an S2C list entry); rebuilt only
+#: after new ticks
+_CACHE: weakref.WeakKeyDictionary[SecurityState, tuple[tuple[Any, ...], Snapshot, bytes]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -149,14 +150,29 @@ def _version(sec: SecurityState) -> tuple[Any, ...]:
     return (sec.counter, latest.sequence, latest.time, latest.price)
 
 
-def snapshot_of(sec: SecurityState, seed: int | str) -> Snapshot:
-    """The current snapshot of ``sec`` (cached until its tape changes)."""
+def _cached(sec: SecurityState, seed: int | str) -> tuple[tuple[Any, ...], Snapshot, bytes]:
     version = _version(sec)
     cached = _CACHE.get(sec)
     if cached is None or cached[0] != version:
         snap = snapshot(quote_of(sec), facts_of(sec.code, sec.name, sec.lot, seed), seed)
-        cached = _CACHE[sec] = (version, snap)
-    return cached[1]
+        body = snap.SerializeToString()
+        entry = b"\x0a" + _varint(len(body)) + body  # S2C field 1 (snapshotList), length-delimited
+        cached = _CACHE[sec] = (version, snap, entry)
+    return cached
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def snapshot_of(sec: SecurityState, seed: int | str) -> Snapshot:
+    """The current snapshot of ``sec`` (cached until its tape changes)."""
+    return _cached(sec, seed)[1]
 
 
 def quote_of(sec: SecurityState) -> qot_common_pb2.BasicQot:
@@ -191,7 +207,7 @@ def handle(session: Session, c2s: qot_get_security_snapshot_pb2.C2S) -> Result:
     if refused is not None:
         return refused
     seed = server.config.seed
-    snaps = [snapshot_of(market.security(code), seed) for code in dict.fromkeys(codes)]
+    entries = [_cached(market.security(code), seed)[2] for code in dict.fromkeys(codes)]
     response = qot_get_security_snapshot_pb2.Response(retType=0)
-    response.s2c.snapshotList.extend(snaps)
+    response.s2c.MergeFromString(b"".join(entries))  # faster than copying 400 messages in
     return response, []
