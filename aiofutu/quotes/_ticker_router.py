@@ -1,7 +1,8 @@
 """The Qot_UpdateTicker (3011) push router: the ticker hot path, moved here from streams.py.
 
 The reader calls :meth:`TickerRouter.dispatch_batch` synchronously with the 3011 pushes of each
-read chunk. The router parses them once, drops duplicates (same code and ``sequence``), notes
+read chunk. The router parses them once, drops duplicates (a tick it already delivered: same
+code, ``sequence`` and trade fields, see :func:`trade_key`), notes
 gaps and resets in HK trade counters, builds models once for all model streams of that code, and
 stages them per stream; :meth:`~aiofutu._routing.KindRouter.flush` hands them over once per
 chunk. It never awaits and never runs user code. The cold path (attach, detach, hold, release,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .._routing import Fetch
     from ..subscriptions import SubscriptionBook
 
-__all__ = ("MAX_TICKER_NUM", "TickerRouter", "ticker_columns")
+__all__ = ("MAX_TICKER_NUM", "TickerRouter", "ticker_columns", "trade_key")
 
 #: OpenD keeps the latest 1000 ticks of a subscribed security (Qot_GetTicker's maximum).
 MAX_TICKER_NUM = 1000
@@ -52,10 +53,35 @@ _parse_security = qot_common_pb2.Security.FromString
 _COUNTER_MARKETS = frozenset({Market.HK.wire})
 
 
-class _Route(Route):
-    """Per-security ticker state on top of :class:`Route`: last sequence, gap watching."""
+def trade_key(cols: TickColumns, i: int) -> tuple[Any, ...]:
+    """What tells tick ``i`` of ``cols`` from another trade with the same ``sequence``.
 
-    __slots__ = ("counter", "last_seq", "reset_after")
+    Its time, price, volume, turnover, direction and type: not OpenD's receive time, which a
+    re-send of the same trade may change. US sequences may carry only the second (fact sheet
+    §11), so two trades of one second can share a sequence; a re-send repeats all of these.
+    """
+    types = cols.type
+    return (
+        cols.time[i],
+        cols.price[i],
+        cols.volume[i],
+        cols.turnover[i],
+        cols.dir[i],
+        -1 if types is None else types[i],
+    )
+
+
+class _Route(Route):
+    """Per-security ticker state on top of :class:`Route`: last sequence, gap watching.
+
+    Besides the last sequence delivered it remembers which trades were delivered at that
+    sequence, to tell a re-send from another trade of the same second, at O(1) per tick: the
+    last columns delivered (``tail``, whose last ticks are at ``last_seq``) and, when trades at
+    that sequence came in more than one delivery, their keys (``at_last``, valid while
+    ``at_last_seq == last_seq``). The keys are only computed when a tick at ``last_seq`` comes.
+    """
+
+    __slots__ = ("at_last", "at_last_seq", "counter", "last_seq", "reset_after", "tail")
 
     def __init__(self, market: int, code: str) -> None:
         super().__init__(market, code)
@@ -64,9 +90,26 @@ class _Route(Route):
         #: after a reset seen by a backfill: the last sequence of the old tape, reported (as a
         #: reset Gap) before the next tick delivered; -1 when none is pending
         self.reset_after = -1
+        self.tail: TickColumns | None = None
+        self.at_last: set[tuple[Any, ...]] = set()
+        self.at_last_seq = -1
 
     def reattached(self) -> None:
-        self.last_seq = self.reset_after = -1
+        self.last_seq = self.reset_after = self.at_last_seq = -1
+        self.tail = None
+
+    def delivered_at_last(self) -> set[tuple[Any, ...]]:
+        """The trade keys of the ticks delivered at ``last_seq`` (computed, not stored)."""
+        last = self.last_seq
+        keys = set(self.at_last) if self.at_last_seq == last else set()
+        tail = self.tail
+        if tail is not None:
+            tseq = tail.sequence
+            i = tail.n - 1
+            while i >= 0 and tseq[i] == last:
+                keys.add(trade_key(tail, i))
+                i -= 1
+        return keys
 
     def is_for(self, cols: TickColumns) -> bool:
         """Whether decoded ``cols`` are of this security (a routing key is only a hint)."""
@@ -110,6 +153,9 @@ class TickerRouter(KindRouter):
         self._one_security = False
         self._dirty_routes: list[_Route] = []
         self.duplicates = 0
+        #: ticks delivered although their sequence was the last one's: other trades of the
+        #: same second (US), told apart from re-sends by their trade fields
+        self.collisions = 0
 
     def _new_route(self, market: int, code: str) -> _Route:
         return _Route(market, code)
@@ -289,6 +335,7 @@ class TickerRouter(KindRouter):
             cols = checked
             seqs = cols.sequence
         route.last_seq = seqs[-1]
+        route.tail = cols
         if not route.dirty:
             route.dirty = True
             self._dirty_routes.append(route)
@@ -313,14 +360,17 @@ class TickerRouter(KindRouter):
     def _dedupe_and_watch(self, route: _Route, cols: TickColumns) -> TickColumns | None:
         """Drop re-sent ticks, report counter gaps and resets of the tape.
 
-        A tick whose ``sequence`` is not above the last one kept is a re-send (OpenD's first
-        push, a refill) and is dropped, except on a trade-counter market (HK) when its counter
-        is more than ``_RESEND_WINDOW`` trades behind the last one: OpenD cannot re-send a tick
+        A tick whose ``sequence`` is below the last one kept is a re-send (OpenD's first push,
+        a refill) and is dropped, except on a trade-counter market (HK) when its counter is
+        more than ``_RESEND_WINDOW`` trades behind the last one: OpenD cannot re-send a tick
         that old, so it starts a new tape (a gateway restarted with its clock behind) and is
-        kept. Between two kept ticks of such a market the counter (low 32 bits, modulo 2**32)
-        tells the rest: one step is the next trade, more is a gap of known size, and none or
-        backwards is a reset (OpenD restart, a new trading day, another gateway), reported as
-        ``Gap(..., missing=None, reset=True)``.
+        kept. A tick at the last sequence kept is a re-send only if it repeats the trade fields
+        (:func:`trade_key`) of a tick delivered at that sequence; else it is another trade of
+        the same second (US sequences may carry only the second), delivered in arrival order
+        and counted in ``collisions``. Between two kept ticks of a counter market the counter
+        (low 32 bits, modulo 2**32) tells the rest: one step is the next trade, more is a gap
+        of known size, and none or backwards is a reset (OpenD restart, a new trading day,
+        another gateway), reported as ``Gap(..., missing=None, reset=True)``.
         """
         seqs = cols.sequence
         n = cols.n
@@ -329,11 +379,30 @@ class TickerRouter(KindRouter):
         if seqs[0] <= last or (n > 1 and not all(map(_lt, seqs, seqs[1:]))):
             keep: list[int] = []
             cur = last
+            #: trade keys delivered at ``cur`` (None: not computed yet)
+            seen: set[tuple[Any, ...]] | None = None
+            collisions = 0
             for i, s in enumerate(seqs):
                 if s > cur or (counter and cur >= 0 and ((cur - s) & _LOW32) > _RESEND_WINDOW):
                     keep.append(i)
                     cur = s
+                    seen = None
+                elif s == cur:
+                    if seen is None:
+                        if keep and seqs[keep[-1]] == cur:  # the one tick kept at ``cur``
+                            seen = {trade_key(cols, keep[-1])}
+                        else:
+                            seen = route.delivered_at_last()
+                    key = trade_key(cols, i)
+                    if key not in seen:
+                        seen.add(key)
+                        keep.append(i)
+                        collisions += 1
             self.duplicates += n - len(keep)
+            self.collisions += collisions
+            if seen is not None and cur >= 0:  # trades at the new last sequence, for later
+                route.at_last = seen
+                route.at_last_seq = cur
             if not keep:
                 return None
             if len(keep) < n:
@@ -350,7 +419,7 @@ class TickerRouter(KindRouter):
             if first != start or lows != list(range(first, first + n)):
                 prev = last
                 for s in seqs:
-                    if prev >= 0 and (s & _LOW32) != (prev & _LOW32) + 1:
+                    if prev >= 0 and s != prev and (s & _LOW32) != (prev & _LOW32) + 1:
                         self._gap(route, prev, s)
                     prev = s
         return cols
@@ -422,13 +491,17 @@ class TickerRouter(KindRouter):
             route.reset_after = last
             route.last_seq = -1
             return
-        keep = [i for i, s in enumerate(cols.sequence) if s > last]
+        # ticks at ``last`` too: other trades of that second may be among them (the router
+        # drops those it delivered already)
+        keep = [i for i, s in enumerate(cols.sequence) if s >= last]
         if not keep:
             return
         newer = cols.take(keep) if len(keep) < cols.n else cols
         first = newer.sequence[0]
-        if not route.counter and newer.n == cols.n and cols.n >= window:
+        if not route.counter and newer.n == cols.n and first > last and cols.n >= window:
             self._report(Gap(route.code, last, first, None), route)
             route.last_seq = first - 1
+        duplicates = self.duplicates
         self._deliver(route, newer)
+        self.duplicates = duplicates  # a backfill overlaps what was delivered: no re-send
         self.flush()
