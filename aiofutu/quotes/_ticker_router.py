@@ -76,9 +76,9 @@ class _Route(Route):
 
     Besides the last sequence delivered it remembers which trades were delivered at that
     sequence, to tell a re-send from another trade of the same second, at O(1) per tick: the
-    last columns delivered (``tail``, whose last ticks are at ``last_seq``) and, when trades at
-    that sequence came in more than one delivery, their keys (``at_last``, valid while
-    ``at_last_seq == last_seq``). The keys are only computed when a tick at ``last_seq`` comes.
+    last columns delivered (``tail``, whose last ticks are at ``last_seq``) and, once a tick at
+    that sequence came again, all their keys (``at_last``, valid while ``at_last_seq ==
+    last_seq``). The keys are only computed when a tick at ``last_seq`` comes.
     """
 
     __slots__ = ("at_last", "at_last_seq", "counter", "last_seq", "reset_after", "tail")
@@ -99,9 +99,17 @@ class _Route(Route):
         self.tail = None
 
     def delivered_at_last(self) -> set[tuple[Any, ...]]:
-        """The trade keys of the ticks delivered at ``last_seq`` (computed, not stored)."""
+        """The trade keys of the ticks delivered at ``last_seq`` (the caller may add to it).
+
+        ``at_last`` is complete while ``at_last_seq == last_seq``: it was left by the check of
+        the last delivery at that sequence (any later delivery moved ``last_seq``), so a long
+        run of one second's trades costs O(1) per tick, not a rebuild per read chunk. Else the
+        keys are those of the newest ticks of ``tail``.
+        """
         last = self.last_seq
-        keys = set(self.at_last) if self.at_last_seq == last else set()
+        if self.at_last_seq == last:
+            return self.at_last
+        keys: set[tuple[Any, ...]] = set()
         tail = self.tail
         if tail is not None:
             tseq = tail.sequence
@@ -475,8 +483,15 @@ class TickerRouter(KindRouter):
     def backfill(self, cols: TickColumns, window: int) -> None:
         """Deliver ticks fetched after a reconnect that are newer than the last one delivered.
 
-        ``window`` is how many ticks OpenD keeps: when all ``window`` returned ticks are new and
-        the sequence has no trade counter, more may have been lost, so a gap is reported.
+        The returned ticks are oldest first. Those at the last sequence delivered are sorted
+        out by position: the ones after the last tick delivered are newer (trades of that same
+        second made since); the ones before it were delivered already or came before the
+        stream started. If the last tick delivered is not among them, each is checked against
+        the trades delivered at that sequence.
+
+        ``window`` is how many ticks OpenD keeps: when ``window`` ticks came back and none is
+        older than the last one delivered (nor is that one among them) and the sequence has no
+        trade counter, more may have been lost, so a gap is reported.
 
         When even the newest returned tick is older than the last one delivered, this OpenD does
         not hold the tape the stream was on (it restarted without it, or it is another gateway):
@@ -487,20 +502,33 @@ class TickerRouter(KindRouter):
         if route is None or route.last_seq < 0:
             return
         last = route.last_seq
-        if cols.n and cols.sequence[-1] < last:
+        seqs = cols.sequence
+        n = cols.n
+        if n and seqs[-1] < last:
             route.reset_after = last
             route.last_seq = -1
             return
-        # ticks at ``last`` too: other trades of that second may be among them (the router
-        # drops those it delivered already)
-        keep = [i for i, s in enumerate(cols.sequence) if s >= last]
-        if not keep:
+        lo = next((i for i, q in enumerate(seqs) if q >= last), n)
+        if lo == n:
             return
-        newer = cols.take(keep) if len(keep) < cols.n else cols
+        start = lo
+        found = False
+        tail = route.tail
+        if seqs[lo] == last and tail is not None and tail.n and tail.sequence[-1] == last:
+            mine = trade_key(tail, tail.n - 1)
+            j = lo
+            while j < n and seqs[j] == last:
+                if trade_key(cols, j) == mine:
+                    start, found = j + 1, True
+                j += 1
+        if start == n:
+            return
+        newer = cols.slice(start, n) if start else cols
         first = newer.sequence[0]
-        if not route.counter and newer.n == cols.n and first > last and cols.n >= window:
+        if not route.counter and n >= window and lo == 0 and not found:
             self._report(Gap(route.code, last, first, None), route)
-            route.last_seq = first - 1
+            if first > last:
+                route.last_seq = first - 1
         duplicates = self.duplicates
         self._deliver(route, newer)
         self.duplicates = duplicates  # a backfill overlaps what was delivered: no re-send

@@ -482,12 +482,26 @@ def test_backfill_with_same_sequence_trades_loses_none_and_repeats_none() -> Non
     us.drain()
     router.hold()
     router.dispatch_batch([trades(US, (S, 400), (S + (1 << 32), 10))])  # live, meanwhile
-    backfill = trades(US, (S - (1 << 32), 50), (S, 100), (S, 200), (S, 300), (S, 400))
+    # (S, 90) is a trade of that second made before the stream began: not news
+    backfill = trades(US, (S - (1 << 32), 50), (S, 90), (S, 100), (S, 200), (S, 300), (S, 400))
     router.backfill(_columns.decode(backfill[2]), 1000)  # type: ignore[arg-type]
     router.release()
     assert tape(us) == [(S, 300), (S, 400), (S + (1 << 32), 10)]
     assert router.duplicates == 1  # the live re-send of (S, 400); the backfill's overlap is not
     assert us.gaps == []
+
+
+def test_backfill_without_the_last_tick_delivered_checks_trade_fields_and_tells_a_gap() -> None:
+    """OpenD's window (3 here) no longer holds the last tick delivered, and starts at its
+    second: the trades of that second are checked one by one, and ticks may be lost."""
+    router = TickerRouter()
+    us = stream(router, "US.AAPL")
+    router.dispatch_batch([trades(US, (S, 100), (S, 200))])
+    router.flush()
+    us.drain()
+    router.backfill(_columns.decode(trades(US, (S, 100), (S, 300), (S, 400))[2]), 3)  # type: ignore[arg-type]
+    assert tape(us) == [(S, 300), (S, 400)]
+    assert us.gaps == [Gap("US.AAPL", S, S, None)]
 
 
 @st.composite
