@@ -22,19 +22,29 @@ from .errors import (
     ConnectError,
     ConnectionLost,
     FutuError,
+    HistoryQuotaExhausted,
     InvalidCode,
     LocalProtocolError,
     MissingDependency,
     OpenDError,
     ProtocolError,
+    RateLimited,
     RemoteProtocolError,
     RequestTimeout,
     SlowConsumer,
     SubscriptionRequired,
     TransportError,
+    UnsupportedMarket,
 )
 from .frames import TICKER_COLUMNS, to_polars
+from .latest import LatestStream
 from .models import Ticker
+from .quotes.basic import QUOTE_COLUMNS, Quote
+from .quotes.broker import BrokerEntry, BrokerQueue
+from .quotes.kline import AuType, KLine, KLType
+from .quotes.orderbook import OrderBook, OrderBookDetail, OrderBookLevel
+from .quotes.rt import RTPoint
+from .quotes.series_stream import KLineUpdate, RTUpdate, SeriesGap, SeriesStream
 from .state import ClientState, ReconnectPolicy, StateChange
 from .streams import Gap, TickerFrameStream, TickerStream
 
@@ -44,7 +54,18 @@ __version__ = "0.1.0"
 logging.getLogger("aiofutu").addHandler(logging.NullHandler())
 
 __all__ = (
+    "AuType",
+    "KLType",
+    "KLine",
+    "KLineUpdate",
+    "RTPoint",
+    "RTUpdate",
+    "SeriesGap",
+    "SeriesStream",
+    "QUOTE_COLUMNS",
     "TICKER_COLUMNS",
+    "BrokerEntry",
+    "BrokerQueue",
     "Client",
     "ClientClosed",
     "ClientState",
@@ -53,14 +74,21 @@ __all__ = (
     "ConnectionLost",
     "FutuError",
     "Gap",
+    "HistoryQuotaExhausted",
     "InvalidCode",
+    "LatestStream",
     "LocalProtocolError",
     "Market",
     "MissingDependency",
     "OpenDError",
+    "OrderBook",
+    "OrderBookDetail",
+    "OrderBookLevel",
     "ProtoId",
     "ProtocolError",
     "PushDataType",
+    "RateLimited",
+    "Quote",
     "ReconnectPolicy",
     "RemoteProtocolError",
     "RequestTimeout",
@@ -77,6 +105,7 @@ __all__ = (
     "TickerStream",
     "TickerType",
     "TransportError",
+    "UnsupportedMarket",
     "__version__",
     "connect",
     "format_code",

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
 
+    from ._wsframing import WsClientFraming
+
 logger = logging.getLogger("aiofutu.connection")
 
 __all__ = ("Connection", "ConnectionInfo")
@@ -115,7 +117,11 @@ class Connection:
 
     Start it with ``await tg.start(conn.run, stream)`` style helpers in :meth:`open`; stop it with
     :meth:`close`. After the link drops, every pending and later request raises ``ConnectionLost``.
+    (:class:`aiofutu._wsconnection.WsConnection` is the same over OpenD's WebSocket gateway.)
     """
+
+    #: Replies are matched by ``(proto_id, serial)``; when False by serial alone (WebSocket).
+    _match_cmd = True
 
     def __init__(
         self,
@@ -138,7 +144,7 @@ class Connection:
         self.last_receive = time.monotonic()
         #: seconds from send to reply of the latest requests (shared by the client across links)
         self.latencies: deque[float] = deque(maxlen=1024)
-        self._decoder = FrameDecoder(max_body)
+        self._decoder: FrameDecoder | WsClientFraming = FrameDecoder(max_body)
         self._serial = _protocol.SerialCounter()
         self._pending: dict[tuple[int, int], _Waiter] = {}
         self._sweep_timer: asyncio.TimerHandle | None = None
@@ -282,8 +288,8 @@ class Connection:
             self._raise_closed()
         body = message if type(message) is bytes else _protocol.encode_message(message, proto_id)
         serial = self._serial()
-        key = (proto_id, serial)
-        data = encode_frame(proto_id, serial, body, encrypt=self._encryptor(proto_id))
+        key = (proto_id if self._match_cmd else 0, serial)
+        data = self._encode(proto_id, serial, body)
         limit = self.request_timeout if timeout is None else timeout
         started = time.perf_counter()
         pipe = self._pipe
@@ -325,6 +331,9 @@ class Connection:
                 error.reason, proto_id=proto_id, serial=serial, recoverable=error.recoverable
             )
         self._raise_closed()
+
+    def _encode(self, proto_id: int, serial: int, body: bytes) -> bytes:
+        return encode_frame(proto_id, serial, body, encrypt=self._encryptor(proto_id))
 
     async def request(
         self,
@@ -381,6 +390,7 @@ class Connection:
         pending = self._pending
         push_ids = PUSH_PROTO_IDS
         handlers = self.push_handlers
+        match_cmd = self._match_cmd
         decoder.feed(data)
         seen: dict[int, list[Frame]] | None = None
         while True:
@@ -410,7 +420,7 @@ class Connection:
                     if self.on_push is not None:
                         self.on_push(frame)
                     continue
-                waiter = pending.pop((proto_id, frame[1]), None)
+                waiter = pending.pop((proto_id if match_cmd else 0, frame[1]), None)
                 if waiter is None:
                     self._unmatched(frame)
                     continue
@@ -436,7 +446,7 @@ class Connection:
             self._lose(
                 ConnectionLost(f"connection to OpenD failed: {exc or type(exc).__name__}"), log=log
             )
-        elif isinstance(exc, RemoteProtocolError):
+        elif isinstance(exc, (RemoteProtocolError, ConnectionLost)):
             self._lose(exc, log=log)
         else:  # a bug in a push router must not hang every waiter
             logger.error("conn %d: reader failed", self.id, exc_info=exc)
@@ -502,7 +512,7 @@ class Connection:
     def _bad_frame(self, exc: RemoteProtocolError) -> None:
         """A frame with intact boundaries but bad content: fail its request or drop it."""
         self.bad_frames += 1
-        key = (exc.proto_id or 0, exc.serial or 0)
+        key = ((exc.proto_id or 0) if self._match_cmd else 0, exc.serial or 0)
         waiter = self._pending.pop(key, None)
         if waiter is not None:  # the caller gets the error: no need to shout about it here
             waiter.error = exc

@@ -54,6 +54,19 @@ class RsaKey:
         self.chunk = self.size - 11  # PKCS#1 v1.5 overhead
 
     @classmethod
+    def option(cls, value: object) -> tuple[RsaKey | None, str | None]:
+        """``connect(rsa_private_key=value)``: PEM bytes parsed now, or a path to read later."""
+        if value is None:
+            return None, None
+        if isinstance(value, bytes):
+            return cls(value), None
+        if not isinstance(value, (str, os.PathLike)):
+            raise ConfigurationError(
+                f"rsa_private_key must be PEM bytes or the path of a PEM file, got {value!r}"
+            )
+        return None, os.fspath(value)
+
+    @classmethod
     def load(cls, key: str | os.PathLike[str] | bytes) -> RsaKey:
         """From PEM bytes, or from the path of a PEM file."""
         if isinstance(key, bytes):

@@ -18,9 +18,22 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._pb import qot_get_ticker_pb2, qot_update_ticker_pb2
+from ._pb import (
+    qot_get_basic_qot_pb2,
+    qot_get_broker_pb2,
+    qot_get_kl_pb2,
+    qot_get_order_book_pb2,
+    qot_get_rt_pb2,
+    qot_get_ticker_pb2,
+    qot_update_basic_qot_pb2,
+    qot_update_broker_pb2,
+    qot_update_kl_pb2,
+    qot_update_order_book_pb2,
+    qot_update_rt_pb2,
+    qot_update_ticker_pb2,
+)
 from .enums import PUSH_PROTO_IDS, ProtoId, SubType
-from .frames import TICKER_COLUMNS
+from .frames import CUR_KLINE_COLUMNS, RT_COLUMNS, TICKER_COLUMNS
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -30,13 +43,16 @@ __all__ = (
     "KINDS_BY_NAME",
     "KINDS_BY_PUSH_ID",
     "KINDS_BY_SUB_TYPE",
+    "KLINE_SUB_TYPES",
     "QuoteKind",
     "response_types",
 )
 
 #: "tape": every item once, in order (dedupe, backfill after a reconnect);
-#: "state": the newest value per security matters (conflate; first push restores it).
-Shape = Literal["tape", "state"]
+#: "state": the newest value per security matters (conflate; first push restores it);
+#: "series": items keyed by time, the newest one re-pushed while it fills (upsert by time; a new
+#: time closes the previous item; backfill after a reconnect).
+Shape = Literal["tape", "state", "series"]
 #: How a kind's streams get back in step after a reconnect: a get request that backfills what
 #: was missed ("backfill"), or OpenD's first push of the current state ("first_push").
 Restore = Literal["backfill", "first_push"]
@@ -72,9 +88,28 @@ class QuoteKind:
         return cls
 
     def new_router(self) -> Any:
-        """A fresh router for one client."""
-        return self.router_class()()
+        """A fresh router for one client (the router class is given its kind)."""
+        return self.router_class()(self)
 
+
+#: The 15 K-line sub types (protocol-quotes.md §1.1), each pushing 3007.
+KLINE_SUB_TYPES: tuple[SubType, ...] = (
+    SubType.K_1M,
+    SubType.K_3M,
+    SubType.K_5M,
+    SubType.K_10M,
+    SubType.K_15M,
+    SubType.K_30M,
+    SubType.K_60M,
+    SubType.K_120M,
+    SubType.K_180M,
+    SubType.K_240M,
+    SubType.K_DAY,
+    SubType.K_WEEK,
+    SubType.K_MON,
+    SubType.K_QUARTER,
+    SubType.K_YEAR,
+)
 
 KINDS: tuple[QuoteKind, ...] = (
     QuoteKind(
@@ -90,6 +125,78 @@ KINDS: tuple[QuoteKind, ...] = (
         columns=TICKER_COLUMNS,
         router="aiofutu.quotes._ticker_router:TickerRouter",
         backfill_max=1000,
+    ),
+    QuoteKind(
+        name="kline",
+        # every K-line period, in the SDK's K-line order (the push names a KLType, not these)
+        sub_types=KLINE_SUB_TYPES,
+        get_proto_id=ProtoId.QOT_GET_KL,
+        push_proto_id=ProtoId.QOT_UPDATE_KL,
+        get_request=qot_get_kl_pb2.Request,
+        get_response=qot_get_kl_pb2.Response,
+        push_response=qot_update_kl_pb2.Response,
+        shape="series",
+        restore="backfill",
+        columns=CUR_KLINE_COLUMNS,
+        router="aiofutu.quotes._series_router:KLineRouter",
+        backfill_max=1000,
+    ),
+    QuoteKind(
+        name="rt",
+        sub_types=(SubType.RT_DATA,),
+        get_proto_id=ProtoId.QOT_GET_RT,
+        push_proto_id=ProtoId.QOT_UPDATE_RT,
+        get_request=qot_get_rt_pb2.Request,
+        get_response=qot_get_rt_pb2.Response,
+        push_response=qot_update_rt_pb2.Response,
+        shape="series",
+        restore="backfill",
+        columns=RT_COLUMNS,
+        router="aiofutu.quotes._series_router:RTRouter",
+        backfill_max=0,  # 3008 returns the whole day
+    ),
+    # The state kinds: every push is the whole state of a security. Their polars forms are
+    # shaped as the SDK shapes them (quotes.basic.QUOTE_COLUMNS; a dict of two level frames
+    # for the order book; a bid and an ask frame for the broker queue), so no single tuple.
+    QuoteKind(
+        name="quote",
+        sub_types=(SubType.QUOTE,),
+        get_proto_id=ProtoId.QOT_GET_BASIC_QOT,
+        push_proto_id=ProtoId.QOT_UPDATE_BASIC_QOT,
+        get_request=qot_get_basic_qot_pb2.Request,
+        get_response=qot_get_basic_qot_pb2.Response,
+        push_response=qot_update_basic_qot_pb2.Response,
+        shape="state",
+        restore="first_push",
+        columns=(),
+        router="aiofutu.quotes._state_router:StateRouter",
+    ),
+    QuoteKind(
+        name="order_book",
+        # the index of the sub type is the route's variant, the push's orderBookType
+        sub_types=(SubType.ORDER_BOOK, SubType.ORDER_BOOK_ODD),
+        get_proto_id=ProtoId.QOT_GET_ORDER_BOOK,
+        push_proto_id=ProtoId.QOT_UPDATE_ORDER_BOOK,
+        get_request=qot_get_order_book_pb2.Request,
+        get_response=qot_get_order_book_pb2.Response,
+        push_response=qot_update_order_book_pb2.Response,
+        shape="state",
+        restore="first_push",
+        columns=(),
+        router="aiofutu.quotes._state_router:StateRouter",
+    ),
+    QuoteKind(
+        name="broker",
+        sub_types=(SubType.BROKER,),
+        get_proto_id=ProtoId.QOT_GET_BROKER,
+        push_proto_id=ProtoId.QOT_UPDATE_BROKER,
+        get_request=qot_get_broker_pb2.Request,
+        get_response=qot_get_broker_pb2.Response,
+        push_response=qot_update_broker_pb2.Response,
+        shape="state",
+        restore="first_push",
+        columns=(),
+        router="aiofutu.quotes._state_router:StateRouter",
     ),
 )
 

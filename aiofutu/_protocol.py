@@ -19,9 +19,14 @@ from ._pb import (
     keep_alive_pb2,
     notify_pb2,
     qot_common_pb2,
+    qot_get_market_state_pb2,
+    qot_get_security_snapshot_pb2,
+    qot_get_static_info_pb2,
     qot_get_sub_info_pb2,
     qot_get_ticker_pb2,
     qot_reg_qot_push_pb2,
+    qot_request_history_kl_pb2,
+    qot_request_history_kl_quota_pb2,
     qot_sub_pb2,
 )
 from .enums import ProtoId
@@ -57,6 +62,12 @@ RESPONSE_TYPES: dict[int, type[PbMessage]] = {
     ProtoId.QOT_REG_QOT_PUSH: qot_reg_qot_push_pb2.Response,
     ProtoId.QOT_GET_SUB_INFO: qot_get_sub_info_pb2.Response,
     **_kinds.response_types(),  # every quote kind's get and push
+    # requests without a subscription
+    ProtoId.QOT_REQUEST_HISTORY_KL: qot_request_history_kl_pb2.Response,
+    ProtoId.QOT_REQUEST_HISTORY_KL_QUOTA: qot_request_history_kl_quota_pb2.Response,
+    ProtoId.QOT_GET_MARKET_STATE: qot_get_market_state_pb2.Response,
+    ProtoId.QOT_GET_STATIC_INFO: qot_get_static_info_pb2.Response,
+    ProtoId.QOT_GET_SECURITY_SNAPSHOT: qot_get_security_snapshot_pb2.Response,
 }
 
 
@@ -157,12 +168,14 @@ def sub_request(
     first_push: bool,
     extended_time: bool = False,
     session: int = 0,
+    rehab_types: Sequence[int] = (),
 ) -> qot_sub_pb2.Request:
     req = qot_sub_pb2.Request()
     c2s = req.c2s
     for market, code in securities:
         _security(c2s.securityList.add(), market, code)
     c2s.subTypeList.extend(sub_types)
+    c2s.regPushRehabTypeList.extend(rehab_types)  # K-line pushes; none: OpenD's forward only
     c2s.isSubOrUnSub = subscribe
     c2s.isRegOrUnRegPush = register_push
     c2s.isFirstPush = first_push

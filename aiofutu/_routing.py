@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
     from ._codec import Frame
+    from ._kinds import QuoteKind
     from .enums import SubType
     from .errors import FutuError
     from .subscriptions import SubscriptionBook
@@ -173,7 +174,9 @@ class KindRouter:
     #: protocol id of the pushes this router takes (set by each kind)
     push_proto_id: int = 0
 
-    def __init__(self) -> None:
+    def __init__(self, kind: QuoteKind | None = None) -> None:
+        #: the row of ``_kinds.KINDS`` this router serves
+        self.kind = kind
         self._routes: dict[tuple[int, str], Any] = {}
         self._block_sinks: set[int] = set()
         self._multi_code_sinks: set[int] = set()
@@ -184,6 +187,14 @@ class KindRouter:
 
     def _new_route(self, market: int, code: str) -> Route:
         return Route(market, code)
+
+    def attacher(self, client: _Subscriber, sub_type: SubType) -> Attacher:
+        """What a stream of this kind attaches through (subscribing ``sub_type``)."""
+        return KindAttacher(client, sub_type, self)
+
+    def serves(self, sub_type: SubType | None) -> bool:
+        """Whether ``sub_type`` is one of this router's kind (``None``, or no kind: yes)."""
+        return sub_type is None or self.kind is None or sub_type in self.kind.sub_types
 
     def _deliver(self, route: Any, data: Any) -> None:
         raise NotImplementedError
@@ -288,8 +299,15 @@ class KindRouter:
                 self._deliver(route, data)
         self.flush()
 
-    def fail(self, codes: set[tuple[int, str]], error: FutuError) -> None:
-        """End the streams of ``codes`` with ``error`` (a subscription OpenD refused to restore)."""
+    def fail(
+        self, codes: set[tuple[int, str]], error: FutuError, sub_type: SubType | None = None
+    ) -> None:
+        """End the streams of ``codes`` with ``error`` (a subscription OpenD refused to restore).
+
+        With ``sub_type``, only a router of that sub type's kind ends its streams.
+        """
+        if not self.serves(sub_type):
+            return
         for key in codes:
             route = self._routes.get(key)
             if route is not None:
@@ -312,9 +330,10 @@ def stream_stats(routers: Iterable[KindRouter]) -> dict[str, Any]:
         "streams": [
             {
                 "codes": list(s.codes),
-                "kind": "ticks" if s.wants_models else "frames",
+                "kind": getattr(s, "kind", None) or ("ticks" if s.wants_models else "frames"),
                 "received": getattr(s, "received", 0),
                 "dropped": getattr(s, "dropped", 0),
+                "conflated": getattr(s, "conflated", 0),
                 "pending": getattr(s, "pending", 0),
                 "gaps": len(getattr(s, "gaps", ())),
             }

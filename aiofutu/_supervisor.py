@@ -181,6 +181,7 @@ async def restore(host: Host, conn: Connection, *, backfill: bool) -> None:
             first_push=first_push,
             extended_time=batch.extended_time,
             session=batch.session,
+            rehab_types=batch.rehab_types,
         )
         try:
             await conn.request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response)
@@ -191,7 +192,7 @@ async def restore(host: Host, conn: Connection, *, backfill: bool) -> None:
             book.forget(batch.codes, [batch.sub_type])
             failed = {(m.wire, c) for m, c in map(parse_code, batch.codes)}
             for router in host._pushes.routers:
-                router.fail(failed, exc)
+                router.fail(failed, exc, batch.sub_type)
     if backfill:
         for router in host._pushes.routers:
             await router.restore(conn.request_frame, book)

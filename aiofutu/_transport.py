@@ -24,6 +24,7 @@ import anyio.abc
 import anyio.lowlevel
 
 if TYPE_CHECKING:
+    import ssl as _ssl
     from collections.abc import Awaitable, Callable
 
 __all__ = ("Pipe", "open_pipe")
@@ -61,21 +62,34 @@ async def open_pipe(
     port: int,
     on_data: Callable[[bytes], Awaitable[None] | None],
     on_closed: Callable[[BaseException | None], None],
+    *,
+    ssl: _ssl.SSLContext | None = None,
 ) -> Pipe:
     """Connect to ``host:port`` (raises ``OSError``); the pipe reads once :meth:`Pipe.start`.
 
     ``on_data(chunk)`` handles bytes and may return an awaitable to wait on before reading
     more; ``on_closed(exc)`` is called once when the pipe ends by itself (``None``: EOF).
+    With ``ssl``, TLS runs over the socket (the certificate is checked for ``host`` unless the
+    context says otherwise); a failed TLS handshake raises ``ssl.SSLError`` (an ``OSError``).
     """
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # not asyncio (trio): the portable stream
         loop = None
     if loop is None:
-        stream = await anyio.connect_tcp(host, port)
+        if ssl is None:
+            stream: anyio.abc.ByteStream = await anyio.connect_tcp(host, port)
+        else:
+            stream = await anyio.connect_tcp(
+                host, port, ssl_context=ssl, tls_hostname=host, tls_standard_compatible=False
+            )
         return _StreamPipe(stream, on_data, on_closed)
     _, protocol = await loop.create_connection(
-        lambda: _ProtocolPipe(on_data, on_closed), host, port
+        lambda: _ProtocolPipe(on_data, on_closed),
+        host,
+        port,
+        ssl=ssl,
+        server_hostname=host if ssl is not None else None,
     )
     protocol.loop = loop
     return protocol

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -23,30 +22,41 @@ import anyio.abc
 
 from . import _protocol, _supervisor
 from ._codec import DEFAULT_MAX_BODY, Frame
-from ._connection import Connection
 from ._crypto import RsaKey
 from ._kinds import KINDS, KINDS_BY_NAME
-from ._pb import get_global_state_pb2, qot_get_sub_info_pb2, qot_sub_pb2
-from ._routing import KindAttacher, KindRouter, PushHub, stream_stats
-from .codes import parse_code
-from .enums import ProtoId, Session, SubType
+from ._pb import get_global_state_pb2
+from ._ratelimit import Limit, make_limiter
+from ._routing import Attacher, KindRouter, PushHub, stream_stats
+from ._wsconnection import DEFAULT_PING_INTERVAL, WebSocketOptions, new_connection
+from .enums import ProtoId, SubType
 from .errors import (
     ClientClosed,
     ConfigurationError,
     ConnectionLost,
     FutuError,
 )
-from .quotes._core import as_codes as _as_codes
-from .quotes._core import as_sub_types as _as_sub_types
 from .quotes._core import check_timeout as _check_timeout
 from .quotes._ticker_router import MAX_TICKER_NUM  # noqa: F401 (its old home)
+from .quotes.book_api import OrderBookAPI
+from .quotes.broker_api import BrokerAPI
+from .quotes.history_api import HistoryAPI
+from .quotes.market import MarketStateAPI
+from .quotes.quote_api import QuoteAPI
+from .quotes.series import RTAPI, KLineAPI
+from .quotes.snapshot import SnapshotAPI
+from .quotes.static import StaticAPI
+from .quotes.subscribe import SubscriptionAPI
 from .quotes.ticker import TickerAPI
 from .state import ClientState, ReconnectPolicy, StateChange, StateWatch
 from .subscriptions import SubscriptionBook, SubscriptionInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    import os
+    import ssl as _ssl
+    from collections.abc import Mapping
     from types import TracebackType
+
+    from ._connection import Connection
 
 __all__ = ("Client", "SubscriptionInfo", "connect")
 
@@ -63,7 +73,19 @@ _SERVICES_EXIT_TIMEOUT = 5.0
 _NOT_YET = (ClientState.CONNECTING, ClientState.RECONNECTING)
 
 
-class Client(TickerAPI):
+class Client(
+    SubscriptionAPI,
+    TickerAPI,
+    QuoteAPI,
+    OrderBookAPI,
+    BrokerAPI,
+    KLineAPI,
+    RTAPI,
+    HistoryAPI,
+    MarketStateAPI,
+    SnapshotAPI,
+    StaticAPI,
+):
     """An OpenD quote session. Create it with :func:`connect` and use it as an async context.
 
     Every method raises :class:`~aiofutu.ClientClosed` after the client was closed and
@@ -82,6 +104,11 @@ class Client(TickerAPI):
         max_body: int = DEFAULT_MAX_BODY,
         reconnect: bool | ReconnectPolicy = False,
         rsa_private_key: str | os.PathLike[str] | bytes | None = None,
+        rate_limits: bool | Mapping[int, Limit | tuple[int, float]] = True,
+        transport: str = "tcp",
+        websocket_key: str | None = None,
+        ssl: bool | _ssl.SSLContext | None = None,
+        websocket_ping_interval: float = DEFAULT_PING_INTERVAL,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise ConfigurationError(f"host must be a non-empty str, got {host!r}")
@@ -100,15 +127,14 @@ class Client(TickerAPI):
                 f"reconnect must be a bool or a ReconnectPolicy, got {reconnect!r}"
             )
         # PEM bytes are parsed now; a key file is read (off the event loop) when entering.
-        self.rsa_key = RsaKey(rsa_private_key) if isinstance(rsa_private_key, bytes) else None
-        self._rsa_path: str | None = None
-        if rsa_private_key is not None and self.rsa_key is None:
-            if not isinstance(rsa_private_key, (str, os.PathLike)):
-                raise ConfigurationError(
-                    "rsa_private_key must be PEM bytes or the path of a PEM file, "
-                    f"got {rsa_private_key!r}"
-                )
-            self._rsa_path = os.fspath(rsa_private_key)
+        self.rsa_key, self._rsa_path = RsaKey.option(rsa_private_key)
+        self.websocket = WebSocketOptions.check(
+            transport, websocket_key, ssl, websocket_ping_interval, encrypted=bool(rsa_private_key)
+        )
+        self.transport = transport
+        #: OpenD's request-rate limits, kept for every task of this client (waits, not errors)
+        self._limiter = make_limiter(rate_limits)
+        self._limited = frozenset(self._limiter.limits)
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -145,7 +171,12 @@ class Client(TickerAPI):
         if old is not None:  # keep traffic totals across reconnects
             for name in self._totals:
                 self._totals[name] += getattr(old, name)
-        conn = Connection(request_timeout=self.timeout, max_body=self.max_body, pushes=self._pushes)
+        conn = new_connection(
+            self.websocket,
+            request_timeout=self.timeout,
+            max_body=self.max_body,
+            pushes=self._pushes,
+        )
         conn.latencies = self._latencies
         conn.on_lost = lambda error: _supervisor.on_lost(self, conn, error)
         return conn
@@ -377,6 +408,9 @@ class Client(TickerAPI):
                     f"the link to OpenD is down and did not come back within {limit:g}s"
                 )
             limit = max(limit - (time.monotonic() - started), 0.001)
+        if proto_id in self._limited and self._limiter.applies(proto_id, message):
+            waited = await self._limiter.acquire(proto_id, limit)
+            limit = max(limit - waited, 0.001)
         return await self._conn.request_frame(proto_id, message, limit)
 
     # -- raw access ------------------------------------------------------------------------
@@ -404,101 +438,6 @@ class Client(TickerAPI):
             )
         return await self._request(proto_id, message, rtype, timeout)
 
-    # -- subscriptions ---------------------------------------------------------------------
-
-    async def subscribe(
-        self,
-        codes: str | Iterable[str],
-        sub_types: SubType | str | Iterable[SubType | str],
-        *,
-        subscribe_push: bool = True,
-        is_first_push: bool = True,
-        extended_time: bool = False,
-        session: Session | str = Session.NONE,
-        timeout: float | None = None,
-    ) -> None:
-        """Subscribe ``codes`` to ``sub_types`` (each pair uses one unit of OpenD's quota).
-
-        OpenD only lets a subscription be cancelled one minute after it was made.
-        """
-        self._check_open()
-        code_list = _as_codes(codes)
-        types = _as_sub_types(sub_types)
-        try:
-            sess = Session.coerce(session)
-        except ValueError:
-            raise ConfigurationError(f"unknown session {session!r}") from None
-        _check_timeout(timeout)
-        securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
-        req = _protocol.sub_request(
-            securities,
-            [t.wire for t in types],
-            subscribe=True,
-            register_push=bool(subscribe_push),
-            first_push=bool(is_first_push),
-            extended_time=bool(extended_time),
-            session=sess.wire,
-        )
-        await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
-        self._book.confirmed(
-            code_list,
-            types,
-            push=bool(subscribe_push),
-            first_push=bool(is_first_push),
-            extended_time=bool(extended_time),
-            session=sess.wire,
-        )
-
-    async def unsubscribe(
-        self,
-        codes: str | Iterable[str],
-        sub_types: SubType | str | Iterable[SubType | str],
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        """Cancel subscriptions (OpenD refuses it for ones younger than a minute)."""
-        self._check_open()
-        code_list = _as_codes(codes)
-        types = _as_sub_types(sub_types)
-        _check_timeout(timeout)
-        securities = [(m.wire, c) for m, c in map(parse_code, code_list)]
-        req = _protocol.sub_request(
-            securities,
-            [t.wire for t in types],
-            subscribe=False,
-            register_push=False,
-            first_push=False,
-        )
-        await self._request(ProtoId.QOT_SUB, req, qot_sub_pb2.Response, timeout)
-        self._book.forget(code_list, types)
-
-    async def unsubscribe_all(self, *, timeout: float | None = None) -> None:
-        """Cancel every subscription of this connection."""
-        self._check_open()
-        _check_timeout(timeout)
-        await self._request(
-            ProtoId.QOT_SUB, _protocol.unsub_all_request(), qot_sub_pb2.Response, timeout
-        )
-        self._book.clear()
-
-    def subscriptions(self) -> dict[str, frozenset[SubType]]:
-        """This client's subscriptions as OpenD confirmed them (no request is sent)."""
-        return self._book.by_code()
-
-    async def query_subscription(
-        self, *, all_connections: bool = False, timeout: float | None = None
-    ) -> SubscriptionInfo:
-        """Ask OpenD what is subscribed (Qot_GetSubInfo) and how much quota is left."""
-        self._check_open()
-        _check_timeout(timeout)
-        resp = await self._request(
-            ProtoId.QOT_GET_SUB_INFO,
-            _protocol.sub_info_request(bool(all_connections)),
-            qot_get_sub_info_pb2.Response,
-            timeout,
-        )
-        return SubscriptionInfo.from_s2c(resp.s2c)
-
     async def get_global_state(self, *, timeout: float | None = None) -> dict[str, Any]:
         """GetGlobalState (1002): market states, login flags and server version, as a dict."""
         self._check_open()
@@ -513,8 +452,9 @@ class Client(TickerAPI):
 
     # -- push streams ----------------------------------------------------------------------
 
-    def _attacher(self, kind: str) -> KindAttacher:
-        return KindAttacher(self, KINDS_BY_NAME[kind].sub_types[0], self._routers[kind])
+    def _attacher(self, kind: str, sub_type: SubType | None = None) -> Attacher:
+        router = self._routers[kind]
+        return router.attacher(self, sub_type or KINDS_BY_NAME[kind].sub_types[0])
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: link state, traffic, requests, pushes and every stream.
@@ -544,6 +484,7 @@ class Client(TickerAPI):
             **totals,
             "pending_requests": conn.pending_requests,
             "request_latency_ms": latency,
+            "rate_limit": self._limiter.stats(),
             **stream_stats(routers),
         }
 
@@ -558,6 +499,11 @@ def connect(
     max_body: int = DEFAULT_MAX_BODY,
     reconnect: bool | ReconnectPolicy = False,
     rsa_private_key: str | os.PathLike[str] | bytes | None = None,
+    rate_limits: bool | Mapping[int, Limit | tuple[int, float]] = True,
+    transport: str = "tcp",
+    websocket_key: str | None = None,
+    ssl: bool | _ssl.SSLContext | None = None,
+    websocket_ping_interval: float = DEFAULT_PING_INTERVAL,
 ) -> Client:
     """Open a session with OpenD: ``async with aiofutu.connect("127.0.0.1", 11111) as client:``.
 
@@ -567,6 +513,12 @@ def connect(
     open streams so that no tick is lost or repeated (a :class:`Gap` is reported when more ticks
     were missed than OpenD keeps). ``rsa_private_key`` (a PEM path or bytes, the key OpenD is
     configured with) turns on OpenD's encryption: RSA for InitConnect, then AES for every body.
+    ``rate_limits`` keeps OpenD's request-rate limits (60 history first pages and 60 snapshots,
+    10 market-state requests per 30 s): a request over a limit waits for a slot, within its
+    timeout; False turns it off, a mapping ``{proto_id: Limit(count, window)}`` replaces the table.
+    ``transport="websocket"`` uses OpenD's WebSocket gateway (``port``: its websocket_port)
+    with ``websocket_key``, ``ssl`` (True or an SSLContext: ``wss://``) and a ping every
+    ``websocket_ping_interval`` seconds for KeepAlive (docs/websocket.md).
     """
     return Client(
         host,
@@ -577,4 +529,9 @@ def connect(
         max_body=max_body,
         reconnect=reconnect,
         rsa_private_key=rsa_private_key,
+        rate_limits=rate_limits,
+        transport=transport,
+        websocket_key=websocket_key,
+        ssl=ssl,
+        websocket_ping_interval=websocket_ping_interval,
     )

@@ -7,17 +7,21 @@ anyio error or an ``ExceptionGroup`` of its own tasks) escape.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = (
     "ClientClosed",
     "ConfigurationError",
     "ConnectError",
     "ConnectionLost",
     "FutuError",
+    "HistoryQuotaExhausted",
     "InvalidCode",
     "LocalProtocolError",
     "MissingDependency",
     "OpenDError",
     "ProtocolError",
+    "RateLimited",
     "RemoteProtocolError",
     "RequestTimeout",
     "SlowConsumer",
@@ -160,3 +164,55 @@ class UnsupportedMarket(ConfigurationError):
         self.what = what
         self.markets = markets
         super().__init__(f"{what} is available only for {', '.join(markets)} codes, not {code!r}")
+
+
+class RateLimited(RequestTimeout):
+    """OpenD's rate limit for this protocol frees a slot only after the request's timeout.
+
+    Raised at once, before anything is sent (the client waits for a slot when the timeout
+    allows it). ``retry_after`` is the wait in seconds that would have been needed.
+    """
+
+    def __init__(
+        self, proto_id: int, count: int, window: float, retry_after: float, timeout: float
+    ):
+        self.count = count
+        self.window = window
+        self.retry_after = retry_after
+        super().__init__(
+            f"OpenD allows {count} requests of proto_id={proto_id} per {window:g}s; the next slot "
+            f"frees up in {retry_after:.2f}s, after this request's timeout of {timeout:g}s "
+            "(pass a longer timeout to wait for it)",
+            proto_id=proto_id,
+            serial=0,
+            timeout=timeout,
+        )
+
+
+class HistoryQuotaExhausted(OpenDError):
+    """OpenD refused history K-lines of a new security: the history quota is used up.
+
+    Each distinct security requested within the quota's window (30 days in OpenD's docs; a
+    2026 export says 7) costs one unit. ``used``/``remain`` are the quota as 3104 reported it
+    right after the refusal; ``frees_at`` (UTC) is when the oldest unit is expected to free up,
+    or None when OpenD did not say when it was used.
+    """
+
+    def __init__(
+        self, error: OpenDError, *, code: str, used: int, remain: int, frees_at: Any
+    ) -> None:
+        super().__init__(
+            proto_id=error.proto_id,
+            ret_type=error.ret_type,
+            err_code=error.err_code,
+            ret_msg=error.ret_msg,
+        )
+        self.code = code
+        self.used = used
+        self.remain = remain
+        self.frees_at = frees_at
+        when = f"; the oldest unit frees up about {frees_at:%Y-%m-%d %H:%M} UTC" if frees_at else ""
+        self.args = (
+            f"history K-line quota exhausted: {used} securities used, {remain} left, so {code} "
+            f"cannot be requested{when} (OpenD: {error.ret_msg or 'no message'})",
+        )

@@ -255,3 +255,33 @@ class ColumnBuffer:
                 )
             )
         return cast("pl.DataFrame", plr.DataFrame(series))
+
+
+#: ``get_cur_kline``'s columns, in its order (3006; the K-line kind's row in ``_kinds``).
+CUR_KLINE_COLUMNS = (
+    "code",
+    "name",
+    "time_key",
+    "open",
+    "close",
+    "high",
+    "low",
+    "volume",
+    "turnover",
+    "pe_ratio",
+    "turnover_rate",
+    "last_close",
+)
+#: ``get_rt_data``'s columns, in its order (3008; the time-share kind's row in ``_kinds``).
+RT_COLUMNS = (
+    "code",
+    "name",
+    "time",
+    "is_blank",
+    "opened_mins",
+    "cur_price",
+    "last_close",
+    "avg_price",
+    "volume",
+    "turnover",
+)

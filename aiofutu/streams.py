@@ -15,7 +15,7 @@ import math
 import sys
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Generic, Literal, NamedTuple, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -52,6 +52,7 @@ _SLICE = 0.002
 _clock = time.perf_counter
 
 Overflow = Literal["drop_oldest", "raise", "block"]
+_I = TypeVar("_I")
 _OVERFLOWS = ("drop_oldest", "raise", "block")
 
 
@@ -227,18 +228,11 @@ class _Bounded(Sink):
             self._end(None)
 
 
-class TickerStream(_Bounded):
-    """``async for tick in stream`` over pushed ticks of one or more codes, as :class:`Ticker`.
+class _ItemStream(_Bounded, Generic[_I]):
+    """``async for item in stream`` over pushed items (models), with bounded buffering.
 
-    Statistics: ``received`` (ticks that reached the stream, kept or not), ``dropped`` (lost to
-    overflow), ``pending`` (buffered, not yet consumed) and ``gaps`` (holes and resets of the
-    tape seen on the wire). ``received == consumed + pending + dropped`` at all times.
-
-    With ``overflow="raise"`` the ticks lost to one overflow leave a hole in the buffer: the
-    ticks before it are delivered, then the next iteration raises :class:`SlowConsumer` with the
-    number lost, and only then come the ticks that arrived after it. The buffer is a chain of
-    segments, one per hole, so the per-tick path never checks for holes: only the step from one
-    segment to the next does.
+    The buffer and overflow machinery of :class:`TickerStream`, for any item type: the series
+    streams of :mod:`aiofutu.quotes.series_stream` use it too.
     """
 
     wants_models = True
@@ -254,9 +248,9 @@ class TickerStream(_Bounded):
     ) -> None:
         super().__init__(attacher, codes, _check_buffer(buffer), _check_overflow(overflow), on_gap)
         #: the segment being consumed
-        self._buf: deque[Ticker] = deque()
+        self._buf: deque[_I] = deque()
         #: overflow="raise" only: the segments after a hole, each with the ticks lost before it
-        self._later: deque[tuple[int, deque[Ticker]]] = deque()
+        self._later: deque[tuple[int, deque[_I]]] = deque()
         self._queued = 0  # ticks in ``_later``
         #: ticks handed out since the clock was last read, and when the consumer last waited
         self._streak = 0
@@ -270,7 +264,7 @@ class TickerStream(_Bounded):
     def _is_full(self) -> bool:
         return len(self._buf) + self._queued >= self.buffer
 
-    def _put_models(self, ticks: list[Ticker]) -> None:
+    def _put_models(self, ticks: list[_I]) -> None:
         buf = self._buf
         n = len(ticks)
         self.received += n
@@ -289,7 +283,7 @@ class TickerStream(_Bounded):
             self._wake = None
             wake.set()
 
-    def _put_after_hole(self, ticks: list[Ticker]) -> None:
+    def _put_after_hole(self, ticks: list[_I]) -> None:
         """overflow="raise": keep what fits; the rest is a hole, and later ticks go after it."""
         later = self._later
         n = len(ticks)
@@ -310,9 +304,9 @@ class TickerStream(_Bounded):
                 later.append((lost, deque()))
 
     def _put_raw(self, code: str, cols: TickColumns) -> None:
-        raise AssertionError("TickerStream takes models")  # pragma: no cover
+        raise AssertionError(f"{type(self).__name__} takes models")  # pragma: no cover
 
-    def _next_segment(self) -> deque[Ticker]:
+    def _next_segment(self) -> deque[_I]:
         """Step over the hole after the current segment: raise for it, then go on after it."""
         lost, segment = self._later.popleft()
         self._queued -= len(segment)
@@ -320,7 +314,7 @@ class TickerStream(_Bounded):
         self._hole(lost)
         return segment  # pragma: no cover (a hole always lost something)
 
-    async def __anext__(self) -> Ticker:
+    async def __anext__(self) -> _I:
         buf = self._buf
         while True:
             if buf:
@@ -352,7 +346,7 @@ class TickerStream(_Bounded):
             await self._wait()
             self._since = _clock()
 
-    def drain(self) -> list[Ticker]:
+    def drain(self) -> list[_I]:
         """Everything buffered now up to the next hole, without waiting.
 
         Raises like iteration: :class:`SlowConsumer` when a hole comes first (the next call
@@ -367,6 +361,21 @@ class TickerStream(_Bounded):
         if not out and (self._ended or self._closed):
             self._raise_end()
         return out
+
+
+class TickerStream(_ItemStream["Ticker"]):
+    """``async for tick in stream`` over pushed ticks of one or more codes, as :class:`Ticker`.
+
+    Statistics: ``received`` (ticks that reached the stream, kept or not), ``dropped`` (lost to
+    overflow), ``pending`` (buffered, not yet consumed) and ``gaps`` (holes and resets of the
+    tape seen on the wire). ``received == consumed + pending + dropped`` at all times.
+
+    With ``overflow="raise"`` the ticks lost to one overflow leave a hole in the buffer: the
+    ticks before it are delivered, then the next iteration raises :class:`SlowConsumer` with the
+    number lost, and only then come the ticks that arrived after it. The buffer is a chain of
+    segments, one per hole, so the per-tick path never checks for holes: only the step from one
+    segment to the next does.
+    """
 
 
 class TickerFrameStream(_Bounded):

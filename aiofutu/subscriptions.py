@@ -81,6 +81,9 @@ class SubscriptionRecord:
     session: int = 0
     #: ``time.monotonic()`` when first confirmed (kept when re-subscribed)
     since: float = 0.0
+    #: rehab types registered for K-line pushes (RehabType wire values; empty: OpenD's default,
+    #: forward-adjusted only)
+    rehab_types: tuple[int, ...] = ()
 
 
 class SubBatch(NamedTuple):
@@ -91,6 +94,8 @@ class SubBatch(NamedTuple):
     extended_time: bool
     session: int
     codes: list[str]
+    #: RehabType wire values registered for K-line pushes (empty: OpenD's default)
+    rehab_types: tuple[int, ...] = ()
 
 
 class SubscriptionBook:
@@ -126,10 +131,12 @@ class SubscriptionBook:
         first_push: bool = False,
         extended_time: bool = False,
         session: int = 0,
+        rehab_types: Iterable[int] = (),
     ) -> None:
         """Record a Qot_Sub OpenD accepted. Push, once registered, stays until unsubscribed."""
         now = time.monotonic()
         types = list(sub_types)
+        rehab = tuple(rehab_types)
         for code in codes:
             for t in types:
                 old = self._records.get((code, t))
@@ -141,6 +148,7 @@ class SubscriptionBook:
                     extended_time=extended_time,
                     session=session,
                     since=now if old is None else old.since,
+                    rehab_types=rehab or (() if old is None else old.rehab_types),
                 )
 
     def forget(self, codes: Iterable[str], sub_types: Iterable[SubType]) -> None:
@@ -169,12 +177,13 @@ class SubscriptionBook:
         """The Qot_Sub requests that restore every record: grouped by sub type and options,
         at most :data:`MAX_CODES_PER_SUB` codes each, first push off (the kinds restore their
         own state afterwards)."""
-        groups: dict[tuple[SubType, bool, bool, int], list[str]] = {}
+        groups: dict[tuple[SubType, bool, bool, int, tuple[int, ...]], list[str]] = {}
         for r in self._records.values():
-            groups.setdefault((r.sub_type, r.push, r.extended_time, r.session), []).append(r.code)
+            key = (r.sub_type, r.push, r.extended_time, r.session, r.rehab_types)
+            groups.setdefault(key, []).append(r.code)
         step = MAX_CODES_PER_SUB
         return [
-            SubBatch(sub_type, push, ext, sess, codes[i : i + step])
-            for (sub_type, push, ext, sess), codes in groups.items()
+            SubBatch(sub_type, push, ext, sess, codes[i : i + step], rehab)
+            for (sub_type, push, ext, sess, rehab), codes in groups.items()
             for i in range(0, len(codes), step)
         ]

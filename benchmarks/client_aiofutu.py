@@ -7,6 +7,7 @@
 ``slow``     a ``ticker_stream`` with a bounded ``drop_oldest`` buffer that is never read
 ``rt``       ``get_rt_ticker`` / ``get_rt_ticker_frame`` latency
 ``connect``  ``async with aiofutu.connect(...)`` until ready
+``snapshot`` ``get_market_snapshot`` / ``get_market_snapshot_frame`` latency for ``--codes N``
 
 The push modes print ``ready`` once subscribed, then wait for the burst the runner commands.
 """
@@ -66,7 +67,9 @@ async def _push(args: argparse.Namespace) -> None:
     usage = Usage()
     profiler = _Profiler(args.profile)
     rsa_key = args.rsa_key or None  # encrypted: RSA InitConnect, then AES-CBC
-    async with aiofutu.connect("127.0.0.1", args.port, rsa_private_key=rsa_key) as client:
+    async with aiofutu.connect(
+        "127.0.0.1", args.port, rsa_private_key=rsa_key, transport=args.transport
+    ) as client:
         stream: Any
         if args.mode == "frames":
             stream = client.ticker_frames(
@@ -174,9 +177,40 @@ async def _connect(args: argparse.Namespace) -> None:
     emit("result", latencies=times)
 
 
+def snapshot_codes(n: int) -> list[str]:
+    """The codes of the snapshot rows (the simulator runs with ``--allow-any-code``)."""
+    return [f"HK.{10_000 + i:05d}" for i in range(n)]
+
+
+async def _snapshot(args: argparse.Namespace) -> None:
+    import polars  # noqa: F401  # loaded before timing, as in an app that asks for frames
+
+    import aiofutu
+
+    codes = snapshot_codes(args.codes)
+    out: dict[str, list[float]] = {}
+    async with aiofutu.connect("127.0.0.1", args.port, timeout=60) as client:
+        for kind in ("models", "polars"):
+            call: Any = (
+                client.get_market_snapshot if kind == "models" else client.get_market_snapshot_frame
+            )
+            got = await call(codes)
+            if len(got) != len(codes):
+                fail(f"get_market_snapshot returned {len(got)} rows for {len(codes)} codes")
+            for _ in range(args.warmup):
+                await call(codes)
+            times = []
+            for _ in range(args.calls):
+                t0 = time.perf_counter()
+                await call(codes)
+                times.append(time.perf_counter() - t0)
+            out[f"{kind}:{len(codes)}"] = times
+    emit("result", latencies=out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=("models", "frames", "slow", "rt", "connect"))
+    parser.add_argument("mode", choices=("models", "frames", "slow", "rt", "connect", "snapshot"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--code", default="HK.00700")
     parser.add_argument("--n", type=int, default=200_000, help="ticks expected")
@@ -188,13 +222,17 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--codes", type=int, default=400, help="codes per snapshot call")
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--rsa-key", default="", help="encrypt with OpenD's RSA key (PEM file)")
+    parser.add_argument(
+        "--transport", default="tcp", choices=("tcp", "websocket"), help="--port is its port"
+    )
     parser.add_argument(
         "--profile", default="", help="profile the push loop: *.prof cProfile, *.txt pyinstrument"
     )
     args = parser.parse_args()
-    run = {"rt": _rt, "connect": _connect}.get(args.mode, _push)
+    run = {"rt": _rt, "connect": _connect, "snapshot": _snapshot}.get(args.mode, _push)
     try:
         anyio.run(run, args)
     except Exception as exc:

@@ -30,9 +30,17 @@ import time
 
 import anyio
 
-from ._common import Usage, emit, fail
+from ._common import Usage, emit
+from ._common import fail as _fail
 
 CODE = "HK.00700"
+
+
+def fail(message: str) -> None:
+    """Kill the children, then report the error and exit at once."""
+    for procs in _PROCS:
+        procs.close()
+    _fail(message)
 
 
 def _free_port() -> int:
@@ -63,8 +71,22 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     fail(f"{what} did not listen on {port} within 30 s")
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGKILL when this process dies, however."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class Procs:
-    """Child processes, each killed by its own id at the end."""
+    """Child processes, each killed by its own id at the end.
+
+    Nothing is left behind after a failed or cancelled run: :meth:`close` runs before any
+    error is reported (``fail`` exits at once), SIGTERM unwinds to it, and on Linux every child
+    also dies with this process if it is killed outright (``PR_SET_PDEATHSIG``). The runner
+    kills the whole process group of a benchmark child too.
+    """
 
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -72,7 +94,14 @@ class Procs:
 
     def start(self, argv: list[str]) -> subprocess.Popen[bytes]:
         log = open(os.path.join(self.tmp.name, f"p{len(self.procs)}.log"), "wb")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        linux = sys.platform.startswith("linux")
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if linux else None,
+        )
+        log.close()  # the child holds its own copy
         self.procs.append(proc)
         return proc
 
@@ -98,12 +127,15 @@ class Procs:
         )  # fmt: skip
 
     def close(self) -> None:
-        for proc in self.procs:
+        procs, self.procs = self.procs, []
+        for proc in procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)
-        self.tmp.cleanup()
+        with contextlib.suppress(OSError):
+            self.tmp.cleanup()
 
 
 async def _stored(url: str, n: int, timeout: float = 90, *, settle: bool = True) -> None:
@@ -204,6 +236,8 @@ async def _pipeline(args: argparse.Namespace, procs: Procs) -> None:
             t1 = time.monotonic()
             rate = count / (t1 - t0)
         else:
+            for _ in range(ticks.pending):  # they waited for this loop, not for the pipeline
+                await anext(ticks)
             with anyio.move_on_after(args.seconds):
                 async for _tick in ticks:
                     lat.append(clock() - ticks.last_published)
@@ -234,6 +268,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, help="the runner's simulator (unused: own one)")
     args = parser.parse_args()
     procs = Procs()
+    _PROCS.append(procs)
+    signal.signal(signal.SIGTERM, _terminated)  # unwind to procs.close()
     try:
         run = _floor if args.mode == "floor" else _pipeline
         anyio.run(run, args, procs, backend="asyncio")
@@ -243,6 +279,13 @@ def main() -> None:
         fail(f"{type(exc).__name__}: {exc} {traceback.format_exc()[-600:]!r}")
     finally:
         procs.close()
+
+
+_PROCS: list[Procs] = []
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 ``slow``     the same handler, blocked (sleeping) from its first call on
 ``rt``       ``get_rt_ticker`` latency (pandas)
 ``connect``  ``OpenQuoteContext(...)`` construction until ready
+``snapshot`` ``get_market_snapshot`` latency (pandas) for ``--codes N``
 
 Run it with ``HOME`` pointed at a scratch folder: importing ``futu`` creates log folders there.
 It also installs a SIGINT handler that calls ``os._exit``; the runner stops it with SIGKILL.
@@ -158,9 +159,29 @@ def _connect(args: argparse.Namespace) -> None:
     os._exit(0)
 
 
+def _snapshot(args: argparse.Namespace) -> None:
+    futu = _sdk()
+    codes = [f"HK.{10_000 + i:05d}" for i in range(args.codes)]  # as client_aiofutu's
+    ctx = futu.OpenQuoteContext(host="127.0.0.1", port=args.port)
+    ret, data = ctx.get_market_snapshot(codes)
+    if ret != futu.RET_OK or len(data) != len(codes):
+        fail(f"get_market_snapshot failed: {data if ret != futu.RET_OK else len(data)}")
+    for _ in range(args.warmup):
+        ctx.get_market_snapshot(codes)
+    times = []
+    for _ in range(args.calls):
+        t0 = time.perf_counter()
+        ret, data = ctx.get_market_snapshot(codes)
+        times.append(time.perf_counter() - t0)
+        if ret != futu.RET_OK:
+            fail(f"get_market_snapshot failed: {data}")
+    emit("result", latencies={f"pandas:{len(codes)}": times})
+    os._exit(0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=("push", "slow", "rt", "connect"))
+    parser.add_argument("mode", choices=("push", "slow", "rt", "connect", "snapshot"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--code", default="HK.00700")
     parser.add_argument("--n", type=int, default=200_000, help="ticks expected")
@@ -169,10 +190,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--codes", type=int, default=400, help="codes per snapshot call")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--rsa-key", default="", help="encrypt with OpenD's RSA key (PEM file)")
     args = parser.parse_args()
-    run = {"rt": _rt, "connect": _connect}.get(args.mode, _push)
+    run = {"rt": _rt, "connect": _connect, "snapshot": _snapshot}.get(args.mode, _push)
     try:
         run(args)
     except Exception as exc:

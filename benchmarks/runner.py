@@ -30,7 +30,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
+from . import series
 from ._common import PREFIX
+from .series import SERIES_SECTIONS
+from .state import state_rows, state_section
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +41,22 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
 CODE = "HK.00700"
-SECTIONS = ("push1", "push10", "push1aes", "slow", "rt", "connect", "import", "bridge")
+SECTIONS = (
+    "push1",
+    "push10",
+    "push1aes",
+    "push1ws",
+    "slow",
+    "rt",
+    "connect",
+    "import",
+    "bridge",
+    "snapshot",
+    "state",
+    *SERIES_SECTIONS,
+)
+#: codes per get_market_snapshot call in the snapshot rows (OpenD's per-request limit)
+SNAPSHOT_CODES = 400
 #: (section, ticks per push, measurement, short name for the CPU/RSS rows, encrypted)
 PUSH_SECTIONS = (
     ("push1", 1, "push 1 tick/msg", "push 1", False),
@@ -62,6 +80,7 @@ class Child:
     def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.port = 0  # the simulator's, once it reported it
+        self.websocket_port = 0  # its WebSocket gateway's
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[str] = open(self.log_path, "w")  # closed in kill()
         self._lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -75,6 +94,7 @@ class Child:
             env=env,
             start_new_session=True,  # a Ctrl-C in the terminal reaches only the runner
         )
+        self._group_killed = False
         Child.live.add(self)
         threading.Thread(target=self._pump, name=f"pump-{name}", daemon=True).start()
 
@@ -135,11 +155,17 @@ class Child:
         self.kill()
 
     def kill(self) -> None:
+        """Kill the child and what it started (its own process group: a bridge benchmark's
+        nats-server, simulator and bridge), even when the child itself is already gone."""
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(10)
+        if hasattr(os, "killpg") and not self._group_killed:
+            self._group_killed = True  # once: the group id may be reused after its last member
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # start_new_session: pgid == pid
         for pipe in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 if pipe is not None:
@@ -163,6 +189,9 @@ class Plan:
     rt_warmup: int = 10
     connects: int = 10
     imports: int = 10
+    #: snapshot calls per client (OpenD allows 60 snapshot requests per 30 s; keep below it)
+    snapshot_calls: int = 20
+    snapshot_warmup: int = 2
     stream_buffer: int = 10_000
     stream_overflow: str = "block"
     frames_max_rows: int = 10_000
@@ -186,6 +215,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
             rt_warmup=5,
             connects=3,
             imports=3,
+            snapshot_calls=8,
+            snapshot_warmup=1,
             quick=True,
         )
     if args.repeat is not None:
@@ -246,7 +277,9 @@ class Bench:
             argv += ["--rsa-key", self.rsa_key(), "--aes-mode", "cbc"]
         sim = Child(f"sim-{self.sim_starts}", argv, env=self.env(), log_dir=self.logs)
         self.sim = sim
-        sim.port = int(sim.expect("ready", 30)["port"])
+        ready = sim.expect("ready", 30)
+        sim.port = int(ready["port"])
+        sim.websocket_port = int(ready.get("websocket_port") or 0)
         return sim
 
     def rsa_key(self) -> str:
@@ -268,8 +301,10 @@ class Bench:
         assert self.sim is not None
         return self.sim.port
 
-    def child(self, name: str, module: str, args: list[str], *, sdk: bool = False) -> Child:
-        argv = [sys.executable, "-m", module, *args, "--port", str(self.port)]
+    def child(
+        self, name: str, module: str, args: list[str], *, sdk: bool = False, port: int = 0
+    ) -> Child:
+        argv = [sys.executable, "-m", module, *args, "--port", str(port or self.port)]
         return Child(f"{len(self.runs):03d}-{name}", argv, env=self.env(sdk=sdk), log_dir=self.logs)
 
     # -- push ---------------------------------------------------------------------------
@@ -298,7 +333,8 @@ class Bench:
             args = ["slow", *common, "--tpp", str(tpp)]
         else:
             module, sdk = "benchmarks.client_aiofutu", False
-            mode = {"models": "models", "frames": "frames", "slow": "slow"}[client]
+            modes = {"models": "models", "models-ws": "models", "frames": "frames", "slow": "slow"}
+            mode = modes[client]
             args = [mode, *common]
             if mode == "models":
                 args += ["--buffer", str(plan.stream_buffer), "--overflow", plan.stream_overflow]
@@ -319,7 +355,11 @@ class Bench:
                 args += ["--profile", profile]
         sim = self.sim
         assert sim is not None
-        proc = self.child(f"{client}-{tpp}-{rep}", module, args, sdk=sdk)
+        port = 0
+        if client.endswith("-ws"):  # the same client, through the simulator's WebSocket gateway
+            args += ["--transport", "websocket"]
+            port = sim.websocket_port
+        proc = self.child(f"{client}-{tpp}-{rep}", module, args, sdk=sdk, port=port)
         ok = False
         try:
             proc.expect("ready", 60)
@@ -381,6 +421,18 @@ class Bench:
                     continue
                 print(f"  profile of {client} at {tpp} tick(s)/push written to {path}")
 
+    def websocket_section(self) -> None:
+        """push1 into ticker_stream over TCP and over the WebSocket gateway, alternately, from
+        one simulator (the same burst, the same client code; only the transport differs)."""
+        plan = self.plan
+        for rep in range(plan.repeat):
+            for client in ("models", "models-ws"):
+                self.attempt(
+                    "push1ws",
+                    lambda c=client, r=rep: self.push_run(c, 1, plan.n_push, r),
+                    f"{client} 1 tick(s)/push #{rep + 1}",
+                )
+
     def encrypted_section(self) -> None:
         """push1 again with RSA + AES-CBC on every connection (its own simulator)."""
         try:
@@ -441,6 +493,35 @@ class Bench:
                 },
                 f"get_rt_ticker {client}",
             )
+
+    def snapshot_section(self) -> None:
+        """get_market_snapshot of 400 codes, on a simulator of its own that knows any code."""
+        plan = self.plan
+        args = ["snapshot", "--codes", str(SNAPSHOT_CODES), "--calls", str(plan.snapshot_calls)]
+        args += ["--warmup", str(plan.snapshot_warmup)]
+        shared = self.sim
+        argv = [sys.executable, "-m", "benchmarks.sim_proc", "--allow-any-code"]
+        argv += ["--max-ticks", "20"]  # the tape each made-up security starts with
+        self.sim_starts += 1
+        sim = Child(f"sim-{self.sim_starts}-snapshot", argv, env=self.env(), log_dir=self.logs)
+        try:
+            sim.port = int(sim.expect("ready", 30)["port"])
+            self.sim = sim
+            for client, module, sdk in (
+                ("aiofutu", "benchmarks.client_aiofutu", False),
+                ("sdk", "benchmarks.client_sdk", True),
+            ):
+                self.attempt(
+                    "snapshot",
+                    lambda c=client, m=module, s=sdk: {
+                        "client": c,
+                        **self.simple_run(f"snapshot-{c}", m, args, 240, sdk=s),
+                    },
+                    f"get_market_snapshot({SNAPSHOT_CODES}) {client}",
+                )
+        finally:
+            self.sim = shared
+            sim.kill()
 
     def connect_section(self) -> None:
         plan = self.plan
@@ -534,11 +615,16 @@ class Bench:
             ("push1", lambda: self.push_section(1)),
             ("push10", lambda: self.push_section(10)),
             ("push1aes", self.encrypted_section),
+            ("push1ws", self.websocket_section),
             ("slow", self.slow_section),
             ("rt", self.rt_section),
             ("connect", self.connect_section),
             ("import", self.import_section),
             ("bridge", self.bridge_section),
+            ("snapshot", self.snapshot_section),
+            ("kline", lambda: series.kline_section(self)),
+            ("klinepush", lambda: series.klinepush_section(self)),
+            ("state", lambda: state_section(self)),
         )
         for name, fn in steps:
             if name in sections:
@@ -751,6 +837,35 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                 row.target = f">={faster:g}x faster"
                 row.met = 1 / row.vs_sdk >= faster
             rows.append(row)
+    # get_market_snapshot
+    snap = {r["client"]: r["latencies"] for r in runs if r["section"] == "snapshot"}
+    sdk_snap = snap.get("sdk", {}).get(f"pandas:{SNAPSHOT_CODES}")
+    for client, key, label in (
+        ("sdk", "pandas", "SDK get_market_snapshot (pandas)"),
+        ("aiofutu", "models", "aiofutu get_market_snapshot (list[Snapshot])"),
+        ("aiofutu", "polars", "aiofutu get_market_snapshot_frame (polars)"),
+    ):
+        values = snap.get(client, {}).get(f"{key}:{SNAPSHOT_CODES}")
+        if not values:
+            continue
+        ms = [v * 1e3 for v in values]
+        row = Row(
+            "snapshot",
+            f"get_market_snapshot({SNAPSHOT_CODES})",
+            label,
+            "ms",
+            statistics.median(ms),
+            min(ms),
+            _p99(ms),
+            "p99",
+            len(ms),
+            False,
+        )
+        if client == "aiofutu" and sdk_snap:
+            row.vs_sdk = row.median / (statistics.median(sdk_snap) * 1e3)
+            row.target = ">=5x faster"
+            row.met = 1 / row.vs_sdk >= 5
+        rows.append(row)
     # connect and import
     for section, measurement, names in (
         (
@@ -778,7 +893,34 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
                 if rs[0].get("polars"):
                     row.target += " (polars was imported!)"
             rows.append(row)
+    rows.extend(_websocket_rows(of))
     rows.extend(_bridge_rows(of))
+    rows.extend(state_rows(runs))
+    rows.extend(series.series_rows(runs, Row))
+    return rows
+
+
+def _websocket_rows(of: Callable[..., list[dict[str, Any]]]) -> list[Row]:
+    """push1ws: ticker_stream over TCP and over the WebSocket gateway, same run."""
+    labels = {
+        "models": "aiofutu ticker_stream over TCP",
+        "models-ws": "aiofutu ticker_stream over WebSocket",
+    }
+    rows: list[Row] = []
+    tcp = [r["rate"] for r in of("push1ws", "models", 1)]
+    for key, what, unit, higher in (
+        ("rate", "push 1 tick/msg, TCP vs WebSocket", "ticks/s", True),
+        ("cpu_us_per_tick", "CPU/tick, push 1 TCP vs WebSocket", "us/tick", False),
+    ):
+        for client, label in labels.items():
+            rs = of("push1ws", client, 1)
+            if not rs:
+                continue
+            med, lo, hi = _stats([r[key] for r in rs])
+            row = Row("push1ws", what, label, unit, med, lo, hi, "min..max", len(rs), higher)
+            if client == "models-ws" and key == "rate" and tcp:
+                row.target = f"{med / statistics.median(tcp):.2f}x TCP (info)"
+            rows.append(row)
     return rows
 
 
@@ -820,7 +962,7 @@ def _bridge_rows(of: Callable[[str, str], list[dict[str, Any]]]) -> list[Row]:
 
 
 def _fmt(value: float, unit: str) -> str:
-    if unit == "ticks/s":
+    if unit in ("ticks/s", "pushes/s"):
         return f"{value:,.0f}"
     if unit in ("ms", "us/tick"):
         return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"

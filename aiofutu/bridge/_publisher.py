@@ -1,17 +1,11 @@
 """The bridge: OpenD ticker streams in, JetStream messages out, with a declared overflow policy.
 
-Three tasks per bridge, none of which ever blocks the OpenD reader:
-
-* the **pump** reads the client's ticker stream (its own bounded buffer) and appends encoded
-  messages to the bounded publish queue (``buffer``), dropping the oldest and counting them
-  when it is full (``overflow="drop"``) or waiting for room (``overflow="stall"``: the ticker
-  stream then fills and holds OpenD's pushes back, losing nothing);
-* the **sender** publishes from the queue with nats-py's async publish, at most
-  ``max_pending`` acks in flight;
-* the **acker** takes the acks in publish order. When one does not come in ``ack_timeout``
-  (the broker is down or slow), every unacknowledged message goes back to the head of the
-  queue, in order, and is sent again: JetStream's de-duplication by ``Nats-Msg-Id`` stores
-  each one once, and per subject the stream keeps the tape order.
+The **pump** reads the client's ticker stream (its own bounded buffer) and appends encoded
+messages to the bounded publish queue (``buffer``) of a :class:`~._jetstream.Publisher`,
+dropping the oldest and counting them when it is full (``overflow="drop"``) or waiting for room
+(``overflow="stall"``: the ticker stream then fills and holds OpenD's pushes back, losing
+nothing). The publisher sends with at most ``max_pending`` acks in flight and re-sends what
+JetStream did not acknowledge (see :mod:`._jetstream`).
 """
 
 from __future__ import annotations
@@ -20,18 +14,22 @@ import dataclasses
 import logging
 import math
 import re
-from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 
 from ..codes import parse_code
 from ..enums import Market
 from ..errors import ConfigurationError, FutuError
 from . import _subjects
+from ._jetstream import (
+    DEFAULT_BUFFER,
+    DEFAULT_MAX_PENDING,
+    BridgeOverflow,
+    BridgeStats,
+    Publisher,
+)
 from ._nats import connect_nats, import_nats, is_connection, require_asyncio
 
 if TYPE_CHECKING:
@@ -44,10 +42,7 @@ __all__ = ("BridgeStats", "Publisher", "ensure_stream", "parse_duration", "run")
 
 logger = logging.getLogger("aiofutu.bridge")
 
-BridgeOverflow = Literal["drop", "stall"]
 _LOW32 = 0xFFFFFFFF
-DEFAULT_BUFFER = 200_000
-DEFAULT_MAX_PENDING = 4_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
@@ -78,224 +73,6 @@ def parse_size(text: str | int) -> int:
         raise ConfigurationError(f"not a size: {text!r} (e.g. 512MB, 10GiB, -1 for no limit)")
     unit = (match[2] or "b").lower()[0]
     return int(match[1]) * {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[unit]
-
-
-@dataclass
-class BridgeStats:
-    """Counters of one bridge (``stats()`` and the ``--stats`` line)."""
-
-    #: messages the stream stored (acked, not duplicates)
-    published: int = 0
-    #: messages the stream acknowledged as duplicates (already stored by this or another bridge)
-    duplicates: int = 0
-    #: messages sent and not yet acknowledged
-    pending_acks: int = 0
-    #: ticks lost to the publish queue's bound (``overflow="drop"``)
-    dropped: int = 0
-    #: messages waiting in the publish queue
-    queued: int = 0
-    #: messages sent again after a missing ack (stored once all the same)
-    resent: int = 0
-    #: ticks of a backfill (startup) that the stream already held, not sent
-    skipped: int = 0
-    #: whether the NATS connection is up
-    nats_connected: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def line(self) -> str:
-        """One line for logs and ``--stats``."""
-        return (
-            f"published={self.published} duplicates={self.duplicates} "
-            f"pending_acks={self.pending_acks} dropped={self.dropped} queued={self.queued} "
-            f"resent={self.resent} skipped={self.skipped} "
-            f"nats={'up' if self.nats_connected else 'down'}"
-        )
-
-
-_Item = tuple[str, bytes, dict[str, str]]
-
-
-class Publisher:
-    """A bounded, pipelined JetStream publisher with go-back-N resend on a missing ack."""
-
-    def __init__(
-        self,
-        nc: Any,
-        *,
-        stream: str,
-        buffer: int = DEFAULT_BUFFER,
-        overflow: BridgeOverflow = "drop",
-        max_pending: int = DEFAULT_MAX_PENDING,
-        ack_timeout: float = 2.0,
-    ) -> None:
-        if type(buffer) is not int or buffer < 1:
-            raise ConfigurationError(f"buffer must be a positive int, got {buffer!r}")
-        if overflow not in ("drop", "stall"):
-            raise ConfigurationError(f"overflow must be 'drop' or 'stall', got {overflow!r}")
-        if type(max_pending) is not int or max_pending < 1:
-            raise ConfigurationError(f"max_pending must be a positive int, got {max_pending!r}")
-        self._nats = import_nats()
-        self._nc = nc
-        self._js = nc.jetstream(publish_async_max_pending=max_pending)
-        self.stream = stream
-        self.buffer = buffer
-        self.overflow: BridgeOverflow = overflow
-        self.ack_timeout = ack_timeout
-        self.stats = BridgeStats()
-        self._queue: deque[_Item] = deque()
-        self._inflight: deque[tuple[_Item, Any]] = deque()
-        self._lock = anyio.Lock()
-        self._have_items = anyio.Event()
-        self._have_acks = anyio.Event()
-        self._space: anyio.Event | None = None
-        self._warned = False
-
-    # -- input (the pump) --------------------------------------------------------------------
-
-    @property
-    def backlog(self) -> int:
-        """Messages queued or in flight (what the bound applies to)."""
-        return len(self._queue) + len(self._inflight)
-
-    def offer(self, item: _Item) -> None:
-        """Queue one message without waiting; at the bound, the oldest queued one is dropped."""
-        queue = self._queue
-        if self.backlog >= self.buffer and queue:
-            queue.popleft()
-            self.stats.dropped += 1
-            if not self._warned:
-                self._warned = True
-                logger.warning(
-                    "bridge: NATS is behind the feed, dropping the oldest queued ticks "
-                    "(buffer=%d, overflow=drop)",
-                    self.buffer,
-                )
-        queue.append(item)
-        self._have_items.set()
-
-    async def put(self, item: _Item) -> None:
-        """Queue one message: ``overflow="stall"`` waits for room, ``"drop"`` never waits."""
-        if self.overflow == "stall":
-            while self.backlog >= self.buffer:
-                self._space = anyio.Event()
-                await self._space.wait()
-        self.offer(item)
-
-    # -- output ------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Send and collect acks until cancelled."""
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._sender, name="aiofutu-bridge-sender")
-            tg.start_soon(self._acker, name="aiofutu-bridge-acker")
-
-    async def _sender(self) -> None:
-        errors = self._nats.errors
-        js_errors = self._nats.js.errors
-        queue = self._queue
-        inflight = self._inflight
-        publish = self._js.publish_async
-        while True:
-            if not queue:
-                self._have_items = anyio.Event()
-                await self._have_items.wait()
-                continue
-            failed = False
-            async with self._lock:  # a batch per lock: the acker's resend takes it too
-                for _ in range(min(len(queue), 512)):
-                    item = queue.popleft()
-                    try:
-                        future = await publish(
-                            item[0], item[1], headers=item[2], wait_stall=self.ack_timeout
-                        )
-                    except (js_errors.TooManyStalledMsgsError, errors.Error, OSError) as exc:
-                        queue.appendleft(item)  # not sent: first in line again
-                        logger.debug("bridge: publish not possible now (%r); retrying", exc)
-                        failed = True
-                        break
-                    inflight.append((item, future))
-                self._have_acks.set()
-            if failed:
-                await anyio.sleep(0.05)
-            else:
-                await anyio.lowlevel.checkpoint()
-
-    async def _acker(self) -> None:
-        """Count acks in publish order; a missing or failed one sends everything in flight
-        again. Acks that are already in cost no wait: only the oldest pending one is awaited."""
-        import asyncio
-
-        inflight = self._inflight
-        stats = self.stats
-        while True:
-            if not inflight:
-                self._have_acks = anyio.Event()
-                await self._have_acks.wait()
-                continue
-            head = inflight[0][1]
-            if not head.done():
-                with anyio.move_on_after(self.ack_timeout):
-                    await asyncio.wait((head,))
-            failed = False
-            while inflight and inflight[0][1].done():
-                item, future = inflight[0]
-                if future.cancelled() or future.exception() is not None:
-                    exc = None if future.cancelled() else future.exception()
-                    logger.debug("bridge: publish of %s failed: %r", item[0], exc)
-                    failed = True
-                    break
-                inflight.popleft()
-                if future.result().duplicate:
-                    stats.duplicates += 1
-                else:
-                    stats.published += 1
-            self._released()
-            if failed or (inflight and inflight[0][1] is head and not head.done()):
-                await self._resend()
-
-    async def _resend(self) -> None:
-        """No ack in time: every message in flight goes back to the head of the queue."""
-        async with self._lock:
-            items = [item for item, _ in self._inflight]
-            for _, future in self._inflight:
-                if not future.done():
-                    future.cancel()
-            self._inflight.clear()
-            self._queue.extendleft(reversed(items))
-            self.stats.resent += len(items)
-            if items:
-                logger.warning(
-                    "bridge: no ack from JetStream within %gs; re-sending %d message(s) "
-                    "(de-duplicated by Nats-Msg-Id)",
-                    self.ack_timeout,
-                    len(items),
-                )
-                self._have_items.set()
-        await anyio.sleep(0.1)
-
-    def _released(self) -> None:
-        space = self._space
-        if space is not None and self.backlog < self.buffer:
-            self._space = None
-            space.set()
-        if self._warned and self.backlog < self.buffer // 2:
-            self._warned = False
-
-    def snapshot(self) -> BridgeStats:
-        """The counters now."""
-        stats = self.stats
-        stats.pending_acks = len(self._inflight)
-        stats.queued = len(self._queue)
-        stats.nats_connected = bool(self._nc.is_connected)
-        return stats
-
-    async def drain(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds until everything queued is acknowledged."""
-        with anyio.move_on_after(timeout):
-            while self.backlog:  # noqa: ASYNC110  # polling the counters the tasks move
-                await anyio.sleep(0.01)
-            return True
-        return False
 
 
 async def ensure_stream(
@@ -399,15 +176,40 @@ def _check_kinds(kinds: Iterable[str] | str) -> tuple[str, ...]:
 class Bridge:
     """A running bridge (handed out by ``task_status`` of :func:`run`): its counters."""
 
-    def __init__(self, publisher: Publisher, stream_dropped: Callable[[], int]) -> None:
+    def __init__(self, publisher: Publisher, ticks: Any = None) -> None:
         self.publisher = publisher
-        self._stream_dropped = stream_dropped
+        self._ticks = ticks
 
     def stats(self) -> BridgeStats:
-        """The counters now (``dropped`` includes ticks the ticker stream itself dropped)."""
+        """The counters now: ``dropped`` includes ticks the ticker stream itself dropped,
+        ``queued`` those it holds that the pump has not taken yet."""
         stats = dataclasses.replace(self.publisher.snapshot(), extra={})
-        stats.dropped += self._stream_dropped()
+        if self._ticks is not None:
+            stats.dropped += self._ticks.dropped
+            stats.queued += self._ticks.pending
         return stats
+
+
+def _stopped(bridge: Bridge, on_stop: Callable[[BridgeStats], None] | None) -> None:
+    """The last word of a bridge: what it published, and what it did not (counted)."""
+    stats = bridge.stats()
+    if on_stop is not None:
+        try:
+            on_stop(stats)
+        except Exception:
+            logger.exception("on_stop callback failed")
+        return
+    if stats.unpublished:
+        logger.warning(
+            "bridge: stopped with %d tick(s) not published (%d queued, never sent; %d sent "
+            "without an ack, the stream may hold them); %s",
+            stats.unpublished,
+            stats.queued,
+            stats.pending_acks,
+            stats.line(),
+        )
+    else:
+        logger.info("bridge: stopped, everything taken from OpenD is stored; %s", stats.line())
 
 
 async def run(
@@ -427,6 +229,7 @@ async def run(
     ack_timeout: float = 2.0,
     stats_interval: float | None = None,
     on_stats: Callable[[BridgeStats], None] | None = None,
+    on_stop: Callable[[BridgeStats], None] | None = None,
     task_status: anyio.abc.TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Publish every tick of ``codes`` from ``client`` to JetStream until cancelled.
@@ -437,6 +240,10 @@ async def run(
     subject, the bridge reads the last message the stream holds and publishes OpenD's recent
     ticks (``get_rt_ticker``) that come after it, so a restart after any outage stores no
     duplicate and loses nothing OpenD still keeps. asyncio only (nats-py).
+
+    Cancelled (SIGTERM, Ctrl-C), it stops at once, NATS up or down, and says what it did not
+    publish: ``on_stop`` gets the last :class:`BridgeStats` (``unpublished``: ticks queued or
+    sent without an ack), else a warning is logged when that is not 0.
     """
     require_asyncio("aiofutu.bridge.run")
     import_nats()
@@ -471,19 +278,25 @@ async def run(
             overflow="block" if overflow == "stall" else "drop_oldest",
             is_first_push=False,
         ) as ticks:
-            bridge = Bridge(publisher, lambda: ticks.dropped)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(publisher.run, name="aiofutu-bridge-publisher")
-                newest = await _backfill(client, nc, publisher, stream, code_list)
-                if stats_interval is not None or on_stats is not None:
-                    tg.start_soon(_report, bridge, stats_interval or 10.0, on_stats)
-                task_status.started(bridge)
-                logger.info("bridge: publishing %s to stream %s", ", ".join(code_list), stream)
-                await _pump(ticks, publisher, newest)
+            bridge = Bridge(publisher, ticks)
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(publisher.run, name="aiofutu-bridge-publisher")
+                    newest = await _backfill(client, nc, publisher, stream, code_list)
+                    if stats_interval is not None or on_stats is not None:
+                        tg.start_soon(_report, bridge, stats_interval or 10.0, on_stats)
+                    task_status.started(bridge)
+                    logger.info("bridge: publishing %s to stream %s", ", ".join(code_list), stream)
+                    await _pump(ticks, publisher, newest)
+            finally:
+                _stopped(bridge, on_stop)  # while the ticker stream still counts its backlog
     finally:
         if own:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                await nc.close()
+                try:
+                    await nc.close()
+                except Exception as exc:  # NATS is down: nothing left to flush to
+                    logger.debug("bridge: closing the NATS connection: %r", exc)
 
 
 async def _backfill(

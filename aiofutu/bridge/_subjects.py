@@ -19,10 +19,10 @@ from .._pb import qot_common_pb2
 from ..codes import parse_code
 from ..enums import PushDataType, TickerType
 from ..errors import ConfigurationError
-from ..models import Ticker, tickers_from_pb
+from ..models import _DIRECTION_OF, _NA_DIRECTION, _PUSH_OF, _TYPE_OF, Ticker, _new
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Container
 
 __all__ = (
     "HEADER_CODE",
@@ -94,11 +94,21 @@ def _kind_row(kind: str) -> Kind:
     return row
 
 
+_subject_of: dict[tuple[str, str], str] = {}
+
+
 def subject(kind: str, code: str) -> str:
     """``("ticker", "HK.00700")`` -> ``"futu.ticker.HK.00700"``; ``US..DJI`` -> ``...US.%2EDJI``."""
+    found = _subject_of.get((kind, code))
+    if found is not None:
+        return found
     row = _kind_row(kind)
     market, local = parse_code(code)
-    return f"{SUBJECT_ROOT}.{row.token}.{market.value}.{encode_token(local)}"
+    text = f"{SUBJECT_ROOT}.{row.token}.{market.value}.{encode_token(local)}"
+    if len(_subject_of) > 100_000:
+        _subject_of.clear()
+    _subject_of[kind, code] = text
+    return text
 
 
 def subjects(kinds: tuple[str, ...], codes: tuple[str, ...]) -> list[str]:
@@ -179,17 +189,45 @@ def encode_ticker(tick: Ticker) -> bytes:
     return pb.SerializeToString()
 
 
+_set_dict = Ticker.__mro__[1].__dict__["__dict__"].__set__  # pydantic's BaseModel
+
+
 def decode_ticker(code: str, name: str, body: bytes) -> Ticker:
-    """The model of one ticker body, the same as a direct client builds; MalformedMessage."""
+    """The model of one ticker body, the same as a direct client builds; MalformedMessage.
+
+    ``code`` is a checked code (``HK.00700``). The model is assembled as the direct client's
+    hot path does (``models.tickers_from_columns``): protobuf typed every value, absent
+    optional fields read as the SDK's ``N/A`` / 0 / None.
+    """
     pb = _Pb()
     try:
         pb.ParseFromString(body)
     except Exception as exc:  # protobuf's DecodeError
         raise MalformedMessage(f"ticker body does not parse: {exc}") from None
-    if not (pb.HasField("sequence") and pb.HasField("time") and pb.HasField("price")):
+    has = pb.HasField
+    if not (has("sequence") and has("time") and has("price")):
         raise MalformedMessage("ticker body lacks sequence, time or price")
-    market, local = parse_code(code)
-    return tickers_from_pb(market.wire, local, name, [pb])[0]
+    model = _new(Ticker)
+    _set_dict(
+        model,
+        {
+            "code": code,
+            "name": name or "N/A",
+            "sequence": pb.sequence,
+            "time": pb.time,
+            "price": pb.price,
+            "volume": pb.volume,
+            "turnover": pb.turnover,
+            "ticker_direction": _DIRECTION_OF(pb.dir, _NA_DIRECTION),
+            "type": _TYPE_OF(pb.type if has("type") else -1, _NA_TYPE),
+            "push_data_type": _PUSH_OF(pb.pushDataType, _NA_PUSH),
+            "timestamp": pb.timestamp,
+            "recv_time": pb.recvTime,
+            "type_sign": pb.typeSign,
+            "hp_volume": pb.hpVolume if has("hpVolume") else None,
+        },
+    )
+    return model
 
 
 @dataclass(frozen=True)
@@ -211,15 +249,24 @@ KINDS: dict[str, Kind] = {
 }
 
 
+_quoted: dict[str, str] = {}
+
+
 def headers(kind: str, tick: Ticker, published: float | None = None) -> dict[str, str]:
     """The headers of one message (see docs/bridge.md)."""
+    name = tick.name
+    quoted = _quoted.get(name)
+    if quoted is None:
+        if len(_quoted) > 10_000:
+            _quoted.clear()
+        quoted = _quoted[name] = quote(name, safe="")
     return {
         MSG_ID: KINDS[kind].msg_id(tick),
         HEADER_KIND: kind,
         HEADER_CODE: tick.code,
         HEADER_SEQUENCE: str(tick.sequence),
         HEADER_PUBLISHED: f"{time.time() if published is None else published:.6f}",
-        HEADER_NAME: quote(tick.name, safe=""),
+        HEADER_NAME: quoted,
     }
 
 
@@ -233,8 +280,12 @@ def _value(hdrs: dict[str, Any], key: str) -> str:
     return str(value)
 
 
-def read_headers(hdrs: dict[str, Any] | None) -> tuple[str, str, int, str, float]:
-    """(kind, code, sequence, name, published) from a message's headers; MalformedMessage."""
+def read_headers(
+    hdrs: dict[str, Any] | None, codes: Container[str] | None = None
+) -> tuple[str, str, int, str, float]:
+    """(kind, code, sequence, name, published) from a message's headers; MalformedMessage.
+
+    With ``codes``, the code must be one of them (already checked codes: not parsed again)."""
     if not hdrs:
         raise MalformedMessage("message without headers")
     try:
@@ -243,7 +294,10 @@ def read_headers(hdrs: dict[str, Any] | None) -> tuple[str, str, int, str, float
         sequence = int(_value(hdrs, HEADER_SEQUENCE))
         name = unquote(_value(hdrs, HEADER_NAME), errors="strict") if HEADER_NAME in hdrs else ""
         published = float(_value(hdrs, HEADER_PUBLISHED)) if HEADER_PUBLISHED in hdrs else 0.0
-        parse_code(code)
+        if codes is None:
+            parse_code(code)
+        elif code not in codes:
+            raise ValueError(f"{HEADER_CODE} {code!r} is not a code of this stream")
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         raise MalformedMessage(f"bad or missing bus header: {exc!r}") from None
     if kind not in KINDS:

@@ -29,16 +29,16 @@ import anyio
 
 from ..bridge import _subjects
 from ..bridge._nats import connect_nats, import_nats, is_connection, require_asyncio
-from ..codes import parse_code
-from ..enums import Market
 from ..errors import ClientClosed, ConfigurationError, FutuError, SlowConsumer
-from ..streams import Gap
+from ._acks import Acks, Mark, settle
+from ._tape import TapeOrder, _Tape
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
     from ..models import Ticker
+    from ..streams import Gap
 
 __all__ = ("BusOverflow", "BusStream", "Since")
 
@@ -46,9 +46,11 @@ logger = logging.getLogger("aiofutu.bus")
 
 Since = Literal["new", "all"] | _dt.datetime | _dt.timedelta | int
 BusOverflow = Literal["drop_oldest", "raise", "block"]
-_LOW32 = 0xFFFFFFFF
-_HALF32 = 0x80000000
-_RESEND_WINDOW = 10_000
+#: seconds between the acks of a durable consumer's resume point
+ACK_INTERVAL = 0.1
+#: a durable consumer's messages wait this long for an ack before JetStream re-sends them (the
+#: stream re-creates its consumer at the resume point on a restart instead)
+_ACK_WAIT = 3600.0
 
 
 class _Hole:
@@ -58,26 +60,12 @@ class _Hole:
         self.lost = lost
 
 
-class _Tape:
-    """Per-security ordering state."""
-
-    __slots__ = ("code", "counter", "held", "held_since", "last", "late_ids")
-
-    def __init__(self, code: str) -> None:
-        self.code = code
-        self.counter = parse_code(code)[0] is Market.HK
-        self.last = -1
-        #: HK: ticks after a hole, sorted by sequence, waiting for the hole to be filled
-        self.held: list[Ticker] = []
-        self.held_since = 0.0
-
-
 def _durable_name(prefix: str, subj: str) -> str:
     token = subj.split(".", 1)[1].replace(".", "-").replace("%", "_")
     return f"{prefix}-{token}"
 
 
-class BusStream:
+class BusStream(TapeOrder):
     """An async iterator of :class:`~aiofutu.Ticker` from the bus (see :func:`subscribe`).
 
     Counters: ``received`` (messages taken from NATS), ``dropped`` (lost to overflow),
@@ -120,8 +108,14 @@ class BusStream:
         self._buf: deque[Ticker | _Hole] = deque()
         #: Futu-Published of each tick in ``_buf`` (holes have none), and of held ticks
         self._stamps: deque[float] = deque()
-        self._held_stamps: dict[int, float] = {}
+        self._held_stamps: dict[int, tuple[float, Mark | None]] = {}
         self._stamp = 0.0
+        #: durable only: the resume point, and the mark of each tick in ``_buf`` (as stamps)
+        self._acks = Acks() if durable is not None else None
+        self._marks: deque[Mark | None] = deque()
+        self._mark: Mark | None = None
+        #: marks of the ticks handed out since the application last asked for more
+        self._in_hand: list[Mark] = []
         #: when the bridge published the tick last returned (Unix seconds): the lag of the
         #: consumer is ``time.time() - last_published``
         self.last_published = 0.0
@@ -134,7 +128,6 @@ class BusStream:
         self._nc: Any = None
         self._own = False
         self._subs: dict[str, Any] = {}
-        self._last_msg: dict[str, Any] = {}
         self._seen_at_watch: dict[str, int] = {}
         self._started = False
         self._closed = False
@@ -172,6 +165,8 @@ class BusStream:
             self._tasks.append(loop.create_task(self._watch(js, subj)))
         if self.reorder_window > 0:
             self._tasks.append(loop.create_task(self._expire_loop()))
+        if self._acks is not None:
+            self._tasks.append(loop.create_task(self._acks.run(ACK_INTERVAL)))
 
     async def _consumer(self, js: Any, subj: str) -> Any:
         """A push consumer on ``subj``: from the start position, or after the last message seen.
@@ -181,17 +176,18 @@ class BusStream:
         ours, kept per subject, and :meth:`_watch` re-creates a consumer that is gone.
         """
         api = import_nats().js.api
-        last = self._last_stream_seq.get(subj, 0)
-        if last and self.durable is None:
-            position: dict[str, Any] = {
-                "deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
-                "opt_start_seq": last + 1,
-            }
-        else:
-            position = self._start_position(api)
         durable = None if self.durable is None else _durable_name(self.durable, subj)
+        after = self._last_stream_seq.get(subj, 0)
+        if durable is not None:
+            after = await self._resume_point(js, subj, durable)
+        position: dict[str, Any] = (
+            {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": after + 1}
+            if after
+            else self._start_position(api)
+        )
         config = api.ConsumerConfig(
             ack_policy=api.AckPolicy.NONE if durable is None else api.AckPolicy.ALL,
+            ack_wait=None if durable is None else _ACK_WAIT,
             max_ack_pending=-1,
             inactive_threshold=None if durable is not None else 60.0,
             **position,
@@ -211,19 +207,33 @@ class BusStream:
             config=config,
         )
 
+    async def _resume_point(self, js: Any, subj: str, durable: str) -> int:
+        """A durable consumer resumes after its acknowledged point (0: at ``since``).
+
+        The consumer left by a previous run (or by this one, before a broker restart) is
+        deleted and created again at that point: bound again as it is, JetStream would go on
+        after the last message it *delivered* and re-send the others only after ``ack_wait``.
+        """
+        errors = import_nats().js.errors
+        floor = 0
+        try:
+            info = await js.consumer_info(self.stream, durable)
+        except errors.NotFoundError:
+            info = None
+        if info is not None:
+            floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+            await js.delete_consumer(self.stream, durable)
+        assert self._acks is not None
+        self._acks.consumer_replaced(subj)
+        return max(floor, self._acks.resume_after(subj))
+
     async def _watch(self, js: Any, subj: str) -> None:
-        """Ack durable progress, and re-create a consumer that is gone (a broker restart),
-        resuming after the last stream sequence taken."""
+        """Re-create a consumer that is gone (a broker restart), resuming after the last
+        stream sequence taken (durable: after its acknowledged point)."""
         quiet = 0
-        acked = 0
         while not self.closed:
             await asyncio.sleep(0.5)
             seen = self._last_stream_seq.get(subj, 0)
-            last_msg = self._last_msg.get(subj)
-            if last_msg is not None and seen != acked and self.durable is not None:
-                with contextlib.suppress(Exception):
-                    await last_msg.ack()  # AckAll: a durable resumes after this message
-                    acked = seen
             quiet = quiet + 1 if seen == self._seen_at_watch.get(subj, -1) else 0
             self._seen_at_watch[subj] = seen
             if quiet < 4:
@@ -271,8 +281,22 @@ class BusStream:
             return {"deliver_policy": api.DeliverPolicy.BY_START_TIME, "opt_start_time": stamp}
         return {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": since}
 
-    async def aclose(self) -> None:
-        """Stop the consumers and end iteration (after what is buffered)."""
+    async def commit(self, timeout: float = 5.0) -> bool:
+        """Durable consumers: the application is done with every tick handed out so far;
+        acknowledge the resume point now and wait for the server to confirm it. True when
+        confirmed (a restart resumes after the last tick returned); a no-op otherwise."""
+        if self._acks is None or self._nc is None:
+            return self._acks is None
+        settle(self._in_hand)
+        return await self._acks.flush(self._nc, timeout=timeout)
+
+    async def aclose(self, *, done: bool = True) -> None:
+        """Stop the consumers and end iteration (after what is buffered).
+
+        Durable: the resume point is acknowledged (confirmed) before the consumers go; with
+        ``done=False`` (``async with`` left by an exception) the ticks handed out since the
+        application last asked for more are not counted as done: a restart delivers them.
+        """
         if self._closed:
             return
         self._closed = True
@@ -282,6 +306,10 @@ class BusStream:
         if self._space is not None:
             self._space.set()
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            if self._acks is not None and self._nc is not None:
+                if done:
+                    settle(self._in_hand)
+                await self._acks.flush(self._nc, timeout=1.5)
             for sub in self._subs.values():
                 try:
                     await sub.unsubscribe()
@@ -307,7 +335,7 @@ class BusStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        await self.aclose(done=exc_type is None or exc_type is GeneratorExit)
 
     # -- input (nats-py callbacks) -----------------------------------------------------------
 
@@ -331,12 +359,15 @@ class BusStream:
             return
         if sseq:
             self._last_stream_seq[subj] = sseq
-            self._last_msg[subj] = msg
+        acks = self._acks
+        mark = self._mark = None if acks is None else acks.arrived(subj, sseq, msg)
         try:
-            kind, code, sequence, name, published = _subjects.read_headers(msg.headers)
-            if code not in self._tapes or msg.subject != _subjects.subject(kind, code):
+            kind, code, sequence, name, published = _subjects.read_headers(msg.headers, self._tapes)
+            if msg.subject != subj:  # every consumer filters one subject: kind and code
+                raise _subjects.MalformedMessage(f"a message on {msg.subject!r} reached {subj!r}")
+            if _subjects.subject(kind, code) != subj:  # a dict look-up
                 raise _subjects.MalformedMessage(
-                    f"headers name {code!r} but the subject is {msg.subject!r}"
+                    f"headers name {kind} {code!r} but the subject is {subj!r}"
                 )
             tick = _subjects.KINDS[kind].decode(code, name, msg.data)
             if tick.sequence != sequence:
@@ -345,6 +376,8 @@ class BusStream:
                     f"{tick.sequence}"
                 )
         except (_subjects.MalformedMessage, FutuError, ValueError) as exc:
+            if mark is not None:
+                mark.done = True
             self.malformed += 1
             if self.malformed <= 10 or self.malformed % 1000 == 0:
                 logger.warning(
@@ -361,108 +394,13 @@ class BusStream:
                 self._space = anyio.Event()
                 await self._space.wait()
 
-    def _order(self, tape: _Tape, tick: Ticker) -> None:
-        seq = tick.sequence
-        last = tape.last
-        if last < 0 and not tape.held:
-            tape.last = seq
-            self._push(tick)
-            return
-        if not tape.counter:
-            if seq < last:
-                self._late_fill(tick)
-            else:
-                tape.last = seq
-                self._push(tick)
-            return
-        step = ((seq & _LOW32) - (last & _LOW32)) & _LOW32
-        if step == 1:
-            tape.last = seq
-            self._push(tick)
-            self._release_held(tape)
-        elif 0 < step <= _HALF32:  # after a hole: hold it a moment for a late fill
-            if self.reorder_window <= 0:
-                self._gap(Gap(tape.code, last, seq, step - 1))
-                tape.last = seq
-                self._push(tick)
-                return
-            if not tape.held:
-                tape.held_since = time.monotonic()
-            held = tape.held
-            if all(t.sequence != seq for t in held):
-                self._held_stamps[id(tick)] = self._stamp
-                held.append(tick)
-                held.sort(key=_seq_of)
-        elif step == 0 or ((last - seq) & _LOW32) <= _RESEND_WINDOW:
-            self._late_fill(tick)  # behind the tape: a fill that came after its gap was told
-        else:
-            self._gap(Gap(tape.code, last, seq, None, True))
-            tape.last = seq
-            self._push(tick)
-
-    def _release_held(self, tape: _Tape) -> None:
-        held = tape.held
-        while held and ((held[0].sequence & _LOW32) - (tape.last & _LOW32)) & _LOW32 == 1:
-            tick = held.pop(0)
-            tape.last = tick.sequence
-            self._push(tick)
-        if held:
-            tape.held_since = time.monotonic()
-
-    def _expire(self, now: float) -> None:
-        """Held ticks whose hole was not filled within the window: report it, deliver them."""
-        for tape in self._tapes.values():
-            if tape.held and now - tape.held_since >= self.reorder_window:
-                first = tape.held[0]
-                step = ((first.sequence & _LOW32) - (tape.last & _LOW32)) & _LOW32
-                self._gap(Gap(tape.code, tape.last, first.sequence, step - 1))
-                tape.last = first.sequence
-                tape.held.pop(0)
-                self._push(first)
-                self._release_held(tape)
-                while tape.held:  # more holes among the held ones: report each
-                    nxt = tape.held[0]
-                    step = ((nxt.sequence & _LOW32) - (tape.last & _LOW32)) & _LOW32
-                    self._gap(Gap(tape.code, tape.last, nxt.sequence, step - 1))
-                    tape.last = nxt.sequence
-                    tape.held.pop(0)
-                    self._push(nxt)
-                    self._release_held(tape)
-
-    def _late_fill(self, tick: Ticker) -> None:
-        self.late_fills += 1
-        self._late.append(tick)
-        logger.info("bus: late fill %s sequence %d (after newer ticks)", tick.code, tick.sequence)
-        if self.on_late_fill is not None:
-            try:
-                self.on_late_fill(tick)
-            except Exception:
-                logger.exception("on_late_fill callback failed")
-        self._push(tick)
-
-    def is_late(self, tick: Ticker) -> bool:
-        """Whether ``tick`` (one of the latest 1024 late fills) came after newer ticks."""
-        return any(t is tick for t in self._late)
-
-    def _gap(self, gap: Gap) -> None:
-        self.gaps.append(gap)
-        logger.warning(
-            "bus: gap on %s: %s tick(s) lost between sequences %d and %d",
-            gap.code,
-            "an unknown number of" if gap.missing is None else gap.missing,
-            gap.after,
-            gap.before,
-        )
-        if self.on_gap is not None:
-            try:
-                self.on_gap(gap)
-            except Exception:
-                logger.exception("on_gap callback failed")
-
     def _push(self, tick: Ticker) -> None:
         buf = self._buf
         held_stamps = self._held_stamps
-        stamp = held_stamps.pop(id(tick), self._stamp) if held_stamps else self._stamp
+        if held_stamps and id(tick) in held_stamps:
+            stamp, mark = held_stamps.pop(id(tick))
+        else:
+            stamp, mark = self._stamp, self._mark
         if self._count >= self.buffer and self.overflow != "block":
             self.dropped += 1
             if not self._warned:
@@ -479,8 +417,13 @@ class BusStream:
                     if not isinstance(old, _Hole):
                         self._count -= 1
                         self._stamps.popleft()
+                        lost = self._marks.popleft()
+                        if lost is not None:
+                            lost.done = True
                         break
             else:  # raise: a hole the consumer meets at this point of the tape
+                if mark is not None:
+                    mark.done = True
                 if buf and isinstance(buf[-1], _Hole):
                     buf[-1].lost += 1
                 else:
@@ -489,6 +432,7 @@ class BusStream:
                 return
         buf.append(tick)
         self._stamps.append(stamp)
+        self._marks.append(mark)
         self._count += 1
         self._notify()
 
@@ -509,27 +453,45 @@ class BusStream:
         return self
 
     async def __anext__(self) -> Ticker:
-        buf = self._buf
+        if self._in_hand:  # asking for more: done with what was handed out
+            settle(self._in_hand)
         while True:
-            if buf:
-                item = buf.popleft()
-                if isinstance(item, _Hole):
-                    self._warned = False
-                    raise SlowConsumer(item.lost, codes=self.codes)
-                self._count -= 1
-                self.last_published = self._stamps.popleft()
-                space = self._space
-                if space is not None and self._count < self.buffer:
-                    self._space = None
-                    space.set()
+            item = self._pop()
+            if item is not None:
                 return item
             if self._closed:
                 raise StopAsyncIteration
-            if not self._started:
-                await self.start()
-                continue
+            await self._wait_more()
+
+    def _pop(self) -> Ticker | None:
+        """The next buffered tick, without waiting (None: nothing buffered); SlowConsumer at
+        a hole of the tape."""
+        buf = self._buf
+        if not buf:
+            return None
+        item = buf.popleft()
+        if isinstance(item, _Hole):
             self._warned = False
-            self._wake = event = anyio.Event()
+            raise SlowConsumer(item.lost, codes=self.codes)
+        self._count -= 1
+        self.last_published = self._stamps.popleft()
+        mark = self._marks.popleft()
+        if mark is not None:
+            self._in_hand.append(mark)
+        space = self._space
+        if space is not None and self._count < self.buffer:
+            self._space = None
+            space.set()
+        return item
+
+    async def _wait_more(self, timeout: float | None = None) -> None:
+        """Start if not started, else wait until something is buffered (or ``timeout``)."""
+        if not self._started:
+            await self.start()
+            return
+        self._warned = False
+        self._wake = event = anyio.Event()
+        with anyio.move_on_after(timeout):
             await event.wait()
 
     def stats(self) -> dict[str, Any]:
@@ -543,7 +505,3 @@ class BusStream:
             "gaps": len(self.gaps),
             "pending": self.pending,
         }
-
-
-def _seq_of(tick: Ticker) -> int:
-    return tick.sequence

@@ -14,6 +14,7 @@ from ..bridge import _subjects
 from ..codes import parse_code
 from ..errors import ConfigurationError
 from ._consumer import BusOverflow, BusStream, Since
+from ._frames import BusFrameStream
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ..models import Ticker
     from ..streams import Gap
 
-__all__ = ("subscribe",)
+__all__ = ("subscribe", "ticker_frames")
 
 
 def _as_tuple(value: Iterable[str] | str, what: str) -> tuple[str, ...]:
@@ -96,3 +97,40 @@ def subscribe(
         on_late_fill=on_late_fill,
         reorder_window=float(reorder_window),
     )
+
+
+def ticker_frames(
+    nats: str | Any,
+    codes: Iterable[str] | str,
+    *,
+    max_rows: int = 10_000,
+    max_latency: float = 0.1,
+    buffer: int = 1_000_000,
+    overflow: BusOverflow = "raise",
+    on_gap: Callable[[Gap], None] | None = None,
+    since: Since = "new",
+    durable: str | None = None,
+    stream: str = "FUTU",
+    on_late_fill: Callable[[Ticker], None] | None = None,
+    reorder_window: float = 0.5,
+) -> BusFrameStream:
+    """polars DataFrames of ticks from the bus, as ``client.ticker_frames(codes, ...)`` yields.
+
+    ``async with aiofutu.bus.ticker_frames(url, "HK.00700") as frames: async for df in
+    frames``: the same columns and dtypes as a direct client's frames, each of at most
+    ``max_rows`` ticks, cut no later than ``max_latency`` seconds after its first tick, never
+    across a hole. The other arguments are those of :func:`subscribe`. Needs polars.
+    """
+    ticks = subscribe(
+        nats,
+        codes,
+        since=since,
+        durable=durable,
+        stream=stream,
+        buffer=buffer,
+        overflow=overflow,
+        on_gap=on_gap,
+        on_late_fill=on_late_fill,
+        reorder_window=reorder_window,
+    )
+    return BusFrameStream(ticks, max_rows=max_rows, max_latency=max_latency)

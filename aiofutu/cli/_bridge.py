@@ -141,6 +141,16 @@ async def _bridge(args: argparse.Namespace) -> None:
     def on_stats(stats: BridgeStats) -> None:
         _say(f"aiofutu bridge: {stats.line()}")
 
+    def on_stop(stats: BridgeStats) -> None:
+        if stats.unpublished:
+            _say(
+                f"aiofutu bridge: stopped; {stats.unpublished} tick(s) not published "
+                f"({stats.queued} queued, never sent; {stats.pending_acks} sent without an ack, "
+                f"the stream may hold them); {stats.line()}"
+            )
+        else:
+            _say(f"aiofutu bridge: stopped; every tick taken is stored; {stats.line()}")
+
     policy = ReconnectPolicy(initial_delay=0.2, max_delay=10.0, first_connect=True)
     async with connect(
         args.host,
@@ -167,6 +177,7 @@ async def _bridge(args: argparse.Namespace) -> None:
             buffer=args.buffer,
             stats_interval=args.stats,
             on_stats=on_stats if args.stats else None,
+            on_stop=on_stop,
         )
 
 

@@ -1,4 +1,4 @@
-"""The commands: ``tail``, ``ticker``, ``record``, ``sim``, ``demo`` and ``keygen``."""
+"""The commands: ``tail``, ``ticker``, ``record``, ``sim``, ``demo``, ``keygen`` and ``kline``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import anyio.to_thread
 from ..client import connect
 from ..record import Recorder
 from ..state import ClientState, ReconnectPolicy
+from . import _series
 from ._output import TickPrinter, _say, _use_colour, _write_ticks
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ async def _stream(
 
 
 async def _tail(args: argparse.Namespace) -> None:
+    if getattr(args, "kind", "ticker") in _series.SERIES_KINDS:
+        await _series.tail_series(args)
+        return
     printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
     await _stream(
         args.host, args.port, args.codes, printer, args.limit, args.rsa_key, args.reconnect
@@ -103,6 +107,9 @@ async def _ticker(args: argparse.Namespace) -> None:
 
 
 async def _record(args: argparse.Namespace) -> None:
+    if getattr(args, "kind", "ticker") in _series.SERIES_KINDS:
+        await _series.record_series(args)
+        return
     recorder = Recorder(
         args.codes, limit=args.limit, duration=args.duration, first_push=args.first_push
     )
@@ -255,4 +262,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
     "sim": _sim,
     "demo": _demo,
     "keygen": _keygen,
+    "kline": _series.kline_command,
 }

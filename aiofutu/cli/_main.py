@@ -16,7 +16,7 @@ from ..client import DEFAULT_HOST, DEFAULT_PORT
 from ..codes import parse_code
 from ..errors import ConfigurationError, FutuError, MissingDependency, OpenDError, ProtocolError
 from ..record import check_writable, format_of
-from . import _bridge
+from . import _bridge, _series, _snapshot
 from ._commands import _COMMANDS, DEMO_CODES
 from ._config import (
     _SIM_FLAGS,
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("codes", nargs="+", metavar="CODE", help="e.g. HK.00700 US.AAPL")
     _output(p)
     p.add_argument("--limit", type=int, help="stop after this many ticks (default: no limit)")
+    _series.add_kind_flags(p, "stream")
     _reconnect(p)
     _endpoint(p)
 
@@ -130,7 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--first-push", action="store_true", help="also record the latest tick sent on subscribe"
     )
+    _series.add_kind_flags(p, "record")
     _reconnect(p)
+    _endpoint(p)
+
+    p = sub.add_parser("kline", help="the K-line bars of CODE (get_cur_kline)")
+    p.add_argument("code", metavar="CODE")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json", "parquet"),
+        default="table",
+        help="csv, json and parquet carry the SDK's get_cur_kline columns (parquet needs --out; "
+        "default %(default)s)",
+    )
+    p.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
+    _series.add_kline_flags(p)
     _endpoint(p)
 
     p = sub.add_parser("sim", help="run the OpenD simulator as a server (Ctrl-C stops)")
@@ -187,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     _bridge.register(sub)  # `bridge`, and --nats for tail and record
+    _snapshot.register(sub)  # `snapshot`
     for p in sub.choices.values():  # -v after the command too (SUPPRESS: keep one given before)
         p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=(
             "log at DEBUG level"
@@ -204,7 +220,7 @@ def _check(args: argparse.Namespace) -> None:
         if os.path.exists(args.file) and not args.force:
             raise UsageError(f"{args.file} already exists; use --force to replace it")
         return
-    if args.command in ("tail", "ticker", "record", "sim"):
+    if args.command in ("tail", "ticker", "record", "sim", "kline"):
         args.host = args.host or os.environ.get("AIOFUTU_HOST") or DEFAULT_HOST
         if args.port is None:
             raw = os.environ.get("AIOFUTU_PORT") or str(DEFAULT_PORT)
@@ -212,7 +228,7 @@ def _check(args: argparse.Namespace) -> None:
                 args.port = int(raw)
             except ValueError:
                 raise UsageError(f"AIOFUTU_PORT must be a port number, got {raw!r}") from None
-    if args.command in ("tail", "ticker", "record"):
+    if args.command in ("tail", "ticker", "record", "kline"):
         args.rsa_key = args.rsa_key or os.environ.get("AIOFUTU_RSA_KEY") or None
     if getattr(args, "rsa_key", None):
         from .._crypto import RsaKey
@@ -221,7 +237,7 @@ def _check(args: argparse.Namespace) -> None:
     low = 0 if args.command in ("sim", "demo") else 1
     if not low <= args.port <= 65535:
         raise UsageError(f"--port must be in {low}..65535, got {args.port}")
-    codes = [args.code] if args.command == "ticker" else getattr(args, "codes", None)
+    codes = [args.code] if args.command in ("ticker", "kline") else getattr(args, "codes", None)
     if args.command != "sim":  # SimConfig checks its own
         for code in codes or ():
             parse_code(code)
@@ -233,6 +249,10 @@ def _check(args: argparse.Namespace) -> None:
             )
         if args.format == "parquet" and not args.out:
             raise UsageError("--format parquet needs --out FILE")
+    if args.command == "kline":
+        _series.check_kline_flags(args)
+    if getattr(args, "kind", None) in _series.SERIES_KINDS:
+        _series.check_kind_flags(args)
     if getattr(args, "limit", None) is not None and args.limit < 1:
         raise UsageError(f"--limit must be >= 1, got {args.limit}")
     out = getattr(args, "out", None)

@@ -10,7 +10,19 @@ from ..enums import _WireEnum
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ("DarkStatus", "IndexOptionType", "OptionAreaType", "OrderBookType", "SecurityStatus")
+__all__ = (
+    "AssetClass",
+    "DarkStatus",
+    "ExchType",
+    "IndexOptionType",
+    "OptionAreaType",
+    "OptionType",
+    "OrderBookType",
+    "PriceType",
+    "SecurityStatus",
+    "SecurityType",
+    "WrtType",
+)
 
 
 class DarkStatus(_WireEnum):
@@ -70,6 +82,96 @@ class OrderBookType(_WireEnum):
 
     NORMAL = ("NORMAL", 0)
     ODD = ("ODD", 1)
+
+
+class SecurityType(_WireEnum):
+    """The type of a security (``Qot_Common.SecurityType``), with the SDK's strings.
+
+    ``ETF`` is the protocol's "Trust" (funds); ``DRVT`` is options. Numbers the SDK does not
+    name decode to ``NA``.
+    """
+
+    NA = ("N/A", 0)
+    BOND = ("BOND", 1)
+    BWRT = ("BWRT", 2)
+    STOCK = ("STOCK", 3)
+    ETF = ("ETF", 4)
+    WARRANT = ("WARRANT", 5)
+    IDX = ("IDX", 6)
+    PLATE = ("PLATE", 7)
+    DRVT = ("DRVT", 8)
+    PLATESET = ("PLATESET", 9)
+    FUTURE = ("FUTURE", 10)
+    FOREX = ("FOREX", 11)
+    CRYPTO = ("CRYPTO", 12)
+
+
+class WrtType(_WireEnum):
+    """The type of a warrant (``Qot_Common.WarrantType``)."""
+
+    NA = ("N/A", 0)
+    CALL = ("CALL", 1)
+    PUT = ("PUT", 2)
+    BULL = ("BULL", 3)
+    BEAR = ("BEAR", 4)
+    INLINE = ("INLINE", 5)
+
+
+class OptionType(_WireEnum):
+    """Call or put; the protocol's 0 ("unknown") is the SDK's ``ALL``, other numbers ``NA``."""
+
+    ALL = ("ALL", 0)
+    CALL = ("CALL", 1)
+    PUT = ("PUT", 2)
+    NA = ("N/A", -1)
+
+
+class PriceType(_WireEnum):
+    """Whether an inline warrant's price is inside its range (``Qot_Common.PriceType``)."""
+
+    NA = ("N/A", 0)
+    OUTSIDE = ("OUTSIDE", 1)
+    WITH_IN = ("WITH_IN", 2)
+
+
+class AssetClass(_WireEnum):
+    """What a fund invests in (``Qot_Common.AssetClass``)."""
+
+    NA = ("N/A", 0)
+    STOCK = ("STOCK", 1)
+    BOND = ("BOND", 2)
+    COMMODITY = ("COMMODITY", 3)
+    CURRENCY_MARKET = ("CURRENCY_MARKET", 4)
+    FUTURE = ("FUTURE", 5)
+    SWAP = ("SWAP", 6)
+
+
+class ExchType(_WireEnum):
+    """The exchange a security is listed on (``Qot_Common.ExchType``)."""
+
+    NA = ("N/A", 0)
+    HK_MAINBOARD = ("HK_MAINBOARD", 1)
+    HK_GEMBOARD = ("HK_GEMBOARD", 2)
+    HK_HKEX = ("HK_HKEX", 3)
+    US_NYSE = ("US_NYSE", 4)
+    US_NASDAQ = ("US_NASDAQ", 5)
+    US_PINK = ("US_PINK", 6)
+    US_AMEX = ("US_AMEX", 7)
+    US_OPTION = ("US_OPTION", 8)
+    US_NYMEX = ("US_NYMEX", 9)
+    US_COMEX = ("US_COMEX", 10)
+    US_CBOT = ("US_CBOT", 11)
+    US_CME = ("US_CME", 12)
+    US_CBOE = ("US_CBOE", 13)
+    CN_SH = ("CN_SH", 14)
+    CN_SZ = ("CN_SZ", 15)
+    CN_STIB = ("CN_STIB", 16)
+    SG_SGX = ("SG_SGX", 17)
+    JP_OSE = ("JP_OSE", 18)
+    CC_CRYPTO = ("CC_CRYPTO", 19)
+    MY_MYX = ("MY_MYX", 20)
+    JP_TSE = ("JP_TSE", 21)
+    JP_NIKKEI = ("JP_NIKKEI", 22)
 
 
 _E = TypeVar("_E", bound=_WireEnum)

@@ -27,6 +27,7 @@ from ..streams import Gap
 if TYPE_CHECKING:
     from .._codec import Frame
     from .._columns import TickColumns
+    from .._kinds import QuoteKind
     from .._routing import Fetch
     from ..subscriptions import SubscriptionBook
 
@@ -152,8 +153,8 @@ class TickerRouter(KindRouter):
 
     push_proto_id = ProtoId.QOT_UPDATE_TICKER
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, kind: QuoteKind | None = None) -> None:
+        super().__init__(kind)
         self._routes: dict[tuple[int, str], _Route] = {}
         #: encoded Security (see ``security_key``) -> (market, code)
         self._keys: dict[bytes, tuple[int, str] | None] = {}

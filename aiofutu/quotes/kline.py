@@ -21,7 +21,7 @@ from .._pb import qot_get_kl_pb2
 from ..codes import format_code, parse_code
 from ..enums import _WireEnum
 from ..errors import ConfigurationError, ProtocolError
-from ..frames import _polars
+from ..frames import CUR_KLINE_COLUMNS, _polars
 from ._model import TrustedModel, trusted
 
 if TYPE_CHECKING:
@@ -249,21 +249,6 @@ def get_kl_request(
 
 # ------------------------------------------------------------------------------ polars
 
-#: ``get_cur_kline``'s columns, in its order.
-CUR_KLINE_COLUMNS = (
-    "code",
-    "name",
-    "time_key",
-    "open",
-    "close",
-    "high",
-    "low",
-    "volume",
-    "turnover",
-    "pe_ratio",
-    "turnover_rate",
-    "last_close",
-)
 #: The 3007 push handler's columns, in its order.
 KLINE_PUSH_COLUMNS = (
     "code",

@@ -3,7 +3,9 @@
 The codes are de-duplicated keeping their order (as the SDK does), at most 400 per request.
 polars form: :func:`market_states_to_polars` gives ``get_market_state``'s columns
 ``code, stock_name, market_state`` with the SDK's state strings (``N/A`` for numbers it does not
-name). 3202 (static info) is not here yet.
+name). 3202 (static info) is not here yet. :class:`MarketStateAPI` is the client's verbs: more
+than 400 codes are split into requests of 400, sent one after another (OpenD allows 10 per 30 s;
+the client's limiter keeps that).
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 from .._pb import qot_get_market_state_pb2
+from .._protocol import decode_response
 from ..codes import format_code, parse_code
-from ..enums import _WireEnum
+from ..enums import ProtoId, _WireEnum
 from ..errors import ConfigurationError
 from ..frames import _polars
+from ..streams import _import_polars
+from ._core import as_codes, check_timeout
 from ._model import TrustedModel, trusted
 
 if TYPE_CHECKING:
@@ -22,11 +27,14 @@ if TYPE_CHECKING:
 
     import polars as pl
 
+    from ._core import Core
+
 __all__ = (
     "MARKET_STATE_COLUMNS",
     "MAX_CODES",
     "MarketInfo",
     "MarketState",
+    "MarketStateAPI",
     "get_market_state_request",
     "market_states_from_s2c",
     "market_states_to_polars",
@@ -136,3 +144,41 @@ def market_states_to_polars(infos: Iterable[MarketInfo]) -> pl.DataFrame:
         "market_state": [str(i.state) for i in rows],
     }
     return cast("pl.DataFrame", pl_.DataFrame(data, schema=dict.fromkeys(data, pl_.String)))
+
+
+_PROTO = int(ProtoId.QOT_GET_MARKET_STATE)
+
+
+class MarketStateAPI:
+    """``get_market_state`` and ``get_market_state_frame``."""
+
+    async def get_market_state(
+        self: Core, codes: str | Iterable[str], *, timeout: float | None = None
+    ) -> list[MarketInfo]:
+        """The market state of each code (3223), in the order given, duplicates dropped.
+
+        ``codes`` is a code, a comma-separated string (as the SDK accepts) or an iterable. More
+        than 400 codes take one request per 400 (each counts against OpenD's 10 per 30 s).
+        """
+        self._check_open()
+        check_timeout(timeout)
+        if isinstance(codes, str):
+            codes = [c.strip() for c in codes.split(",") if c.strip()]
+        unique = as_codes(codes)
+        out: list[MarketInfo] = []
+        for i in range(0, len(unique), MAX_CODES):
+            req = get_market_state_request(unique[i : i + MAX_CODES])
+            frame = await self._request_frame(_PROTO, req, timeout)
+            resp = decode_response(
+                qot_get_market_state_pb2.Response, frame.body, _PROTO, frame.serial
+            )
+            out.extend(market_states_from_s2c(resp.s2c))
+        return out
+
+    async def get_market_state_frame(
+        self: Core, codes: str | Iterable[str], *, timeout: float | None = None
+    ) -> pl.DataFrame:
+        """Like :meth:`get_market_state`, as the SDK's frame: ``code, stock_name, market_state``."""
+        await _import_polars()
+        infos = await MarketStateAPI.get_market_state(self, codes, timeout=timeout)
+        return market_states_to_polars(infos)

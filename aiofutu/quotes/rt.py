@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .._pb import qot_get_rt_pb2
 from ..codes import format_code, parse_code
-from ..frames import _polars
+from ..frames import RT_COLUMNS, _polars
 from ._model import TrustedModel, trusted
 
 if TYPE_CHECKING:
@@ -102,19 +102,6 @@ def get_rt_request(code: str) -> qot_get_rt_pb2.Request:
     return req
 
 
-#: ``get_rt_data``'s columns, in its order.
-RT_COLUMNS = (
-    "code",
-    "name",
-    "time",
-    "is_blank",
-    "opened_mins",
-    "cur_price",
-    "last_close",
-    "avg_price",
-    "volume",
-    "turnover",
-)
 #: The 3009 handler's columns (``turnover`` before ``volume``).
 RT_PUSH_COLUMNS = (*RT_COLUMNS[:8], "turnover", "volume")
 

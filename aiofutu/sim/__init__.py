@@ -25,7 +25,7 @@ from ._config import SimConfig
 from ._market import SecurityState, SimMarket, market_states, trading_markets
 from ._replay import Replay, ticker_to_pb
 from ._scenarios import MARKET_HOURS, SCENARIOS, ErrCode, Faults, MarketHours
-from ._server import BurstResult, Simulator, run_forever, serve
+from ._server import BurstResult, Simulator, StateBurst, run_forever, serve
 from ._universe import DEFAULT_UNIVERSE, Listing
 
 __all__ = (
@@ -42,6 +42,7 @@ __all__ = (
     "SimConfig",
     "SimMarket",
     "Simulator",
+    "StateBurst",
     "market_states",
     "run_forever",
     "serve",

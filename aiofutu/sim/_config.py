@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import ssl
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -18,6 +19,7 @@ __all__ = ("AES_MODES", "AesMode", "SimConfig")
 #: gives OpenD's default, its ECB variant); ``"cbc"`` / ``"ecb"``: that mode whatever was asked.
 AesMode = Literal["auto", "cbc", "ecb"]
 AES_MODES: tuple[str, ...] = ("auto", "cbc", "ecb")
+QuoteRight = Literal["LV1", "LV2", "SF"]
 
 _MIB = 1024 * 1024
 
@@ -118,6 +120,22 @@ class SimConfig:
     websocket_key: str | None = None
     #: A WebSocket message larger than this closes its connection (1009 message too big).
     websocket_max_message: int = 1 * _MIB
+    #: Enforce OpenD's request-rate limits (60 history first pages and 60 snapshots, 10
+    #: market-state requests per ``rate_window`` seconds, sliding): a request over one is
+    #: refused. On by default, as in OpenD; the client keeps them itself, so it never hits them.
+    rate_limits: bool = True
+    #: The rate limits' window in seconds (OpenD: 30); tests shorten it.
+    rate_window: float = 30.0
+    #: History K-line quota: distinct securities per ``history_quota_days`` (OpenD: 100 to 2000).
+    history_quota: int = 100
+    history_quota_days: float = 30.0
+    #: Serve the gateway over TLS (``wss://``) with this server-side context (its certificate
+    #: loaded); None: plain ``ws://``. Only with ``websocket_port``.
+    websocket_ssl: ssl.SSLContext | None = None
+    #: The account's quote right, which sets the order-book depth per market (fact sheet 4.4:
+    #: ``"LV2"`` HK 10, US 60, A-shares 5 levels; ``"SF"`` the HK full book, 40 levels, with
+    #: order details and broker order ids; ``"LV1"`` US 1 level, and no HK book or queue).
+    quote_right: QuoteRight = "LV2"
 
     def __post_init__(self) -> None:
         preset = SCENARIOS.get(self.scenario)
@@ -176,6 +194,8 @@ class SimConfig:
             raise ValueError(f"rsa_key must be a PEM file path or PEM bytes, got {key!r}")
         if self.aes_mode != "auto" and key is None:
             raise ValueError(f"aes_mode={self.aes_mode!r} needs rsa_key (without a key, no AES)")
+        if self.quote_right not in ("LV1", "LV2", "SF"):
+            raise ValueError(f"quote_right must be LV1, LV2 or SF, got {self.quote_right!r}")
         self._validate_websocket()
 
     def _validate_websocket(self) -> None:
@@ -187,8 +207,17 @@ class SimConfig:
             raise ValueError(f"websocket_key must be a string, got {type(key).__name__}")
         if key is not None and port is None:
             raise ValueError("websocket_key needs websocket_port (the key is the gateway's)")
+        if not 0 < self.rate_window < math.inf:
+            raise ValueError(f"rate_window must be a positive number, got {self.rate_window!r}")
+        if self.history_quota < 0 or not self.history_quota_days > 0:
+            raise ValueError("history_quota must be >= 0 and history_quota_days > 0")
         if self.websocket_max_message < 64:
             raise ValueError("websocket_max_message must be >= 64 bytes")
+        tls = self.websocket_ssl
+        if tls is not None and not isinstance(tls, ssl.SSLContext):
+            raise ValueError(f"websocket_ssl must be an ssl.SSLContext, got {tls!r}")
+        if tls is not None and port is None:
+            raise ValueError("websocket_ssl needs websocket_port (TLS is the gateway's)")
 
     def security_list(self) -> dict[str, Listing]:
         """``securities`` as a mapping of code to :class:`~aiofutu.sim.Listing`."""

@@ -1,7 +1,7 @@
 """The simulator's answers to each request protocol, as OpenD gives them.
 
 Each handler takes the connection's :class:`~aiofutu.sim._session.Session` and the parsed
-``c2s``, and returns the Response plus any 3011 push bodies to send right after it (the
+``c2s``, and returns the Response plus any pushes to send right after it (the
 first-push OpenD sends with a subscription). Handlers never touch the socket.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._kinds import KINDS
 from .._pb import (
@@ -19,52 +19,42 @@ from .._pb import (
     init_connect_pb2,
     keep_alive_pb2,
     qot_common_pb2,
+    qot_get_kl_pb2,
+    qot_get_rt_pb2,
+    qot_get_security_snapshot_pb2,
+    qot_get_static_info_pb2,
     qot_get_sub_info_pb2,
     qot_get_ticker_pb2,
     qot_reg_qot_push_pb2,
     qot_sub_pb2,
 )
-from ..codes import format_code
-from ..enums import MARKET_BY_WIRE, Market, ProtoId, SubType
+from ..enums import ProtoId, SubType
+from . import _states
+from ._history_handlers import HISTORY_HANDLERS
 from ._market import market_states
+from ._replies import Pushes, Result, SubKey, fail
+from ._replies import ok as _ok
+from ._replies import refuse_unknown as _refuse_unknown
+from ._replies import security_code as _security_code
 from ._scenarios import ErrCode
+from ._series import KL_OF_SUB, RT
+from .kinds import snapshot as _snapshot
+from .kinds import static as _static
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
 
     from ._session import Session
 
-__all__ = ("HANDLERS", "KIND_HANDLERS", "Result", "SubKey", "fail")
+__all__ = ("HANDLERS", "KIND_HANDLERS", "Pushes", "Result", "SubKey", "fail")
 
 logger = logging.getLogger("aiofutu.sim")
 
-#: A subscription: (code string such as ``"HK.00700"``, SubType wire value).
-SubKey = tuple[str, int]
-#: The Response, and 3011 push bodies to send after it.
-Result = tuple["Message", list[bytes]]
-
 TICKER = SubType.TICKER.wire
+_UPDATE_TICKER = int(ProtoId.QOT_UPDATE_TICKER)
+SERIES_SUB_TYPES = frozenset((*KL_OF_SUB, RT))
 _SUB_TYPES = frozenset(s.wire for s in SubType if s is not SubType.NONE)
 _SUB_TYPE_NAMES = {s.wire: s.value for s in SubType}
-
-
-def fail(message: str, code: ErrCode = ErrCode.INVALID_REQUEST) -> Result:
-    """A failed Response (``retType=-1``) with OpenD-style ``retMsg`` and ``errCode``."""
-    # Every *_pb2.Response shares the envelope's field numbers, so any of them will do.
-    return keep_alive_pb2.Response(retType=-1, retMsg=message, errCode=int(code)), []
-
-
-def _ok(response: Any) -> Result:
-    response.retType = 0
-    response.s2c.SetInParent()  # S2C present even when empty (Qot_Sub, RegQotPush)
-    return response, []
-
-
-def _security_code(sec: qot_common_pb2.Security) -> str | None:
-    market = MARKET_BY_WIRE.get(sec.market)
-    if market is None or market is Market.NONE or not sec.code:
-        return None
-    return format_code(sec.market, sec.code)
 
 
 def _parse_pairs(
@@ -88,37 +78,26 @@ def _parse_pairs(
     return [(c, t) for c in dict.fromkeys(codes) for t in types]
 
 
-def _refuse_unknown(session: Session, codes: Iterable[str], what: str) -> Result | None:
-    """OpenD refuses a request naming a security it does not know; so does the simulator.
-
-    OpenD's exact ``retMsg`` is not documented (its stock-info reply names unknown codes
-    "unknown stock"): this wording, and ``errCode`` 8, are the simulator's choice.
-    """
-    market = session.server.market
-    unknown = [code for code in dict.fromkeys(codes) if not market.knows(code)]
-    if not unknown:
-        return None
-    names = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-    return fail(
-        f"{what}: unknown stock{'s' if len(unknown) > 1 else ''} {names} (not in the simulator's "
-        "security list; add it with SimConfig(securities=...) or aiofutu sim --codes)",
-        ErrCode.UNKNOWN_SECURITY,
-    )
-
-
 def _describe(key: SubKey) -> str:
     return f"{key[0]} {_SUB_TYPE_NAMES.get(key[1], key[1])}"
 
 
-def _first_pushes(session: Session, keys: Iterable[SubKey]) -> list[bytes]:
+def _first_pushes(session: Session, keys: Iterable[SubKey]) -> Pushes:
     server = session.server
-    bodies = []
+    bodies: Pushes = []
     for code, sub_type in keys:
         if sub_type == TICKER and (code, sub_type) in session.pushes:
             sec = server.market.security(code)
             latest = sec.latest()  # one tick: the history is not built for it
             if latest is not None:
-                bodies.append(server.encoder(sec).body((latest.SerializeToString(),)))
+                body = server.encoder(sec).body((latest.SerializeToString(),))
+                bodies.append((_UPDATE_TICKER, body))
+        elif sub_type in SERIES_SUB_TYPES and (code, sub_type) in session.pushes:
+            bodies.extend(server.series.first_pushes(session, code, sub_type))
+        elif (code, sub_type) in session.pushes:
+            first = server.states.first_push(code, sub_type)
+            if first is not None:
+                bodies.append(first)
     return bodies
 
 
@@ -214,10 +193,18 @@ def _sub(session: Session, c2s: qot_sub_pb2.C2S) -> Result:
             f"this request needs {len(new)} more; unsubscribe something first",
             ErrCode.QUOTA_EXHAUSTED,
         )
+    refused = server.states.refuse_sub(keys)
+    if refused is not None:
+        return fail(f"Qot_Sub: {refused}", ErrCode.INVALID_REQUEST)
     now = time.monotonic()
     for key in keys:
         session.subs.setdefault(key, now)
         server.market.activate(key[0])
+        if key[1] in SERIES_SUB_TYPES:
+            server.series.ensure(*key)
+            if key[1] in KL_OF_SUB and c2s.regPushRehabTypeList:
+                session.rehab[key] = tuple(dict.fromkeys(c2s.regPushRehabTypeList))
+    server.states.track(keys)
     if c2s.HasField("isRegOrUnRegPush"):
         _register(session, keys, c2s.isRegOrUnRegPush)
     response, _ = _ok(qot_sub_pb2.Response())
@@ -240,6 +227,7 @@ def _unsubscribe(session: Session, keys: list[SubKey]) -> Result:
     _register(session, keys, False)
     for key in keys:
         session.subs.pop(key, None)
+        session.rehab.pop(key, None)
     return _ok(qot_sub_pb2.Response())
 
 
@@ -251,6 +239,10 @@ def _reg_push(session: Session, c2s: qot_reg_qot_push_pb2.C2S) -> Result:
     if unknown is not None:
         return unknown
     changed = _register(session, keys, c2s.isRegOrUnReg)
+    if c2s.isRegOrUnReg and c2s.rehabTypeList:
+        for key in keys:
+            if key[1] in KL_OF_SUB and key in session.subs:
+                session.rehab[key] = tuple(dict.fromkeys(c2s.rehabTypeList))
     response, _ = _ok(qot_reg_qot_push_pb2.Response())
     first = c2s.isFirstPush if c2s.HasField("isFirstPush") else True
     return response, _first_pushes(session, changed) if c2s.isRegOrUnReg and first else []
@@ -301,11 +293,62 @@ def _get_ticker(session: Session, c2s: qot_get_ticker_pb2.C2S) -> Result:
     return _ok(qot_get_ticker_pb2.Response(s2c=s2c))
 
 
+def _subscribed(session: Session, c2s: Any, what: str, sub_type: int) -> str | Result:
+    """The code of a get request's security, or the failure OpenD answers with."""
+    code = _security_code(c2s.security) if c2s.HasField("security") else None
+    if code is None:
+        return fail(f"{what}: a valid security is required")
+    unknown = _refuse_unknown(session, (code,), what)
+    if unknown is not None:
+        return unknown
+    if (code, sub_type) not in session.subs:
+        name = _SUB_TYPE_NAMES.get(sub_type, sub_type)
+        return fail(
+            f"{code} is not subscribed to {name} on this connection: subscribe with SubType "
+            f"{name} ({sub_type}) before requesting it",
+            ErrCode.NOT_SUBSCRIBED,
+        )
+    return code
+
+
+def _get_kline(session: Session, c2s: qot_get_kl_pb2.C2S) -> Result:
+    sub_type = {kl: sub for sub, kl in KL_OF_SUB.items()}.get(c2s.klType)
+    if sub_type is None:
+        return fail(f"Qot_GetKL: unknown klType {c2s.klType}")
+    if c2s.rehabType not in (0, 1, 2):
+        return fail(f"Qot_GetKL: unknown rehabType {c2s.rehabType}")
+    if c2s.reqNum <= 0:
+        return fail(f"Qot_GetKL: reqNum must be between 1 and 1000, got {c2s.reqNum}")
+    code = _subscribed(session, c2s, "Qot_GetKL", sub_type)
+    if not isinstance(code, str):
+        return code
+    return session.server.series.reply(code, c2s.klType, c2s.reqNum), []
+
+
+def _get_rt(session: Session, c2s: qot_get_rt_pb2.C2S) -> Result:
+    code = _subscribed(session, c2s, "Qot_GetRT", RT)
+    if not isinstance(code, str):
+        return code
+    sec = session.server.market.security(code)
+    s2c = qot_get_rt_pb2.S2C(security=sec.security, name=sec.name)
+    s2c.rtList.extend(session.server.series.time_share(code).points)
+    return _ok(qot_get_rt_pb2.Response(s2c=s2c))
+
+
 Handler = Callable[["Session", Any], Result]
+
+
+def _kind_handler(name: str) -> Handler:
+    """The get handler of quote kind ``name``: ``_get_<name>`` here, or ``get_<name>`` of the
+    state kinds' module. Derived from the kind, so a kind without a handler fails at import."""
+    handler = globals().get(f"_get_{name}") or getattr(_states, f"get_{name}", None)
+    if handler is None:  # pragma: no cover (a kind added without its simulator side)
+        raise AssertionError(f"the simulator has no get handler for quote kind {name!r}")
+    return cast("Handler", handler)
+
+
 #: The get handler of each quote kind, by the kind's name in ``aiofutu._kinds.KINDS``.
-KIND_HANDLERS: dict[str, Handler] = {
-    "ticker": _get_ticker,
-}
+KIND_HANDLERS: dict[str, Handler] = {k.name: _kind_handler(k.name) for k in KINDS}
 HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.INIT_CONNECT: (init_connect_pb2.Request, _init_connect),
     ProtoId.GET_GLOBAL_STATE: (get_global_state_pb2.Request, _global_state),
@@ -313,6 +356,11 @@ HANDLERS: dict[int, tuple[type[Message], Handler]] = {
     ProtoId.QOT_SUB: (qot_sub_pb2.Request, _sub),
     ProtoId.QOT_REG_QOT_PUSH: (qot_reg_qot_push_pb2.Request, _reg_push),
     ProtoId.QOT_GET_SUB_INFO: (qot_get_sub_info_pb2.Request, _sub_info),
+    # requests without a subscription
+    ProtoId.QOT_GET_STATIC_INFO: (qot_get_static_info_pb2.Request, _static.handle),
+    ProtoId.QOT_GET_SECURITY_SNAPSHOT: (qot_get_security_snapshot_pb2.Request, _snapshot.handle),
     # every quote kind's get request, from the one table (a kind without a handler is an error)
     **{k.get_proto_id: (k.get_request, KIND_HANDLERS[k.name]) for k in KINDS},
+    # requests without a subscription: history K-lines and their quota, market state
+    **HISTORY_HANDLERS,
 }

@@ -38,7 +38,7 @@ from ._state import decode_tape, encode_tape
 from ._universe import DEFAULT_UNIVERSE, Listing
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 __all__ = ("SecurityState", "SimMarket", "market_states", "trading_markets", "unknown_security")
 
@@ -149,6 +149,8 @@ class SecurityState:
         self.security = qot_common_pb2.Security(market=market.wire, code=short)
         self.max_ticks = max_ticks
         self.paused = False  # a burst owns the security: live flow skips it
+        #: Called with every batch of new ticks (made or stored): the state kinds' day fold.
+        self.on_ticks: Callable[[Sequence[qot_common_pb2.Ticker]], None] | None = None
         self.hp_volume = hp_volume
         self._seed = f"{seed}:{code}"
         rng = self._rng = random.Random(self._seed)
@@ -220,9 +222,17 @@ class SecurityState:
         """Ticks on the tape, made or still to be made (up to ``max_ticks``)."""
         return len(self._recent) + self._history_room()
 
+    @property
+    def prev_close(self) -> float:
+        """The previous day's close: the reference price the walk started from."""
+        return self._start / _UNIT
+
     def store(self, ticks: Iterable[qot_common_pb2.Ticker]) -> None:
         """Append ticks made elsewhere (a replay) to the tape."""
+        ticks = list(ticks)
         self._recent.extend(ticks)
+        if self.on_ticks is not None:
+            self.on_ticks(ticks)
 
     def generate(
         self, n: int, now: float | None = None, *, gap_every: int = 0, gap_size: int = 1
@@ -248,6 +258,8 @@ class SecurityState:
                 volume = self._distinct(second, (text, price, volume, direction, kind))
             ticks.append(self._make(ts, second, text, self.counter, kind, direction, price, volume))
         self._recent.extend(ticks)
+        if self.on_ticks is not None:
+            self.on_ticks(ticks)
         return ticks
 
     def skip(self, n: int) -> None:

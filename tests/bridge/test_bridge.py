@@ -50,12 +50,14 @@ async def running_bridge(
             tg.cancel_scope.cancel()
 
 
-def bridge_process(opend: Simulator, url: str, code: str = CODE) -> subprocess.Popen[bytes]:
+def bridge_process(
+    opend: Simulator, url: str, code: str = CODE, *, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "aiofutu", "bridge", "--nats", url, "--codes", code,
          "--port", str(opend.port), "--dupe-window", "2m"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )  # fmt: skip
 
 
@@ -154,6 +156,52 @@ def test_msg_id_from_the_trade_alone() -> None:
     pb = qot_common_pb2.Ticker.FromString(body)  # OpenD's own message
     assert pb.sequence == tick.sequence and pb.price == tick.price
     assert bridge.decode_ticker("US.AAPL", "Apple", body) == tick
+
+
+def test_body_decodes_to_the_direct_clients_model() -> None:
+    """decode_ticker builds the model the direct client's decoder builds, for bodies with and
+    without each optional field (and enum numbers out of range: N/A)."""
+    from aiofutu.models import tickers_from_pb
+
+    bodies = []
+    full = qot_common_pb2.Ticker(
+        time="2026-12-03 10:00:00.123", sequence=(7 << 32) + 5, dir=2, price=478.2,
+        volume=300, turnover=143460.0, recvTime=1.5, type=9, typeSign=66, pushDataType=2,
+        timestamp=1796239396.1, hpVolume=300.25,
+    )  # fmt: skip
+    bodies.append(full)
+    bare = qot_common_pb2.Ticker(time="10:00:00", sequence=1, dir=0, price=1.0, volume=0,
+                                 turnover=0.0)  # fmt: skip
+    bodies.append(bare)
+    odd = qot_common_pb2.Ticker()
+    odd.CopyFrom(full)
+    odd.dir, odd.type, odd.pushDataType = 17, 99, 9
+    bodies.append(odd)
+    for pb in bodies:
+        for name in ("Tencent", ""):
+            want = tickers_from_pb(1, "00700", name, [pb])[0]
+            got = bridge.decode_ticker("HK.00700", name, pb.SerializeToString())
+            assert got == want and got.__dict__ == want.__dict__
+
+
+def test_header_parser_equals_nats_py() -> None:
+    """The header parser installed on our connections gives what nats-py's own gives."""
+    from nats.aio.client import Client
+
+    from aiofutu.bridge._nats import parse_header_lines
+
+    tick = _tick(name="騰訊 控股")
+    cases = [
+        b"".join(f"{k}: {v}\r\n".encode() for k, v in _subjects.headers("ticker", tick).items()),
+        b"A: 1\r\nB:2\r\nC:\t3 \r\n\r\n",
+        b"no colon\r\nSp ace: x\r\nTab\tName: y\r\n: empty name\r\nOk: z\r\n",
+        "Name: 騰訊\r\nK\u00e9y: v\r\n".encode(),
+        b"Bad: \xff\xfe\r\nX\x1cY: sep\r\nDup: 1\r\nDup: 2\r\n",
+        b"",
+        b"\r\n\r\n",
+    ]
+    for raw in cases:
+        assert parse_header_lines(raw) == Client._parse_header_lines(raw), raw
 
 
 async def test_bus_under_trio_is_refused() -> None:
@@ -313,6 +361,33 @@ async def test_two_bridges_one_killed(opend: Simulator, nats_server: NatsServer)
             sigkill(b)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_stopped_while_nats_is_down(
+    opend: Simulator, nats_server: NatsServer, signum: int
+) -> None:
+    """SIGTERM or Ctrl-C with the broker gone: the bridge exits at once, no hang, and counts
+    the ticks it took from OpenD and could not publish."""
+    proc = bridge_process(opend, nats_server.url, stderr=subprocess.PIPE)
+    try:
+        await stored_at_least(nats_server.url, 1000)
+        await anyio.sleep(0.5)  # past its backfill, publishing live
+        await anyio.to_thread.run_sync(nats_server.stop)
+        await opend.burst(CODE, 300)
+        await anyio.sleep(1.0)  # taken from OpenD, queued for NATS
+        started = time.monotonic()
+        os.kill(proc.pid, signum)
+        _, err = await anyio.to_thread.run_sync(lambda: proc.communicate(timeout=20))
+        elapsed = time.monotonic() - started
+        text = err.decode()
+        assert elapsed < 5, f"took {elapsed:.1f}s to stop: {text[-800:]}"
+        assert proc.returncode == 130, text[-800:]
+        assert "stopped; 300 tick(s) not published" in text, text[-800:]
+        assert "published=1000 " in text  # the backfill, before the broker went
+        assert "Traceback" not in text  # nats-py's reconnect noise is one line, not a trace
+    finally:
+        sigkill(proc)
+
+
 async def test_broker_restart_with_file_store(opend: Simulator, nats_server: NatsServer) -> None:
     """The broker goes away for a moment: the bridge re-sends, the consumer resumes."""
     async with (
@@ -347,6 +422,48 @@ async def test_slow_consumer_follows_its_overflow_policy(
         newest = [await anext(lossy) for _ in range(50)]
         assert_tape(newest)
         assert newest[-1].sequence == kept[0].sequence + 199
+
+
+async def test_bus_frames_equal_the_direct_frames(
+    opend: Simulator, nats_server: NatsServer
+) -> None:
+    """``bus.ticker_frames(url, ...)`` in place of ``client.ticker_frames(...)``: one line
+    changes, the frames do not (columns, dtypes, values, order; at most max_rows each)."""
+    pl = pytest.importorskip("polars")
+    async with (
+        aiofutu.connect(opend.host, opend.port) as direct,
+        direct.ticker_frames(CODE, max_rows=100, max_latency=0.05) as expected,
+        running_bridge(opend, nats_server.url),
+        bus.ticker_frames(nats_server.url, CODE, max_rows=100, max_latency=0.05) as frames,
+    ):
+        await opend.burst(CODE, 250, ticks_per_push=5)
+        got: list[Any] = []
+        want: list[Any] = []
+        with anyio.fail_after(20):
+            while sum(len(f) for f in got) < 250:
+                got.append(await anext(frames))
+            while sum(len(f) for f in want) < 250:
+                want.append(await anext(expected))
+        assert all(0 < len(f) <= 100 for f in got)
+        assert got[0].schema == want[0].schema
+        assert pl.concat(got).equals(pl.concat(want))
+        assert frames.gaps == [] and frames.malformed == 0
+
+
+async def test_bus_frames_never_span_a_hole(opend: Simulator, nats_server: NatsServer) -> None:
+    pytest.importorskip("polars")
+    async with (
+        running_bridge(opend, nats_server.url),
+        bus.ticker_frames(
+            nats_server.url, CODE, max_rows=30, max_latency=0, buffer=50, overflow="raise"
+        ) as frames,
+    ):
+        await opend.burst(CODE, 200)
+        await wait_for(lambda: frames.received >= 200)
+        sizes = [len(await anext(frames)), len(await anext(frames))]
+        with pytest.raises(aiofutu.SlowConsumer) as caught:
+            await anext(frames)
+        assert sizes == [30, 20] and caught.value.lost == 150
 
 
 async def test_late_fill_is_reordered_or_announced(nats_server: NatsServer) -> None:
@@ -409,6 +526,144 @@ async def test_restart_after_an_outage_longer_than_the_dupe_window(
         got = await collect(ticks, 1100)
     assert_tape(got)
     assert await stored_messages(nats_server.url) == 1100
+
+
+# -- durable consumers: the resume point -----------------------------------------------------
+
+_DURABLE_CHILD = """
+import sys, anyio
+from aiofutu import bus
+
+async def main(url, commit_at, idle_at):
+    async with bus.subscribe(url, ["HK.00700"], since="all", durable="svc") as ticks:
+        n = 0
+        async for tick in ticks:
+            n += 1
+            print(tick.sequence & 0xFFFFFFFF, flush=True)
+            if n == commit_at:
+                assert await ticks.commit()
+                print("committed", flush=True)
+            if n == idle_at:
+                await anyio.sleep(0.6)  # longer than the ack interval: the periodic ack is out
+                print("idle", flush=True)
+                await anyio.sleep(60)  # killed here, holding this tick
+
+anyio.run(main, sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), backend="asyncio")
+"""
+
+
+def durable_child(url: str, commit_at: int, idle_at: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _DURABLE_CHILD, url, str(commit_at), str(idle_at)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def _publish_tape(nc: Any, first: int, n: int) -> int:
+    js = nc.jetstream()
+    with contextlib.suppress(nats.js.errors.BadRequestError):
+        await js.add_stream(name="FUTU", subjects=["futu.>"])
+    base = (7 << 32) + 100
+    for i in range(first, first + n):
+        tick = _tick(code=CODE, name="TENCENT", sequence=base + i, price=300 + i)
+        await js.publish(
+            bridge.subject("ticker", CODE),
+            bridge.encode_ticker(tick),
+            headers=_subjects.headers("ticker", tick),
+        )
+    return base & LOW32
+
+
+async def test_durable_consumer_resumes_where_the_application_was(
+    nats_server: NatsServer,
+) -> None:
+    """Restarts of a durable consumer skip nothing and repeat nothing the application was done
+    with, though the stream had taken (buffered) far more than the application had read."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        base = await _publish_tape(nc, 0, 60)
+        seen: list[int] = []
+        async with bus.subscribe(nc, [CODE], since="all", durable="svc") as ticks:
+            async for tick in ticks:  # a clean stop after 10
+                seen.append((tick.sequence & LOW32) - base)
+                if len(seen) == 10:
+                    await wait_for(lambda: ticks.received == 60)  # the rest is buffered
+                    break
+        with pytest.raises(RuntimeError, match="crash"):  # a crash while working on #20
+            async with bus.subscribe(nc, [CODE], since="all", durable="svc") as ticks:
+                async for tick in ticks:
+                    if (tick.sequence & LOW32) - base == 20:
+                        raise RuntimeError("crash")
+                    seen.append((tick.sequence & LOW32) - base)
+        await _publish_tape(nc, 60, 20)  # published while no consumer runs
+        async with bus.subscribe(nc, [CODE], since="new", durable="svc") as ticks:
+            seen.extend([(t.sequence & LOW32) - base for t in await collect(ticks, 60)])
+        assert seen == list(range(80))  # #20 again (not done), then on: none twice, none lost
+    finally:
+        await nc.close()
+
+
+async def test_durable_consumer_killed_resumes_after_its_last_ack(
+    nats_server: NatsServer,
+) -> None:
+    """SIGKILL of a consumer process: the next one starts right after the last tick it was
+    done with (committed, or acknowledged by the periodic ack), the tick it held comes again."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        base = await _publish_tape(nc, 0, 100)
+    finally:
+        await nc.close()
+
+    async def run_child(commit_at: int, idle_at: int, until: str) -> list[str]:
+        proc = durable_child(nats_server.url, commit_at, idle_at)
+        lines: list[str] = []
+        try:
+            assert proc.stdout is not None
+            with anyio.fail_after(30):
+                while until not in lines:
+                    line = await anyio.to_thread.run_sync(proc.stdout.readline)
+                    assert line, f"the consumer exited early ({proc.poll()}): {lines}"
+                    lines.append(line.decode().strip())
+        finally:
+            sigkill(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        return [x for x in lines if x.isdigit()]
+
+    first = await run_child(10, 10, "idle")  # commit() at 10, killed holding it
+    second = await run_child(0, 15, "idle")  # no commit; 14 done, acked by the timer
+    third = await run_child(0, 0, str(base + 99))  # the rest
+    got = [int(x) - base for x in first + second + third]
+    assert got == [*range(10), *range(10, 25), *range(24, 100)]
+
+
+async def test_start_positions(nats_server: NatsServer) -> None:
+    """since= a stream sequence, a time, a timedelta, "all" and "new" against a real stream."""
+    import datetime as dt
+
+    nc = await nats.connect(nats_server.url)
+    try:
+        base = await _publish_tape(nc, 0, 10)
+        await anyio.sleep(0.3)
+        middle = dt.datetime.now(dt.timezone.utc)
+        await anyio.sleep(0.3)
+        await _publish_tape(nc, 10, 10)
+
+        async def first(since: Any, n: int) -> list[int]:
+            async with bus.subscribe(nc, [CODE], since=since) as ticks:
+                return [(t.sequence & LOW32) - base for t in await collect(ticks, n)]
+
+        assert await first("all", 20) == list(range(20))
+        assert await first(15, 5) == list(range(14, 19))  # stream sequence 15 is tick 14
+        assert await first(middle, 10) == list(range(10, 20))
+        assert await first(dt.datetime.now(dt.timezone.utc) - middle, 10) == list(range(10, 20))
+        async with bus.subscribe(nc, [CODE], since="new") as ticks:
+            await ticks.start()
+            await _publish_tape(nc, 20, 3)
+            assert [(t.sequence & LOW32) - base for t in await collect(ticks, 3)] == [20, 21, 22]
+    finally:
+        await nc.close()
 
 
 # -- trades that share a sequence (US sequences may carry only the second) ---------------------

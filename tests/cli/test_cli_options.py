@@ -31,6 +31,7 @@ REQUIRED = {
     "sim": [],
     "demo": [],
     "keygen": ["k.pem"],
+    "kline": [HK],
     "bridge": ["--nats", "nats://127.0.0.1:4222", "--codes", HK],
 }
 #: (command, option, value) a command may take: any seed is a seed.

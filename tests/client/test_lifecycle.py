@@ -18,7 +18,11 @@ import pytest
 import aiofutu
 from aiofutu import ClientState, SubType, sim
 
+from .conftest import Net
+
 pytestmark = pytest.mark.anyio
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py)
+BOTH_TRANSPORTS = True
 
 
 def client_tasks() -> list[str]:
@@ -28,12 +32,14 @@ def client_tasks() -> list[str]:
     )
 
 
-async def test_aenter_then_aclose_leaves_the_callers_scopes_intact(server: sim.Simulator) -> None:
+async def test_aenter_then_aclose_leaves_the_callers_scopes_intact(
+    net: Net, server: sim.Simulator
+) -> None:
     """The pattern of issue 16 item 8: ``__aenter__()`` then ``aclose()``, no ``__aexit__``."""
     async with anyio.create_task_group() as tg:
         tg.start_soon(anyio.sleep, 0.05)  # the caller's own task group, entered before
         with anyio.fail_after(10):
-            client = aiofutu.connect("127.0.0.1", server.port)
+            client = net.connect(server)
             await client.__aenter__()
             assert "HK" in str(await client.get_global_state())
             assert client_tasks()
@@ -45,7 +51,9 @@ async def test_aenter_then_aclose_leaves_the_callers_scopes_intact(server: sim.S
     assert client_tasks() == []
 
 
-async def test_exit_stack_across_startup_and_shutdown_hooks(server: sim.Simulator) -> None:
+async def test_exit_stack_across_startup_and_shutdown_hooks(
+    net: Net, server: sim.Simulator
+) -> None:
     """An AsyncExitStack held by the app: entered in one hook, closed in another."""
 
     class App:
@@ -54,9 +62,7 @@ async def test_exit_stack_across_startup_and_shutdown_hooks(server: sim.Simulato
             self.client: aiofutu.Client | None = None
 
         async def startup(self) -> None:
-            self.client = await self.stack.enter_async_context(
-                aiofutu.connect("127.0.0.1", server.port)
-            )
+            self.client = await self.stack.enter_async_context(net.connect(server))
             await self.client.subscribe(["HK.00700"], [SubType.TICKER])
 
         async def handle(self) -> int:
@@ -82,15 +88,13 @@ async def test_exit_stack_across_startup_and_shutdown_hooks(server: sim.Simulato
     assert client_tasks() == []
 
 
-async def test_lifespan_context_manager(server: sim.Simulator) -> None:
+async def test_lifespan_context_manager(net: Net, server: sim.Simulator) -> None:
     """A lifespan (FastAPI/Starlette style) holding the client in an exit stack."""
 
     @contextlib.asynccontextmanager
     async def lifespan(state: dict[str, aiofutu.Client]) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            state["client"] = await stack.enter_async_context(
-                aiofutu.connect("127.0.0.1", server.port)
-            )
+            state["client"] = await stack.enter_async_context(net.connect(server))
             yield
 
     state: dict[str, aiofutu.Client] = {}
@@ -100,14 +104,14 @@ async def test_lifespan_context_manager(server: sim.Simulator) -> None:
     assert client_tasks() == []
 
 
-async def test_entered_in_one_task_closed_in_another(server: sim.Simulator) -> None:
+async def test_entered_in_one_task_closed_in_another(net: Net, server: sim.Simulator) -> None:
     clients: list[aiofutu.Client] = []
     stacks: list[contextlib.AsyncExitStack] = []
 
     async def startup() -> None:  # a task that ends right after opening the clients
-        clients.append(await aiofutu.connect("127.0.0.1", server.port).__aenter__())
+        clients.append(await net.connect(server).__aenter__())
         stack = contextlib.AsyncExitStack()
-        clients.append(await stack.enter_async_context(aiofutu.connect("127.0.0.1", server.port)))
+        clients.append(await stack.enter_async_context(net.connect(server)))
         stacks.append(stack)
 
     async with anyio.create_task_group() as tg:
@@ -122,8 +126,8 @@ async def test_entered_in_one_task_closed_in_another(server: sim.Simulator) -> N
     assert client_tasks() == []
 
 
-async def test_aclose_inside_async_with_and_nested_scopes(server: sim.Simulator) -> None:
-    async with aiofutu.connect("127.0.0.1", server.port) as client:
+async def test_aclose_inside_async_with_and_nested_scopes(net: Net, server: sim.Simulator) -> None:
+    async with net.connect(server) as client:
         async with anyio.create_task_group() as tg:
             tg.start_soon(anyio.sleep, 0.01)
             with anyio.fail_after(5):
@@ -133,8 +137,10 @@ async def test_aclose_inside_async_with_and_nested_scopes(server: sim.Simulator)
     assert client.closed
 
 
-async def test_aclose_from_another_task_ends_the_owners_stream(server: sim.Simulator) -> None:
-    async with aiofutu.connect("127.0.0.1", server.port) as client:
+async def test_aclose_from_another_task_ends_the_owners_stream(
+    net: Net, server: sim.Simulator
+) -> None:
+    async with net.connect(server) as client:
         async with client.ticker_stream("HK.00700") as ticks:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(client.aclose)
@@ -144,8 +150,10 @@ async def test_aclose_from_another_task_ends_the_owners_stream(server: sim.Simul
     assert client_tasks() == []
 
 
-async def test_aclose_finishes_when_the_caller_is_cancelled(server: sim.Simulator) -> None:
-    client = await aiofutu.connect("127.0.0.1", server.port).__aenter__()
+async def test_aclose_finishes_when_the_caller_is_cancelled(
+    net: Net, server: sim.Simulator
+) -> None:
+    client = await net.connect(server).__aenter__()
     with anyio.CancelScope() as scope:
         scope.cancel()
         await client.aclose()
@@ -153,8 +161,8 @@ async def test_aclose_finishes_when_the_caller_is_cancelled(server: sim.Simulato
     assert client_tasks() == []
 
 
-async def test_entering_twice_is_a_configuration_error(server: sim.Simulator) -> None:
-    async with aiofutu.connect("127.0.0.1", server.port) as client:
+async def test_entering_twice_is_a_configuration_error(net: Net, server: sim.Simulator) -> None:
+    async with net.connect(server) as client:
         with pytest.raises(aiofutu.ConfigurationError, match="already open"):
             await client.__aenter__()
         with pytest.raises(aiofutu.ConfigurationError, match="already open"):
@@ -164,23 +172,25 @@ async def test_entering_twice_is_a_configuration_error(server: sim.Simulator) ->
         await client.get_global_state()
 
 
-async def test_a_closed_client_cannot_be_reopened(server: sim.Simulator) -> None:
-    async with aiofutu.connect("127.0.0.1", server.port) as client:
+async def test_a_closed_client_cannot_be_reopened(net: Net, server: sim.Simulator) -> None:
+    async with net.connect(server) as client:
         pass
     with pytest.raises(aiofutu.ClientClosed, match="cannot be opened again"):
         await client.__aenter__()
     with pytest.raises(aiofutu.ClientClosed):
         await client.get_global_state()
     await client.aclose()  # still idempotent
-    never_opened = aiofutu.connect("127.0.0.1", server.port)
+    never_opened = net.connect(server)
     await never_opened.aclose()
     with pytest.raises(aiofutu.ClientClosed, match="cannot be opened again"):
         await never_opened.__aenter__()
     assert client_tasks() == []
 
 
-async def test_use_before_entering_is_a_configuration_error(server: sim.Simulator) -> None:
-    client = aiofutu.connect("127.0.0.1", server.port)
+async def test_use_before_entering_is_a_configuration_error(
+    net: Net, server: sim.Simulator
+) -> None:
+    client = net.connect(server)
     with pytest.raises(aiofutu.ConfigurationError, match="not open yet"):
         await client.get_global_state()
     with pytest.raises(aiofutu.ConfigurationError, match="not open yet"):
@@ -189,12 +199,12 @@ async def test_use_before_entering_is_a_configuration_error(server: sim.Simulato
         await client.get_global_state()
 
 
-async def test_failed_connect_leaves_no_task() -> None:
+async def test_failed_connect_leaves_no_task(net: Net) -> None:
     with anyio.fail_after(10):
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
         port = listener.extra(anyio.abc.SocketAttribute.local_port)
         await listener.aclose()  # nothing listens there now
-        client = aiofutu.connect("127.0.0.1", port, connect_timeout=2)
+        client = net.connect(port, connect_timeout=2)
         with pytest.raises(aiofutu.ConnectError):
             await client.__aenter__()
         assert client.closed
@@ -203,7 +213,7 @@ async def test_failed_connect_leaves_no_task() -> None:
             await client.__aenter__()
 
 
-async def test_cancelled_while_connecting_leaves_no_task() -> None:
+async def test_cancelled_while_connecting_leaves_no_task(net: Net) -> None:
     async def silent(stream: anyio.abc.SocketStream) -> None:
         async with stream:
             await anyio.sleep(10)  # accepts, never answers InitConnect
@@ -212,7 +222,7 @@ async def test_cancelled_while_connecting_leaves_no_task() -> None:
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, silent)
-        client = aiofutu.connect("127.0.0.1", port, connect_timeout=5)
+        client = net.connect(port, connect_timeout=5)
         with anyio.move_on_after(0.3) as scope:
             await client.__aenter__()
         assert scope.cancelled_caught
@@ -221,13 +231,15 @@ async def test_cancelled_while_connecting_leaves_no_task() -> None:
         tg.cancel_scope.cancel()
 
 
-async def test_a_bug_in_a_background_task_closes_the_client(server: sim.Simulator) -> None:
+async def test_a_bug_in_a_background_task_closes_the_client(
+    net: Net, server: sim.Simulator
+) -> None:
     """It is logged and ends the client's streams with ConnectionLost; the caller goes on."""
 
     async def buggy() -> None:
         raise RuntimeError("a bug")
 
-    async with aiofutu.connect("127.0.0.1", server.port) as client:
+    async with net.connect(server) as client:
         async with client.ticker_stream("HK.00700", is_first_push=False) as ticks:
             assert client._services is not None
             client._services.start_soon(buggy)
@@ -241,7 +253,9 @@ async def test_a_bug_in_a_background_task_closes_the_client(server: sim.Simulato
     assert client_tasks() == []
 
 
-async def test_aiohttp_startup_and_cleanup_hooks(server: sim.Simulator, anyio_backend: str) -> None:
+async def test_aiohttp_startup_and_cleanup_hooks(
+    net: Net, server: sim.Simulator, anyio_backend: str
+) -> None:
     """A real aiohttp app: the client opened in on_startup, closed in on_cleanup."""
     if anyio_backend != "asyncio":
         pytest.skip("aiohttp runs on asyncio only")
@@ -251,7 +265,7 @@ async def test_aiohttp_startup_and_cleanup_hooks(server: sim.Simulator, anyio_ba
     key = web.AppKey("client", aiofutu.Client)
 
     async def on_startup(app: web.Application) -> None:
-        app[key] = await aiofutu.connect("127.0.0.1", server.port).__aenter__()
+        app[key] = await net.connect(server).__aenter__()
 
     async def on_cleanup(app: web.Application) -> None:
         await app[key].aclose()

@@ -9,9 +9,13 @@ import anyio.abc
 import pytest
 
 import aiofutu
-from aiofutu import ClientState, ReconnectPolicy, SubType, Ticker, sim
+from aiofutu import ClientState, ReconnectPolicy, SubType, Ticker
+
+from .conftest import Net
 
 pytestmark = pytest.mark.anyio
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py)
+BOTH_TRANSPORTS = True
 
 HK = "HK.00700"
 US = "US.AAPL"
@@ -31,11 +35,9 @@ async def _reconnected(client: aiofutu.Client, within: float) -> None:
 
 
 @pytest.mark.parametrize("outage", [0.2, 2.0])
-async def test_stream_is_gapless_across_outage(outage: float) -> None:
-    async with sim.serve(port=0, tick_rate=200, codes=(HK,), unsub_min_age=0) as server:
-        async with aiofutu.connect(
-            "127.0.0.1", server.port, reconnect=_policy(outage), timeout=5
-        ) as client:
+async def test_stream_is_gapless_across_outage(outage: float, net: Net) -> None:
+    async with net.serve(port=0, tick_rate=200, codes=(HK,), unsub_min_age=0) as server:
+        async with net.connect(server, reconnect=_policy(outage), timeout=5) as client:
             got: list[Ticker] = []
             async with client.ticker_stream(HK, buffer=100_000) as stream:
                 await anyio.sleep(0.5)
@@ -51,11 +53,9 @@ async def test_stream_is_gapless_across_outage(outage: float) -> None:
     assert stream.gaps == []
 
 
-async def test_outage_beyond_window_reports_gap() -> None:
-    async with sim.serve(port=0, tick_rate=0, codes=(HK,)) as server:
-        async with aiofutu.connect(
-            "127.0.0.1", server.port, reconnect=_policy(0.5), timeout=5
-        ) as client:
+async def test_outage_beyond_window_reports_gap(net: Net) -> None:
+    async with net.serve(port=0, tick_rate=0, codes=(HK,)) as server:
+        async with net.connect(server, reconnect=_policy(0.5), timeout=5) as client:
             async with client.ticker_stream(HK, is_first_push=False) as stream:
                 await server.burst(HK, n=10)
                 await anyio.sleep(0.1)
@@ -77,11 +77,9 @@ async def test_outage_beyond_window_reports_gap() -> None:
     assert counters == list(range(counters[0], counters[0] + 1010))
 
 
-async def test_state_changes_and_requests_during_reconnect() -> None:
-    async with sim.serve(port=0, tick_rate=0) as server:
-        async with aiofutu.connect(
-            "127.0.0.1", server.port, reconnect=_policy(0.5), timeout=5
-        ) as client:
+async def test_state_changes_and_requests_during_reconnect(net: Net) -> None:
+    async with net.serve(port=0, tick_rate=0) as server:
+        async with net.connect(server, reconnect=_policy(0.5), timeout=5) as client:
             await client.subscribe([HK], [SubType.TICKER])
             watch = client.state_changes()
             first = await watch.__anext__()
@@ -117,11 +115,9 @@ async def test_state_changes_and_requests_during_reconnect() -> None:
             await watch.__anext__()
 
 
-async def test_request_waits_only_up_to_its_timeout() -> None:
-    async with sim.serve(port=0, tick_rate=0) as server:
-        async with aiofutu.connect(
-            "127.0.0.1", server.port, reconnect=_policy(5.0), timeout=5
-        ) as client:
+async def test_request_waits_only_up_to_its_timeout(net: Net) -> None:
+    async with net.serve(port=0, tick_rate=0) as server:
+        async with net.connect(server, reconnect=_policy(5.0), timeout=5) as client:
             await client.subscribe([HK], [SubType.TICKER])
             await server.drop_connections()
             await anyio.sleep(0.05)
@@ -131,10 +127,10 @@ async def test_request_waits_only_up_to_its_timeout() -> None:
             assert time.monotonic() - started < 1.0
 
 
-async def test_gives_up_after_max_attempts() -> None:
-    async with sim.serve(port=0, tick_rate=0) as server:
-        async with aiofutu.connect(
-            "127.0.0.1", server.port, reconnect=_policy(0.05, max_attempts=2), connect_timeout=1
+async def test_gives_up_after_max_attempts(net: Net) -> None:
+    async with net.serve(port=0, tick_rate=0) as server:
+        async with net.connect(
+            server, reconnect=_policy(0.05, max_attempts=2), connect_timeout=1
         ) as client:
             stream = client.ticker_stream(HK, is_first_push=False)
             await stream.start()
@@ -148,15 +144,13 @@ async def test_gives_up_after_max_attempts() -> None:
                 await client.get_global_state()
 
 
-async def test_refused_restore_is_reported_to_the_stream() -> None:
-    async with sim.serve(port=0, tick_rate=0, sub_quota=2, codes=()) as server:
-        async with aiofutu.connect(
-            "127.0.0.1", server.port, reconnect=_policy(0.5), timeout=5
-        ) as client:
+async def test_refused_restore_is_reported_to_the_stream(net: Net) -> None:
+    async with net.serve(port=0, tick_rate=0, sub_quota=2, codes=()) as server:
+        async with net.connect(server, reconnect=_policy(0.5), timeout=5) as client:
             async with client.ticker_stream(HK, US, is_first_push=False) as stream:
                 await server.drop_connections()
                 # someone else takes the quota while we are away
-                async with aiofutu.connect("127.0.0.1", server.port) as other:
+                async with net.connect(server) as other:
                     await other.subscribe(["HK.09988", "US.TSLA"], [SubType.TICKER])
                     await _reconnected(client, 5)
                     with pytest.raises(aiofutu.OpenDError, match="quota"):
@@ -165,10 +159,13 @@ async def test_refused_restore_is_reported_to_the_stream() -> None:
             assert client.subscriptions() == {}
 
 
-async def test_silent_link_is_declared_dead() -> None:
-    async with sim.serve(port=0, tick_rate=0, keepalive_interval=1) as server:
-        async with aiofutu.connect(
-            "127.0.0.1", server.port, reconnect=_policy(0.2), timeout=5, connect_timeout=1
+async def test_silent_link_is_declared_dead(net: Net) -> None:
+    async with net.serve(port=0, tick_rate=0, keepalive_interval=1) as server:
+        # over WebSocket, a Ping (answered by a live gateway, not by a stalled one) stands in
+        # for KeepAlive, and its interval is the client's to choose
+        ping = {"websocket_ping_interval": 1} if net.websocket else {}
+        async with net.connect(
+            server, reconnect=_policy(0.2), timeout=5, connect_timeout=1, **ping
         ) as client:
             watch = client.state_changes()
             assert (await watch.__anext__()).state is ClientState.READY
@@ -182,14 +179,16 @@ async def test_silent_link_is_declared_dead() -> None:
             assert client.reconnects >= 1
 
 
-async def test_first_connect_waits_for_opend_when_asked() -> None:
+async def test_first_connect_waits_for_opend_when_asked(net: Net) -> None:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     await listener.aclose()  # nothing listens on `port` yet
 
     async def late_opend(started: anyio.Event, done: anyio.Event) -> None:
         await anyio.sleep(0.5)
-        async with sim.serve(port=port, tick_rate=0):
+        # the free port is the one the client dials: the gateway's over WebSocket
+        ports = {"port": 0, "websocket_port": port} if net.websocket else {"port": port}
+        async with net.serve(**ports, tick_rate=0):
             started.set()
             await done.wait()
 
@@ -197,22 +196,22 @@ async def test_first_connect_waits_for_opend_when_asked() -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(late_opend, started, done)
         policy = _policy(0.1, first_connect=True)
-        async with aiofutu.connect("127.0.0.1", port, reconnect=policy, connect_timeout=1) as c:
+        async with net.connect(port, reconnect=policy, connect_timeout=1) as c:
             assert started.is_set()
             assert c.state is ClientState.READY
             await c.subscribe([HK], [SubType.TICKER])
         done.set()
 
 
-async def test_first_connect_gives_up_after_max_attempts() -> None:
+async def test_first_connect_gives_up_after_max_attempts(net: Net) -> None:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     await listener.aclose()
     policy = _policy(0.05, first_connect=True, max_attempts=3)
     with pytest.raises(aiofutu.ConnectError, match="gave up after 3 attempt"):
-        async with aiofutu.connect("127.0.0.1", port, reconnect=policy, connect_timeout=1):
+        async with net.connect(port, reconnect=policy, connect_timeout=1):
             pass
     # without first_connect, the first failure is raised at once
     with pytest.raises(aiofutu.ConnectError, match="cannot connect"):
-        async with aiofutu.connect("127.0.0.1", port, reconnect=_policy(0.05)):
+        async with net.connect(port, reconnect=_policy(0.05)):
             pass

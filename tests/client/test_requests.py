@@ -11,7 +11,11 @@ import pytest
 import aiofutu
 from aiofutu import SubType, TickerDirection, TickerType, sim
 
+from .conftest import Net
+
 pytestmark = pytest.mark.anyio
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py)
+BOTH_TRANSPORTS = True
 
 
 async def test_connect_reports_session(client: aiofutu.Client) -> None:
@@ -129,10 +133,10 @@ async def test_opend_refusal_is_opend_error(client: aiofutu.Client) -> None:
     assert len(await client.get_rt_ticker("HK.00700", 5)) == 5
 
 
-async def test_unsubscribe_after_min_age() -> None:
+async def test_unsubscribe_after_min_age(net: Net) -> None:
     async with (
-        sim.serve(port=0, tick_rate=0, unsub_min_age=0.0) as srv,
-        aiofutu.connect("127.0.0.1", srv.port) as client,
+        net.serve(port=0, tick_rate=0, unsub_min_age=0.0) as srv,
+        net.connect(srv) as client,
     ):
         await client.subscribe(["HK.00700", "US.AAPL"], [SubType.TICKER])
         info = await client.query_subscription()
@@ -163,8 +167,8 @@ async def test_1000_concurrent_requests(client: aiofutu.Client) -> None:
     assert client.stats()["pending_requests"] == 0
 
 
-async def test_timeout_then_connection_still_usable(server: sim.Simulator) -> None:
-    async with aiofutu.connect("127.0.0.1", server.port, timeout=5) as client:
+async def test_timeout_then_connection_still_usable(server: sim.Simulator, net: Net) -> None:
+    async with net.connect(server, timeout=5) as client:
         await client.subscribe(["HK.00700"], [SubType.TICKER])
         server.reply_delay = 0.5
         with pytest.raises(aiofutu.RequestTimeout) as info:
@@ -177,9 +181,9 @@ async def test_timeout_then_connection_still_usable(server: sim.Simulator) -> No
         assert client.stats()["unmatched_replies"] >= 1
 
 
-async def test_each_request_times_out_at_its_own_deadline(server: sim.Simulator) -> None:
+async def test_each_request_times_out_at_its_own_deadline(server: sim.Simulator, net: Net) -> None:
     """Deadlines given in any order (long, short, middle) each fire on time, no sooner."""
-    async with aiofutu.connect("127.0.0.1", server.port, timeout=5) as client:
+    async with net.connect(server, timeout=5) as client:
         await client.subscribe(["HK.00700"], [SubType.TICKER])
         server.reply_delay = 2.0
         took: dict[float, float] = {}
@@ -198,8 +202,8 @@ async def test_each_request_times_out_at_its_own_deadline(server: sim.Simulator)
         assert client.stats()["pending_requests"] == 0
 
 
-async def test_cancel_one_request_leaves_others(server: sim.Simulator) -> None:
-    async with aiofutu.connect("127.0.0.1", server.port, timeout=5) as client:
+async def test_cancel_one_request_leaves_others(server: sim.Simulator, net: Net) -> None:
+    async with net.connect(server, timeout=5) as client:
         await client.subscribe(["HK.00700"], [SubType.TICKER])
         server.reply_delay = 0.2
         got: list[int] = []
@@ -218,8 +222,10 @@ async def test_cancel_one_request_leaves_others(server: sim.Simulator) -> None:
         assert client.stats()["pending_requests"] == 0
 
 
-async def test_dropped_server_fails_pending_within_a_second(server: sim.Simulator) -> None:
-    async with aiofutu.connect("127.0.0.1", server.port, timeout=30) as client:
+async def test_dropped_server_fails_pending_within_a_second(
+    server: sim.Simulator, net: Net
+) -> None:
+    async with net.connect(server, timeout=30) as client:
         await client.subscribe(["HK.00700"], [SubType.TICKER])
         server.stall = True
         errors: list[BaseException] = []
@@ -243,16 +249,16 @@ async def test_dropped_server_fails_pending_within_a_second(server: sim.Simulato
             await client.get_rt_ticker("HK.00700", 10)
 
 
-async def test_connect_refused_is_connect_error() -> None:
+async def test_connect_refused_is_connect_error(net: Net) -> None:
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     port = listener.extra(anyio.abc.SocketAttribute.local_port)
     await listener.aclose()
     with pytest.raises(aiofutu.ConnectError, match=str(port)):
-        async with aiofutu.connect("127.0.0.1", port, connect_timeout=2):
+        async with net.connect(port, connect_timeout=2):
             pass
 
 
-async def test_server_that_never_answers_init_connect() -> None:
+async def test_server_that_never_answers_init_connect(net: Net) -> None:
     async with await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0) as listener:
         port = listener.extra(anyio.abc.SocketAttribute.local_port)
 
@@ -263,21 +269,22 @@ async def test_server_that_never_answers_init_connect() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(listener.serve, hold)
             started = time.monotonic()
-            with pytest.raises(aiofutu.ConnectError, match="InitConnect"):
-                async with aiofutu.connect("127.0.0.1", port, connect_timeout=0.3):
+            what = "the WebSocket upgrade" if net.websocket else "InitConnect"
+            with pytest.raises(aiofutu.ConnectError, match=what):
+                async with net.connect(port, connect_timeout=0.3):
                     pass
             assert time.monotonic() - started < 2
             tg.cancel_scope.cancel()
 
 
-async def test_user_exception_is_not_wrapped(server: sim.Simulator) -> None:
+async def test_user_exception_is_not_wrapped(server: sim.Simulator, net: Net) -> None:
     with pytest.raises(KeyError):
-        async with aiofutu.connect("127.0.0.1", server.port):
+        async with net.connect(server):
             raise KeyError("mine")
 
 
-async def test_closed_client_raises_client_closed(server: sim.Simulator) -> None:
-    async with aiofutu.connect("127.0.0.1", server.port) as client:
+async def test_closed_client_raises_client_closed(server: sim.Simulator, net: Net) -> None:
+    async with net.connect(server) as client:
         await client.subscribe(["HK.00700"], [SubType.TICKER])
         await client.aclose()
         assert client.closed

@@ -13,7 +13,13 @@ import pytest
 import aiofutu
 from aiofutu import Gap, SubType, Ticker, sim
 
+from .conftest import Net
+
 pytestmark = pytest.mark.anyio
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py),
+#: but the memory test, which is about the stream's buffer (and the slowest) runs over TCP only
+BOTH_TRANSPORTS = True
+TCP_ONLY = ("test_memory_bounded_for_a_consumer_that_never_reads",)
 
 HK = "HK.00700"
 US = "US.AAPL"
@@ -208,9 +214,9 @@ async def test_ticker_frames_max_latency(client: aiofutu.Client, server: sim.Sim
     assert waited < 0.2 + 0.5
 
 
-async def test_closing_client_ends_streams(server: sim.Simulator) -> None:
+async def test_closing_client_ends_streams(server: sim.Simulator, net: Net) -> None:
     ended: list[str] = []
-    async with aiofutu.connect("127.0.0.1", server.port) as client:
+    async with net.connect(server) as client:
         stream = client.ticker_stream(HK)
         await stream.start()
 
@@ -226,8 +232,8 @@ async def test_closing_client_ends_streams(server: sim.Simulator) -> None:
     assert ended == ["finished"]
 
 
-async def test_dropped_connection_raises_in_stream(server: sim.Simulator) -> None:
-    async with aiofutu.connect("127.0.0.1", server.port) as client:
+async def test_dropped_connection_raises_in_stream(server: sim.Simulator, net: Net) -> None:
+    async with net.connect(server) as client:
         async with client.ticker_stream(HK, is_first_push=False) as stream:
             await server.burst(HK, n=3)
             await server.drop_connections()
@@ -253,7 +259,7 @@ async def test_stream_without_context_manager(
         await stream.__anext__()
 
 
-async def test_a_restarted_simulator_is_reported_as_a_reset(anyio_backend: str) -> None:
+async def test_a_restarted_simulator_is_reported_as_a_reset(net: Net) -> None:
     """A fresh simulator on the same port restarts the trade counter lower than the client saw.
 
     The stream must report the discontinuity (a reset ``Gap``) and deliver the new ticks, not
@@ -263,16 +269,15 @@ async def test_a_restarted_simulator_is_reported_as_a_reset(anyio_backend: str) 
     stop, gone = anyio.Event(), anyio.Event()
 
     async def first_simulator(*, task_status: anyio.abc.TaskStatus[sim.Simulator]) -> None:
-        async with sim.serve(port=0, tick_rate=0, codes=(HK,)) as server:
+        async with net.serve(port=0, tick_rate=0, codes=(HK,)) as server:
             task_status.started(server)
             await stop.wait()
         gone.set()  # its port is free again
 
     async with anyio.create_task_group() as tg:
         first = await tg.start(first_simulator)
-        port = first.port
         async with (
-            aiofutu.connect("127.0.0.1", port, reconnect=policy) as client,
+            net.connect(first, reconnect=policy) as client,
             client.ticker_stream(HK, is_first_push=False) as stream,
         ):
             await first.burst(HK, n=100)
@@ -282,7 +287,7 @@ async def test_a_restarted_simulator_is_reported_as_a_reset(anyio_backend: str) 
             stop.set()  # OpenD goes away...
             with anyio.fail_after(10):
                 await gone.wait()
-            async with sim.serve(port=port, tick_rate=0, codes=(HK,)) as second:  # ...and back
+            async with net.serve(**net.same_ports(first), tick_rate=0, codes=(HK,)) as second:
                 await client.wait_ready(timeout=10)
                 await second.burst(HK, n=5)
                 fresh = [t.sequence for t in second.market.history(HK)[-5:]]

@@ -38,8 +38,25 @@ def test_push_ids_are_derived_from_the_protocol_names() -> None:
 
 
 def test_tables_are_derived_from_the_kinds() -> None:
-    (ticker,) = _kinds.KINDS
+    ticker = _kinds.KINDS_BY_NAME["ticker"]
+    assert [k.name for k in _kinds.KINDS] == [
+        "ticker",
+        "kline",
+        "rt",
+        "quote",
+        "order_book",
+        "broker",
+    ]
     assert _kinds.KINDS_BY_SUB_TYPE[SubType.TICKER] is ticker
+    book = _kinds.KINDS_BY_NAME["order_book"]
+    assert _kinds.KINDS_BY_SUB_TYPE[SubType.ORDER_BOOK_ODD] is book
+    for state in ("quote", "order_book", "broker"):
+        kind = _kinds.KINDS_BY_NAME[state]
+        assert (kind.shape, kind.restore) == ("state", "first_push")
+    kline = _kinds.KINDS_BY_NAME["kline"]
+    assert len(kline.sub_types) == 15 and kline.shape == "series"
+    assert all(_kinds.KINDS_BY_SUB_TYPE[t] is kline for t in kline.sub_types)
+    assert _kinds.KINDS_BY_SUB_TYPE[SubType.RT_DATA] is _kinds.KINDS_BY_NAME["rt"]
     assert ticker.push_proto_id in PUSH_PROTO_IDS
     for kind in _kinds.KINDS:
         assert _protocol.RESPONSE_TYPES[kind.get_proto_id] is kind.get_response

@@ -141,7 +141,25 @@ def _daily_bars(seed: object, code: str, begin: _dt.date, end: _dt.date) -> Iter
         yield Bar(f"{d:%Y-%m-%d} 00:00:00", o, hi, lo, c, vol, round(vol * (o + c) / 2, 2), prev)
 
 
-def _minute_bars(seed: object, market: Market, code: str, day: _dt.date) -> Iterator[Bar]:
+#: The one-minute bars of recently served days (generation is the simulator's main cost when a
+#: client pages through a year of minutes); bounded, oldest day out first.
+_MINUTE_DAYS: dict[tuple[str, int, str, _dt.date], tuple[Bar, ...]] = {}
+_MINUTE_DAYS_MAX = 800
+
+
+def _minute_bars(seed: object, market: Market, code: str, day: _dt.date) -> tuple[Bar, ...]:
+    """One weekday's one-minute bars (memoised)."""
+    key = (str(seed), market.wire, code, day)
+    bars = _MINUTE_DAYS.get(key)
+    if bars is None:
+        bars = tuple(_make_minute_bars(seed, market, code, day))
+        if len(_MINUTE_DAYS) >= _MINUTE_DAYS_MAX:
+            del _MINUTE_DAYS[next(iter(_MINUTE_DAYS))]
+        _MINUTE_DAYS[key] = bars
+    return bars
+
+
+def _make_minute_bars(seed: object, market: Market, code: str, day: _dt.date) -> Iterator[Bar]:
     price, _ = _day_open_close(seed, code, day)
     rng = rng_of(str(seed), code, "m", day.isoformat())
     day_s = day.isoformat()
