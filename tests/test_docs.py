@@ -258,7 +258,8 @@ def results(
     opend_port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, subprocess.CompletedProcess[str]]:
     root = tmp_path_factory.mktemp("docs")
-    with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) + 1) as pool:
+    # the jobs mostly wait on the simulator's ticks: twice the cores keeps both of them busy
+    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1) + 1) as pool:
         futures = {
             job.id: pool.submit(_run, job, opend_port, root / re.sub(r"\W", "_", job.id))
             for job in JOBS
@@ -281,6 +282,7 @@ def _check(job: Job, done: subprocess.CompletedProcess[str]) -> None:
 
 
 @pytest.mark.parametrize("job", JOBS, ids=[job.id for job in JOBS])
+@pytest.mark.timeout(600)  # the first case's setup runs every job (the ``results`` fixture)
 def test_doc_example_runs(job: Job, results: dict[str, subprocess.CompletedProcess[str]]) -> None:
     _check(job, results[job.id])
 
