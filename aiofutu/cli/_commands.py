@@ -244,6 +244,13 @@ async def _demo(args: argparse.Namespace) -> None:
             f"aiofutu demo: simulator on {server.host}:{server.port}, streaming "
             f"{', '.join(codes)} (Ctrl-C stops)"
         )
+        if sys.stdout.isatty() and args.format == "table":
+            from ._board import run_board
+
+            title = f"aiofutu demo  {server.host}:{server.port}  (Ctrl-C stops)"
+            async with connect(server.host, server.port, client_id="aiofutu-demo") as client:
+                await run_board(client, codes, sys.stdout, title, args.limit)
+            return
         printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
         await _stream(server.host, server.port, codes, printer, args.limit)
 

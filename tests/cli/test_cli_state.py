@@ -162,3 +162,77 @@ def test_record_every_state(
     if kind == "order_book":
         first = json.loads(df["bids"][0])
         assert first and {"price", "volume", "order_count"} <= set(first[0])
+
+
+# ---- on a terminal: redrawn in place ---------------------------------------------------------
+
+HOME, SHOW_CURSOR = b"\033[H", b"\033[?25h"
+
+
+def _on_a_terminal(args: list[str], frames: int, interrupt: bool) -> tuple[int, bytes]:
+    """Run ``aiofutu ARGS`` with stdout on a pseudo-terminal until ``frames`` redraws (then
+    Ctrl-C when ``interrupt``) or its exit; returns its status and all it wrote."""
+    import pty
+    import select
+    import signal
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiofutu", *args],
+        stdout=slave,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        env=ENV,
+    )
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline and out.count(HOME) < frames:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+            elif proc.poll() is not None:
+                break
+        if interrupt:
+            proc.send_signal(signal.SIGINT)
+        status = proc.wait(10)
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return status, out
+
+
+def test_book_is_redrawn_in_place_until_ctrl_c(live: BackgroundSimulator) -> None:
+    status, out = _on_a_terminal(["book", HK, "--num", "3", "--port", str(live.port)], 4, True)
+    assert status == 130
+    assert out.count(HOME) >= 4 and out.endswith(SHOW_CURSOR)
+    last = out.rsplit(HOME, 1)[1].decode().replace("\033[K", "")
+    sides = [row[0] for row in _ladder_rows(last)]
+    assert sides == ["ask"] * 3 + ["bid"] * 3
+    prices = [row[1] for row in _ladder_rows(last)]
+    assert prices == sorted(prices, reverse=True)  # asks above bids, best in the middle
+
+
+def test_demo_board_on_a_terminal() -> None:
+    status, out = _on_a_terminal(["demo", "--limit", "40", "--rate", "20"], 10**6, False)
+    assert status == 0
+    last = out.rsplit(HOME, 1)[1].decode().replace("\033[K", "")
+    assert "ticks 40" in last.splitlines()[0]
+    for code in ("HK.00700", "US.AAPL", "HK.09988", "SH.600519"):
+        assert any(line.split()[2:3] == [code] for line in last.splitlines()), last  # a quote
+    assert len(_ladder_rows(last)) == 10 and "tape" in last
+    assert out.endswith(SHOW_CURSOR)
