@@ -89,6 +89,11 @@ class WsClientFraming:
         #: frames not cut yet (from ``_pos``), and the upgrade reply until its header is whole
         self._buf = b""
         self._pos = 0
+        #: chunks received since, joined once the frame being cut can be complete (so a large
+        #: frame that arrives in many reads is joined once, not once per read)
+        self._pending: list[bytes] = []
+        self._pending_len = 0
+        self._need = 1
         self._reply = b""
         #: wsproto has a fragmented message in progress (its next frames are its, too)
         self._in_message = False
@@ -146,9 +151,9 @@ class WsClientFraming:
             raise self._error
         data = bytes(data)
         if self._framing:  # the upgrade reply's header is in: frames, cut in drain()
-            pos = self._pos
-            self._buf = self._buf[pos:] + data if pos < len(self._buf) else data
-            self._pos = 0
+            if data:
+                self._pending.append(data)
+                self._pending_len += len(data)
             return
         head = (self.head or b"") + data[: _HEAD_SIZE - len(self.head or b"")]
         self.head = head
@@ -222,8 +227,19 @@ class WsClientFraming:
             if not self.accepted or not self._cut(out.append):
                 return
 
+    def _join(self) -> None:
+        """Append the pending chunks to what is left of the buffer, if the frame can be whole."""
+        if not self._pending or self._pending_len < self._need:
+            return
+        rest = self._buf[self._pos :]
+        self._buf = b"".join([rest, *self._pending]) if rest else b"".join(self._pending)
+        self._pos = 0
+        self._pending = []
+        self._pending_len = 0
+
     def _cut(self, append: Callable[[Frame], None]) -> bool:
         """Cut whole frames from the buffer; True when one went to wsproto (see its events)."""
+        self._join()
         buf = self._buf
         pos = self._pos
         size = len(buf)
@@ -238,6 +254,7 @@ class WsClientFraming:
             if length >= 126:
                 start += 2 if length == 126 else 8
                 if start > size:
+                    self._need = start - size
                     return False
                 length = int.from_bytes(buf[pos + 2 : start], "big")
             if b1 & 0x80:
@@ -248,6 +265,7 @@ class WsClientFraming:
                 )
             end = start + length
             if end > size:
+                self._need = end - size  # bytes still missing
                 return False
             frame_at, self._pos, pos = pos, end, end
             if b0 == 0x82 and not b1 & 0x80 and not self._in_message:
@@ -263,6 +281,7 @@ class WsClientFraming:
             self._ws.receive_data(buf[frame_at:end])
             self._events.extend(self._ws.events())
             return True
+        self._need = 2 - (size - pos)
         return False
 
     def _packet(self, message: bytes) -> Frame:

@@ -520,7 +520,8 @@ def connect(
     configured with) turns on OpenD's encryption: RSA for InitConnect, then AES for every body.
     ``rate_limits`` keeps OpenD's request-rate limits (60 history first pages and 60 snapshots,
     10 market-state requests per 30 s): a request over a limit waits for a slot, within its
-    timeout; False turns it off, a mapping ``{proto_id: Limit(count, window)}`` replaces the table.
+    timeout; False turns it off, a mapping ``{proto_id: (count, window_seconds)}`` replaces
+    the table.
     ``transport="websocket"`` uses OpenD's WebSocket gateway (``port``: its websocket_port)
     with ``websocket_key``, ``ssl`` (True or an SSLContext: ``wss://``) and a ping every
     ``websocket_ping_interval`` seconds for KeepAlive (docs/websocket.md).

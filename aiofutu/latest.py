@@ -201,6 +201,20 @@ class LatestStream(_Bounded, Generic[_T]):
                     queue.append(_Hole(1))
                 self._overflowed(1)
 
+    def _overflowed(self, lost: int) -> None:
+        self.dropped += lost
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "%s stream on %s: consumer is behind, %d update(s) dropped (buffer=%d, "
+                "overflow=%s; conflate=True keeps only the newest state instead)",
+                self.kind,
+                ",".join(self.codes),
+                lost,
+                self.buffer,
+                self.overflow,
+            )
+
     def _put_raw(self, code: str, data: Any) -> None:
         raise AssertionError("LatestStream takes state updates")  # pragma: no cover
 

@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from . import series
+from . import client_history, series
 from ._common import PREFIX
 from .series import SERIES_SECTIONS
 from .state import state_rows, state_section
@@ -54,6 +54,7 @@ SECTIONS = (
     "snapshot",
     "state",
     *SERIES_SECTIONS,
+    "history",
 )
 #: codes per get_market_snapshot call in the snapshot rows (OpenD's per-request limit)
 SNAPSHOT_CODES = 400
@@ -629,6 +630,7 @@ class Bench:
             ("kline", lambda: series.kline_section(self)),
             ("klinepush", lambda: series.klinepush_section(self)),
             ("state", lambda: state_section(self)),
+            ("history", lambda: client_history.section(self)),
         )
         for name, fn in steps:
             if name in sections:
@@ -899,6 +901,7 @@ def build_rows(runs: list[dict[str, Any]]) -> list[Row]:
             rows.append(row)
     rows.extend(_websocket_rows(of))
     rows.extend(_bridge_rows(of))
+    rows.extend(client_history.rows(of, Row))
     rows.extend(state_rows(runs))
     rows.extend(series.series_rows(runs, Row))
     return rows

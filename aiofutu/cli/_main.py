@@ -16,7 +16,7 @@ from ..client import DEFAULT_HOST, DEFAULT_PORT
 from ..codes import parse_code
 from ..errors import ConfigurationError, FutuError, MissingDependency, OpenDError, ProtocolError
 from ..record import check_writable, format_of
-from . import _bridge, _series, _snapshot
+from . import _bridge, _kline, _series, _snapshot
 from ._commands import _COMMANDS, DEMO_CODES
 from ._config import (
     _SIM_FLAGS,
@@ -135,17 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     _reconnect(p)
     _endpoint(p)
 
-    p = sub.add_parser("kline", help="the K-line bars of CODE (get_cur_kline)")
+    p = sub.add_parser(
+        "kline",
+        help="the K-line bars of CODE: the latest (--num, get_cur_kline) or a range "
+        "(--start/--end, request_history_kline)",
+    )
     p.add_argument("code", metavar="CODE")
     p.add_argument(
         "--format",
         choices=("table", "csv", "json", "parquet"),
         default="table",
-        help="csv, json and parquet carry the SDK's get_cur_kline columns (parquet needs --out; "
-        "default %(default)s)",
+        help="csv, json and parquet carry the SDK's get_cur_kline (or request_history_kline) "
+        "columns (parquet needs --out; default %(default)s)",
     )
     p.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
     _series.add_kline_flags(p)
+    _kline.add_range_flags(p)
     _endpoint(p)
 
     p = sub.add_parser("quote", help="the latest quote of CODE... (get_stock_quote)")
@@ -284,6 +289,7 @@ def _check(args: argparse.Namespace) -> None:
         if args.format == "parquet" and not args.out:
             raise UsageError("--format parquet needs --out FILE")
     if args.command == "kline":
+        _kline.check_range_flags(args)  # --start/--end: a range, not --num
         _series.check_kline_flags(args)
     if args.command == "quote" and args.format == "parquet" and not args.out:
         raise UsageError("--format parquet needs --out FILE")

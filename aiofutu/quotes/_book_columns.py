@@ -28,6 +28,30 @@ _Level = OrderBookLevel
 _Book = OrderBook
 
 
+#: levels already built, by (price, volume, order count, hpVolume): a book update usually
+#: changes a level or two, and a frozen model can be shared by every book that has it
+_LEVELS: dict[tuple[float, int, int, float | None], OrderBookLevel] = {}
+_LEVELS_MAX = 8192
+
+
+def _level(key: tuple[float, int, int, float | None]) -> OrderBookLevel:
+    if len(_LEVELS) >= _LEVELS_MAX:
+        _LEVELS.clear()
+    level = _LEVELS[key] = _new(_Level)
+    price, volume, count, hp_volume = key
+    _set_dict(
+        level,
+        {
+            "price": price,
+            "volume": volume,
+            "order_count": count,
+            "details": (),
+            "hp_volume": hp_volume,
+        },
+    )
+    return level
+
+
 def _side(cols: Any) -> tuple[OrderBookLevel, ...] | None:
     """The levels of one side, or ``None`` when the view cannot represent them exactly."""
     if cols.detailList:
@@ -40,25 +64,12 @@ def _side(cols: Any) -> tuple[OrderBookLevel, ...] | None:
     n = len(prices)
     if len(volumes) != n or len(counts) != n or (hp and len(hp) != n):
         return None
+    get = _LEVELS.get
     out: list[OrderBookLevel] = []
     append = out.append
-    new = _new
-    set_dict = _set_dict
-    for price, volume, count, hp_volume in zip(
-        prices, volumes, counts, hp if hp else repeat(None, n), strict=True
-    ):
-        level = new(_Level)
-        set_dict(
-            level,
-            {
-                "price": price,
-                "volume": volume,
-                "order_count": count,
-                "details": (),
-                "hp_volume": hp_volume,
-            },
-        )
-        append(level)
+    for key in zip(prices, volumes, counts, hp if hp else repeat(None, n), strict=True):
+        level = get(key)
+        append(level if level is not None else _level(key))
     return tuple(out)
 
 

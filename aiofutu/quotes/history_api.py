@@ -17,11 +17,16 @@ up raises :class:`~aiofutu.errors.HistoryQuotaExhausted`, which says when a unit
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+from operator import attrgetter, methodcaller
 from typing import TYPE_CHECKING, Any, cast
+
+import anyio
 
 from .._pb import qot_request_history_kl_pb2, qot_request_history_kl_quota_pb2
 from .._protocol import decode_response
+from ..codes import format_code
 from ..enums import ProtoId, Session
 from ..errors import HistoryQuotaExhausted, OpenDError
 from ..frames import _polars
@@ -35,7 +40,6 @@ from .history import (
     HistoryQuota,
     InvalidHistoryRequest,
     PageKey,
-    history_page_from_s2c,
     history_quota_from_s2c,
     history_quota_request,
     history_request,
@@ -72,6 +76,114 @@ _WIRE = {
 }
 
 
+_IS_BLANK = attrgetter("isBlank")
+_TIME = attrgetter("time")
+
+
+def _present(bars: list[Any], wire: str) -> list[Any]:
+    """The ``wire`` field of each bar, None where the bar does not have it."""
+    values: list[Any] = list(map(attrgetter(wire), bars))
+    if 0.0 in values:  # absent somewhere, maybe: ask every bar (one C-level pass)
+        has = list(map(methodcaller("HasField", wire), bars))
+        if False not in has:
+            return values
+        if True not in has:
+            return [None] * len(values)
+        values = [v if h else None for v, h in zip(values, has, strict=True)]
+    return values
+
+
+def _volumes(bars: list[Any]) -> list[Any]:
+    """hpVolume where a bar has it, else volume (as a float), else None."""
+    hp = _present(bars, "hpVolume")
+    if None not in hp:
+        return hp
+    volume = [float(v) if v is not None else None for v in _present(bars, "volume")]
+    return [v if h is None else h for h, v in zip(hp, volume, strict=True)]
+
+
+#: Periods whose bars never straddle two days, so a range can be split at midnight.
+_SPLITTABLE = frozenset(
+    {KLType.K_1M, KLType.K_3M, KLType.K_5M, KLType.K_10M, KLType.K_15M, KLType.K_30M}
+    | {KLType.K_60M}
+)
+#: Days a part covers at least (a shorter range is not worth splitting).
+_MIN_PART_DAYS = 14
+_FMT = "%Y-%m-%d %H:%M:%S"
+
+
+def _split(query: HistoryQuery, n: int) -> list[HistoryQuery]:
+    """``query`` as up to ``n`` consecutive queries split at midnight (intraday periods only)."""
+    if n < 2 or query.kl_type not in _SPLITTABLE or query.extended_time:
+        return [query]
+    begin = _dt.datetime.strptime(query.begin, _FMT)
+    end = _dt.datetime.strptime(query.end, _FMT)
+    days = (end.date() - begin.date()).days + 1
+    n = min(n, days // _MIN_PART_DAYS)
+    if n < 2:
+        return [query]
+    first = begin.date()
+    cuts = [
+        _dt.datetime.combine(first + _dt.timedelta(days=round(i * days / n)), _dt.time())
+        for i in range(1, n)
+    ]
+    starts = [begin, *cuts]
+    ends = [c - _dt.timedelta(seconds=1) for c in cuts] + [end]
+    return [
+        dataclasses.replace(query, begin=b.strftime(_FMT), end=e.strftime(_FMT))
+        for b, e in zip(starts, ends, strict=True)
+    ]
+
+
+#: KLine model field -> protobuf field, in the model's order (``volume`` apart)
+_MODEL = (
+    ("open", "openPrice"),
+    ("close", "closePrice"),
+    ("high", "highPrice"),
+    ("low", "lowPrice"),
+    ("last_close", "lastClosePrice"),
+)
+_MODEL_TAIL = (
+    ("turnover", "turnover"),
+    ("turnover_rate", "turnoverRate"),
+    ("pe", "pe"),
+    ("change_rate", "changeRate"),
+    ("timestamp", "timestamp"),
+)
+
+
+def bars_from_pb(kl_list: Any) -> tuple[KLine, ...]:
+    """``KLine`` models of a page's ``klList``, read column by column (as ``kline_from_pb``)."""
+    bars = list(kl_list)
+    cols: dict[str, list[Any]] = {
+        "time": list(map(_TIME, bars)),
+        "is_blank": list(map(_IS_BLANK, bars)),
+    }
+    for attr, wire in _MODEL:
+        cols[attr] = _present(bars, wire)
+    cols["volume"] = _volumes(bars)
+    for attr, wire in _MODEL_TAIL:
+        cols[attr] = _present(bars, wire)
+    names = tuple(cols)
+    rows = zip(*cols.values(), strict=True)
+    return tuple(trusted(KLine, dict(zip(names, row, strict=True))) for row in rows)
+
+
+def _page(s2c: Any, query: HistoryQuery) -> HistoryPage:
+    """The page of a 3103 reply (``history_page_from_s2c``, with its bars read in bulk)."""
+    sec = s2c.security
+    key = s2c.nextReqKey if s2c.HasField("nextReqKey") else b""
+    return trusted(
+        HistoryPage,
+        {
+            "code": format_code(sec.market, sec.code),
+            "name": s2c.name if s2c.HasField("name") else "N/A",
+            "bars": bars_from_pb(s2c.klList),
+            "next_key": PageKey(key, query) if key else None,
+        },
+    )
+
+
 def _check_count(max_count: object) -> int | None:
     if max_count is None:
         return None
@@ -90,26 +202,32 @@ class _Columns:
         self.name = "N/A"
 
     def add(self, s2c: Any) -> int:
-        """Append a page's bars (blank ones skipped); returns how many bars it had."""
+        """Append a page's bars (blank ones skipped); returns how many bars it had.
+
+        Each column is read with one C-level pass (``map(attrgetter)``); presence is checked
+        only where a value is 0.0, the default an absent field reads as, so a field OpenD left
+        out of a bar is None and a real 0.0 stays 0.0.
+        """
         kl = s2c.klList
-        bars = [k for k in kl if not k.isBlank]
+        bars = list(kl)
+        if True in map(_IS_BLANK, bars):
+            bars = [k for k in bars if not k.isBlank]
         for f in self.fields:
             col = self.data[f]
             if f == "time_key":
-                col.extend([k.time for k in bars])
+                col.extend(map(_TIME, bars))
             elif f == "volume":
-                col.extend(
-                    [
-                        k.hpVolume
-                        if k.HasField("hpVolume")
-                        else (float(k.volume) if k.HasField("volume") else None)
-                        for k in bars
-                    ]
-                )
+                col.extend(_volumes(bars))
             else:
-                wire = _WIRE[f]
-                col.extend([getattr(k, wire) if k.HasField(wire) else None for k in bars])
+                col.extend(_present(bars, _WIRE[f]))
         return len(kl)
+
+    def extend(self, other: _Columns) -> None:
+        """Append another part's columns (same fields)."""
+        for f in self.fields:
+            self.data[f].extend(other.data[f])
+        if other.name != "N/A":
+            self.name = other.name
 
     def frame(self) -> pl.DataFrame:
         pl_ = _polars()
@@ -202,7 +320,7 @@ class HistoryAPI:
         while True:
             want = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(bars))
             s2c = await HistoryAPI._history_page(self, query, want, key, timeout)
-            page = history_page_from_s2c(s2c, query)
+            page = _page(s2c, query)
             name = page.name
             bars.extend(page.bars)
             key = page.next_key
@@ -252,6 +370,7 @@ class HistoryAPI:
         extended_time: bool = False,
         session: Session | str = Session.NONE,
         *,
+        concurrency: int = 4,
         timeout: float | None = None,
     ) -> pl.DataFrame:
         """A whole history range (or its first ``max_count`` bars) as one polars frame.
@@ -261,14 +380,50 @@ class HistoryAPI:
         change_rate, last_close``); blank bars skipped. A field OpenD leaves out of a bar is
         null there (the SDK repeats the previous bar's value). Built straight from the protobuf
         pages, without a model per bar.
+
+        Paging is sequential by nature (each page's key comes with the previous page), so a
+        whole range of bars of 60 minutes or less spanning many days is split at day boundaries
+        into up to ``concurrency`` parts fetched at once and joined in order (the bars are the
+        same; each part's first page counts against OpenD's 60 per 30 s). ``concurrency=1``
+        pages through the range in one sequence.
         """
         self._check_open()
         check_timeout(timeout)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidHistoryRequest(f"concurrency must be an int >= 1, got {concurrency!r}")
         await _import_polars()
         query = make_history_query(code, start, end, ktype, autype, fields, extended_time, session)
         limit = _check_count(max_count)
+        parts = _split(query, concurrency) if limit is None else [query]
+        results: list[_Columns | None] = [None] * len(parts)
+        if len(parts) == 1:
+            results[0] = await HistoryAPI._fetch_columns(self, parts[0], limit, timeout)
+        else:
+            errors: list[BaseException] = []
+
+            async def fetch(i: int, part: HistoryQuery) -> None:
+                try:
+                    results[i] = await HistoryAPI._fetch_columns(self, part, None, timeout)
+                except Exception as exc:  # the first error is raised alone, not in a group
+                    errors.append(exc)
+                    tg.cancel_scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                for i, part in enumerate(parts):
+                    tg.start_soon(fetch, i, part)
+            if errors:
+                raise errors[0]
         cols = _Columns(query.fields)
         cols.code = query.code
+        for part_cols in results:
+            assert part_cols is not None
+            cols.extend(part_cols)
+        return cols.frame()
+
+    async def _fetch_columns(
+        self: Core, query: HistoryQuery, limit: int | None, timeout: float | None
+    ) -> _Columns:
+        cols = _Columns(query.fields)
         got = 0
         key: bytes | None = None
         while True:
@@ -279,8 +434,7 @@ class HistoryAPI:
                 cols.name = s2c.name
             key = s2c.nextReqKey if s2c.HasField("nextReqKey") else None
             if not key or (limit is not None and got >= limit):
-                break
-        return cols.frame()
+                return cols
 
     async def get_history_kl_quota(
         self: Core, detail: bool = False, *, timeout: float | None = None
@@ -321,7 +475,7 @@ class HistoryPages:
         s2c = await HistoryAPI._history_page(
             self._core, self.query, self._size, self._key, self._timeout
         )
-        page = history_page_from_s2c(s2c, self.query)
+        page = _page(s2c, self.query)
         self._key = page.next_key
         self._done = page.next_key is None
         self.pages += 1

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import _protocol
 from .._pb import qot_get_basic_qot_pb2
 from ..enums import ProtoId, SubType
 from ..streams import _import_polars
-from ._core import as_codes
-from ._state_verbs import cached_body, check_subscribed, fetch, open_stream
+from ._core import as_codes, check_timeout
+from ._quote_columns import QuoteView, quotes_from_view
+from ._state_verbs import cached_body, check_subscribed, open_stream
 from .basic import get_basic_qot_request, quotes_from_s2c, quotes_to_polars
 
 if TYPE_CHECKING:
@@ -45,10 +47,17 @@ class QuoteAPI:
         code_list = as_codes(codes)
         check_subscribed(self, code_list, SubType.QUOTE)
         body = cached_body(("quote", *code_list), lambda: get_basic_qot_request(code_list))
-        resp = await fetch(
-            self, ProtoId.QOT_GET_BASIC_QOT, body, qot_get_basic_qot_pb2.Response, timeout
-        )
-        return quotes_from_s2c(resp.s2c)
+        check_timeout(timeout)
+        proto_id = ProtoId.QOT_GET_BASIC_QOT
+        frame = await self._request_frame(proto_id, body, timeout)
+        view = _protocol.decode_response(QuoteView, frame.body, proto_id, frame.serial)
+        quotes = quotes_from_view(view.s2c)
+        if quotes is None:  # a field the view cannot place: decode exactly
+            resp = _protocol.decode_response(
+                qot_get_basic_qot_pb2.Response, frame.body, proto_id, frame.serial
+            )
+            quotes = quotes_from_s2c(resp.s2c)
+        return quotes
 
     async def get_stock_quote_frame(
         self: Core, codes: str | Iterable[str], *, timeout: float | None = None

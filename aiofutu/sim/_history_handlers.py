@@ -81,6 +81,10 @@ def _bad_time(value: str) -> bool:
     return False
 
 
+#: Replies already made, by (seed, request): the same request gets the same page (the bars
+#: are a function of the seed), so a client paging a year twice costs the simulator once.
+_PAGES: dict[tuple[int, bytes], Message] = {}
+_PAGES_MAX = 512
 #: A bar as an encoded ``klList`` entry (tag, length, ``Qot_Common.KLine``), by (query prefix,
 #: bar time); bounded.
 _ENCODED: dict[tuple[object, str], bytes] = {}
@@ -141,6 +145,10 @@ def _history_kl(session: Session, c2s: qot_request_history_kl_pb2.C2S) -> Result
     book = server.limits.quota
     if not book.charge(market, c2s.security.code, time.time()) and server.config.rate_limits:
         return _quota_refusal(session, code)
+    cache_key = (server.config.seed, c2s.SerializePartialToString())
+    cached = _PAGES.get(cache_key)
+    if cached is not None:
+        return cached, []
     key = c2s.nextReqKey if c2s.HasField("nextReqKey") else None
     count = c2s.maxAckKLNum if c2s.HasField("maxAckKLNum") and c2s.maxAckKLNum > 0 else None
     try:
@@ -166,7 +174,11 @@ def _history_kl(session: Session, c2s: qot_request_history_kl_pb2.C2S) -> Result
     series = (server.config.seed, c2s.security.market, c2s.security.code, c2s.klType, flag)
     s2c = head.SerializePartialToString() + _kl_list(series, bars, flag)  # any field order
     body = b"\x08\x00" + b"\x22" + _varint(len(s2c)) + s2c  # retType=0, s2c
-    return qot_request_history_kl_pb2.Response.FromString(body), []
+    response = qot_request_history_kl_pb2.Response.FromString(body)
+    if len(_PAGES) >= _PAGES_MAX:
+        del _PAGES[next(iter(_PAGES))]
+    _PAGES[cache_key] = response
+    return response, []
 
 
 def _quota_refusal(session: Session, code: str) -> Result:

@@ -113,15 +113,25 @@ def test_record_kline_closed_only(opend: BackgroundSimulator, tmp_path: Path) ->
          "--limit", "2", "--out", str(out), "--port", str(opend.port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     )  # fmt: skip
-    time.sleep(2.0)
+    try:
 
-    def close_minutes() -> None:
-        sec = opend.server.market.security(HK)
-        for minute in (1, 2):
-            opend.server.push_ticks(sec, sec.generate(1, now=time.time() + 60 * minute))
+        def subscribed() -> bool:
+            return any((HK, 11) in s.pushes for s in opend.server.sessions())
 
-    opend.call(close_minutes)
-    _, err = proc.communicate(timeout=20)
+        deadline = time.monotonic() + 30
+        while not opend.call(subscribed):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+            time.sleep(0.05)
+
+        def close_minutes() -> None:
+            sec = opend.server.market.security(HK)
+            for minute in (1, 2):
+                opend.server.push_ticks(sec, sec.generate(1, now=time.time() + 60 * minute))
+
+        opend.call(close_minutes)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
     assert proc.returncode == 0, err
     assert "wrote 2 kline rows" in err
     rows = [json.loads(line) for line in out.read_text().splitlines()]

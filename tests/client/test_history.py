@@ -249,3 +249,34 @@ async def test_the_simulator_enforces_by_default(server: sim.Simulator) -> None:
         with pytest.raises(aiofutu.RateLimited, match="10 requests of proto_id=3223 per 30s"):
             await c.get_market_state("US.AAPL", timeout=1)
     assert server.limits.refused[3223] == 0
+
+
+async def test_a_long_intraday_range_is_fetched_in_parts(
+    client: aiofutu.Client, server: sim.Simulator
+) -> None:
+    pytest.importorskip("polars")
+    args = (CODE, "2024-01-01", "2024-03-31")
+    before = server.requests[3103]
+    one = await client.request_history_kline_frame(*args, ktype="K_15M", concurrency=1)
+    sequential = server.requests[3103] - before
+    four = await client.request_history_kline_frame(*args, ktype="K_15M", concurrency=4)
+    assert four.equals(one)
+    assert one["time_key"].to_list() == _expected(
+        CODE, 7, "2024-01-01 00:00:00", "2024-03-31 23:59:59"
+    )
+    assert one["time_key"].is_unique().all()
+    # four parts: four first pages (and a few more pages than one sequence needs)
+    assert server.requests[3103] - before - sequential >= 4
+    # a daily range is never split (its bars could straddle the cuts)
+    daily = await client.request_history_kline_frame(CODE, "2020-01-01", "2024-01-01")
+    assert daily["time_key"].is_unique().all() and daily.height > 1000
+
+
+async def test_a_failing_part_raises_its_own_error(client: aiofutu.Client) -> None:
+    pytest.importorskip("polars")
+    with pytest.raises(aiofutu.OpenDError, match="unknown stock"):
+        await client.request_history_kline_frame(
+            "HK.99999", "2024-01-01", "2024-06-30", ktype="K_1M"
+        )
+    with pytest.raises(InvalidHistoryRequest):
+        await client.request_history_kline_frame(CODE, concurrency=0)

@@ -551,3 +551,60 @@ async def test_testing_plugin_starts_the_gateway(opend: sim.Simulator) -> None:
     assert (await client.subscribe(HK)).retType == 0
     await client.push()
     await client.aclose()
+
+
+# ---- requests without a subscription: history K-lines, their quota, market state -------------
+
+
+async def test_history_quota_and_market_state_over_websocket() -> None:
+    from aiofutu._pb import (
+        qot_get_market_state_pb2,
+        qot_request_history_kl_pb2,
+        qot_request_history_kl_quota_pb2,
+    )
+
+    _RESPONSES.update(
+        {
+            3103: qot_request_history_kl_pb2,
+            3104: qot_request_history_kl_quota_pb2,
+            3223: qot_get_market_state_pb2,
+        }
+    )
+    async with (
+        sim.serve(tick_rate=0, websocket_port=0, rate_window=60.0) as server,
+        aiofutu.connect(server.host, server.port, timeout=10) as py,
+    ):
+        js = await _ready(server)
+        c2s = qot_request_history_kl_pb2.C2S(
+            rehabType=1,
+            klType=1,
+            security=_security(HK),
+            beginTime="2024-01-02 00:00:00",
+            endTime="2024-01-03 23:59:59",
+            maxAckKLNum=400,
+            needKLFieldsFlag=1023,
+        )
+        first = await js.request(3103, c2s)
+        assert first.retType == 0 and len(first.s2c.klList) == 400
+        c2s.nextReqKey = first.s2c.nextReqKey
+        second = await js.request(3103, c2s)
+        assert len(second.s2c.klList) == 2 * 330 - 400 and not second.s2c.HasField("nextReqKey")
+        # the same bars as the Python client gets over TCP
+        page = await py.request_history_kline(
+            HK, "2024-01-02", "2024-01-03", "K_1M", max_count=None
+        )
+        times = [k.time for k in (*first.s2c.klList, *second.s2c.klList)]
+        assert times == [b.time for b in page.bars]
+        quota = await js.request(3104, qot_request_history_kl_quota_pb2.C2S(bGetDetail=True))
+        assert (quota.s2c.usedQuota, quota.s2c.remainQuota) == (1, 99)
+        states = qot_get_market_state_pb2.C2S(securityList=[_security(HK), _security("US.AAPL")])
+        answer = await js.request(3223, states)
+        assert [i.name for i in answer.s2c.marketInfoList] == ["Tencent", "Apple Inc."]
+        # the rate limit is the simulator's, over both gateways: 9 more, then a refusal
+        for _ in range(8):
+            assert (await js.request(3223, states)).retType == 0
+        await py.get_market_state(HK)  # the 10th
+        refused = await js.request(3223, states)
+        assert refused.retType == -1 and "request too frequent" in refused.retMsg
+        assert refused.errCode == ErrCode.RATE_LIMITED
+        await js.aclose()

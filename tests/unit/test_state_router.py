@@ -17,6 +17,7 @@ from aiofutu._codec import Frame
 from aiofutu._kinds import KINDS_BY_NAME
 from aiofutu._pb import (
     qot_common_pb2,
+    qot_get_basic_qot_pb2,
     qot_update_basic_qot_pb2,
     qot_update_broker_pb2,
     qot_update_order_book_pb2,
@@ -26,8 +27,9 @@ from aiofutu.errors import ConnectionLost, OpenDError
 from aiofutu.latest import LatestStream
 from aiofutu.quotes import _book_columns
 from aiofutu.quotes._book_columns import BookView, book_from_view
+from aiofutu.quotes._quote_columns import QuoteView, quotes_from_view
 from aiofutu.quotes._state_router import StateRouter
-from aiofutu.quotes.basic import Quote
+from aiofutu.quotes.basic import Quote, quotes_from_s2c
 from aiofutu.quotes.orderbook import OrderBook, order_book_from_s2c
 from aiofutu.sim.kinds import broker as sim_broker
 from aiofutu.sim.kinds import orderbook as sim_book
@@ -345,3 +347,98 @@ def test_view_decode_equals_the_exact_decode(
         assert _book_columns._side(view.s2c.orderBookAskList) is not None
     elif levels and details:
         assert _book_columns._side(view.s2c.orderBookBidList) is None
+
+
+def test_unchanged_levels_are_shared_between_books() -> None:
+    sides = sim_book.book_sides(Market.HK, 380.0, 5, 3)
+    body = sim_book.push_body(sim_book.s2c(Market.HK, "00700", sides))
+    bids, asks = sides
+    bids[0].volume += 100  # the next update changes the best bid only
+    changed = sim_book.push_body(sim_book.s2c(Market.HK, "00700", (bids, asks)))
+    one = book_from_view((BookView.FromString(body).s2c, body))
+    two = book_from_view((BookView.FromString(changed).s2c, changed))
+    assert two.bids[0].volume == one.bids[0].volume + 100
+    assert two.bids[0] is not one.bids[0]
+    assert all(a is b for a, b in zip(one.bids[1:], two.bids[1:], strict=True))
+    assert all(a is b for a, b in zip(one.asks, two.asks, strict=True))
+
+
+_OPTIONAL_QUOTE = {
+    "name": st.text(max_size=4),
+    "updateTimestamp": st.floats(0, 2e9),
+    "listTimestamp": st.floats(0, 2e9),
+    "hpVolume": st.floats(0, 1e9),
+    "darkStatus": st.integers(0, 3),
+    "secStatus": st.integers(0, 25),
+}
+
+
+def _block(kind: str, seed: int) -> Any:
+    if kind == "optionExData":
+        block = qot_common_pb2.OptionBasicQotExData(
+            strikePrice=1.5,
+            contractSize=100,
+            openInterest=seed,
+            impliedVolatility=0.3,
+            premium=0.1,
+            delta=0.5,
+            gamma=0.1,
+            vega=0.2,
+            theta=-0.1,
+            rho=0.01,
+        )
+        if seed % 2:
+            block.contractSizeFloat = 100.0
+            block.optionAreaType = 1
+        return block
+    if kind == "futureExData":
+        return qot_common_pb2.FutureBasicQotExData(
+            lastSettlePrice=1.0, position=seed, positionChange=-seed
+        )
+    if kind == "warrantExData":
+        return qot_common_pb2.WarrantBasicQotExData(premium=0.2)
+    return qot_common_pb2.PreAfterMarketData(price=1.0 + seed, volume=seed)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(0, 6),
+    optional=st.dictionaries(
+        st.sampled_from(sorted(_OPTIONAL_QUOTE)), st.sampled_from(["all", "some"])
+    ),
+    blocks=st.dictionaries(
+        st.sampled_from(
+            [
+                "optionExData",
+                "futureExData",
+                "warrantExData",
+                "preMarket",
+                "afterMarket",
+                "overnight",
+            ]
+        ),
+        st.sampled_from(["all", "some"]),
+    ),
+    data=st.data(),
+)
+def test_quote_view_decode_equals_the_exact_decode(
+    n: int, optional: dict[str, str], blocks: dict[str, str], data: st.DataObject
+) -> None:
+    resp = qot_get_basic_qot_pb2.Response(retType=0)
+    for i in range(n):
+        q = quote_pb(f"HK.{i:05d}", 10.0 + i)
+        for name, how in optional.items():
+            if how == "all" or i % 2:
+                setattr(q, name, data.draw(_OPTIONAL_QUOTE[name]))
+        for name, how in blocks.items():
+            if how == "all" or i % 2:
+                getattr(q, name).CopyFrom(_block(name, i))
+        resp.s2c.basicQotList.append(q)
+    body = resp.SerializeToString()
+    exact = quotes_from_s2c(qot_get_basic_qot_pb2.Response.FromString(body).s2c)
+    viewed = quotes_from_view(QuoteView.FromString(body).s2c)
+    placeable = n <= 1 or all(how == "all" for how in (*optional.values(), *blocks.values()))
+    if placeable:
+        assert viewed == exact
+    else:
+        assert viewed is None or viewed == exact  # "some" may still be all (n small)
