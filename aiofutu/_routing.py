@@ -324,6 +324,7 @@ def stream_stats(routers: Iterable[KindRouter]) -> dict[str, Any]:
     return {
         "unrouted_pushes": sum(r.unrouted for r in routers),
         "duplicate_ticks": sum(getattr(r, "duplicates", 0) for r in routers),
+        "sequence_collisions": sum(getattr(r, "collisions", 0) for r in routers),
         "bad_pushes": sum(r.bad_pushes for r in routers),
         "last_push": last_push,
         "streams": [

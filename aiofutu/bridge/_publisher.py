@@ -301,15 +301,20 @@ async def run(
 
 async def _backfill(
     client: Client, nc: Any, publisher: Publisher, stream: str, codes: tuple[str, ...]
-) -> dict[str, int]:
-    """Publish OpenD's recent ticks that the stream does not hold yet; newest sequence by code.
+) -> dict[str, tuple[int, set[str]]]:
+    """Publish OpenD's recent ticks that the stream does not hold yet.
+
+    Returns, by code, the newest sequence sent and the msg ids of the ticks sent at it (trades
+    of one second may share a US sequence: the live stream's ticks at that sequence that are
+    not among them are newer).
 
     The stream is asked per subject what it holds last (a direct get of the last message), so
-    this is right after an outage longer than the duplicate window too. A tick with the same
-    sequence as the last stored one is sent unless its msg id is the stored one (two trades of
-    one second may share a US sequence).
+    this is right after an outage longer than the duplicate window too. Of the ticks with the
+    same sequence as the last stored one (two trades of one second may share a US sequence),
+    those after the stored one are sent, those up to it are not; if it is not among them, all
+    are sent (the stream drops a copy by its msg id).
     """
-    newest: dict[str, int] = {}
+    newest: dict[str, tuple[int, set[str]]] = {}
     for code in codes:
         subj = _subjects.subject("ticker", code)
         stored = await last_stored(nc, stream, subj)
@@ -319,13 +324,10 @@ async def _backfill(
             logger.warning("bridge: no backfill for %s: %s", code, exc)
             recent = []
         last_seq, last_id = stored if stored is not None else (-1, "")
+        start = _first_unstored(recent, last_seq, last_id)
+        publisher.stats.skipped += start
         sent = 0
-        for tick in recent:
-            if tick.sequence < last_seq or (
-                tick.sequence == last_seq and _subjects.ticker_msg_id(tick) == last_id
-            ):
-                publisher.stats.skipped += 1
-                continue
+        for tick in recent[start:]:
             if sent == 0 and last_seq >= 0:
                 _report_hole(code, last_seq, tick.sequence)
             await publisher.put(
@@ -333,7 +335,9 @@ async def _backfill(
             )
             sent += 1
         if recent:
-            newest[code] = recent[-1].sequence
+            top = recent[-1].sequence
+            ids = {_subjects.ticker_msg_id(t) for t in recent if t.sequence == top}
+            newest[code] = (top, ids)
         logger.info(
             "bridge: %s: stream holds up to sequence %s; backfilled %d tick(s) from OpenD",
             code,
@@ -341,6 +345,18 @@ async def _backfill(
             sent,
         )
     return newest
+
+
+def _first_unstored(recent: list[Ticker], last_seq: int, last_id: str) -> int:
+    """The index in ``recent`` (oldest first) of the first tick after the last one stored."""
+    start = next((i for i, t in enumerate(recent) if t.sequence >= last_seq), len(recent))
+    for i in range(start, len(recent)):
+        tick = recent[i]
+        if tick.sequence != last_seq:
+            break
+        if _subjects.ticker_msg_id(tick) == last_id:
+            return i + 1
+    return start
 
 
 def _report_hole(code: str, stored: int, first: int) -> None:
@@ -358,8 +374,9 @@ def _report_hole(code: str, stored: int, first: int) -> None:
             )
 
 
-async def _pump(ticks: Any, publisher: Publisher, newest: dict[str, int]) -> None:
-    """Ticker stream -> publish queue; ticks the backfill already sent are skipped."""
+async def _pump(ticks: Any, publisher: Publisher, newest: dict[str, tuple[int, set[str]]]) -> None:
+    """Ticker stream -> publish queue; ticks the backfill already sent are skipped (below its
+    newest sequence, or at it with the msg id of one it sent)."""
     encode = _subjects.encode_ticker
     make_headers = _subjects.headers
     subject_of: dict[str, str] = {}
@@ -372,9 +389,13 @@ async def _pump(ticks: Any, publisher: Publisher, newest: dict[str, int]) -> Non
         if newest:
             floor = newest.get(code)
             if floor is not None:
-                if tick.sequence <= floor:
+                seq = tick.sequence
+                if seq < floor[0] or (
+                    seq == floor[0] and _subjects.ticker_msg_id(tick) in floor[1]
+                ):
                     continue
-                del newest[code]
+                if seq > floor[0]:
+                    del newest[code]
         subj = subject_of.get(code)
         if subj is None:
             subj = subject_of[code] = _subjects.subject("ticker", code)

@@ -1,7 +1,8 @@
 """The Qot_UpdateTicker (3011) push router: the ticker hot path, moved here from streams.py.
 
 The reader calls :meth:`TickerRouter.dispatch_batch` synchronously with the 3011 pushes of each
-read chunk. The router parses them once, drops duplicates (same code and ``sequence``), notes
+read chunk. The router parses them once, drops duplicates (a tick it already delivered: same
+code, ``sequence`` and trade fields, see :func:`trade_key`), notes
 gaps and resets in HK trade counters, builds models once for all model streams of that code, and
 stages them per stream; :meth:`~aiofutu._routing.KindRouter.flush` hands them over once per
 chunk. It never awaits and never runs user code. The cold path (attach, detach, hold, release,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from .._routing import Fetch
     from ..subscriptions import SubscriptionBook
 
-__all__ = ("MAX_TICKER_NUM", "TickerRouter", "ticker_columns")
+__all__ = ("MAX_TICKER_NUM", "TickerRouter", "ticker_columns", "trade_key")
 
 #: OpenD keeps the latest 1000 ticks of a subscribed security (Qot_GetTicker's maximum).
 MAX_TICKER_NUM = 1000
@@ -53,10 +54,35 @@ _parse_security = qot_common_pb2.Security.FromString
 _COUNTER_MARKETS = frozenset({Market.HK.wire})
 
 
-class _Route(Route):
-    """Per-security ticker state on top of :class:`Route`: last sequence, gap watching."""
+def trade_key(cols: TickColumns, i: int) -> tuple[Any, ...]:
+    """What tells tick ``i`` of ``cols`` from another trade with the same ``sequence``.
 
-    __slots__ = ("counter", "last_seq", "reset_after")
+    Its time, price, volume, turnover, direction and type: not OpenD's receive time, which a
+    re-send of the same trade may change. US sequences may carry only the second (fact sheet
+    §11), so two trades of one second can share a sequence; a re-send repeats all of these.
+    """
+    types = cols.type
+    return (
+        cols.time[i],
+        cols.price[i],
+        cols.volume[i],
+        cols.turnover[i],
+        cols.dir[i],
+        -1 if types is None else types[i],
+    )
+
+
+class _Route(Route):
+    """Per-security ticker state on top of :class:`Route`: last sequence, gap watching.
+
+    Besides the last sequence delivered it remembers which trades were delivered at that
+    sequence, to tell a re-send from another trade of the same second, at O(1) per tick: the
+    last columns delivered (``tail``, whose last ticks are at ``last_seq``) and, once a tick at
+    that sequence came again, all their keys (``at_last``, valid while ``at_last_seq ==
+    last_seq``). The keys are only computed when a tick at ``last_seq`` comes.
+    """
+
+    __slots__ = ("at_last", "at_last_seq", "counter", "last_seq", "reset_after", "tail")
 
     def __init__(self, market: int, code: str) -> None:
         super().__init__(market, code)
@@ -65,9 +91,34 @@ class _Route(Route):
         #: after a reset seen by a backfill: the last sequence of the old tape, reported (as a
         #: reset Gap) before the next tick delivered; -1 when none is pending
         self.reset_after = -1
+        self.tail: TickColumns | None = None
+        self.at_last: set[tuple[Any, ...]] = set()
+        self.at_last_seq = -1
 
     def reattached(self) -> None:
-        self.last_seq = self.reset_after = -1
+        self.last_seq = self.reset_after = self.at_last_seq = -1
+        self.tail = None
+
+    def delivered_at_last(self) -> set[tuple[Any, ...]]:
+        """The trade keys of the ticks delivered at ``last_seq`` (the caller may add to it).
+
+        ``at_last`` is complete while ``at_last_seq == last_seq``: it was left by the check of
+        the last delivery at that sequence (any later delivery moved ``last_seq``), so a long
+        run of one second's trades costs O(1) per tick, not a rebuild per read chunk. Else the
+        keys are those of the newest ticks of ``tail``.
+        """
+        last = self.last_seq
+        if self.at_last_seq == last:
+            return self.at_last
+        keys: set[tuple[Any, ...]] = set()
+        tail = self.tail
+        if tail is not None:
+            tseq = tail.sequence
+            i = tail.n - 1
+            while i >= 0 and tseq[i] == last:
+                keys.add(trade_key(tail, i))
+                i -= 1
+        return keys
 
     def is_for(self, cols: TickColumns) -> bool:
         """Whether decoded ``cols`` are of this security (a routing key is only a hint)."""
@@ -111,6 +162,9 @@ class TickerRouter(KindRouter):
         self._one_security = False
         self._dirty_routes: list[_Route] = []
         self.duplicates = 0
+        #: ticks delivered although their sequence was the last one's: other trades of the
+        #: same second (US), told apart from re-sends by their trade fields
+        self.collisions = 0
 
     def _new_route(self, market: int, code: str) -> _Route:
         return _Route(market, code)
@@ -290,6 +344,7 @@ class TickerRouter(KindRouter):
             cols = checked
             seqs = cols.sequence
         route.last_seq = seqs[-1]
+        route.tail = cols
         if not route.dirty:
             route.dirty = True
             self._dirty_routes.append(route)
@@ -314,14 +369,17 @@ class TickerRouter(KindRouter):
     def _dedupe_and_watch(self, route: _Route, cols: TickColumns) -> TickColumns | None:
         """Drop re-sent ticks, report counter gaps and resets of the tape.
 
-        A tick whose ``sequence`` is not above the last one kept is a re-send (OpenD's first
-        push, a refill) and is dropped, except on a trade-counter market (HK) when its counter
-        is more than ``_RESEND_WINDOW`` trades behind the last one: OpenD cannot re-send a tick
+        A tick whose ``sequence`` is below the last one kept is a re-send (OpenD's first push,
+        a refill) and is dropped, except on a trade-counter market (HK) when its counter is
+        more than ``_RESEND_WINDOW`` trades behind the last one: OpenD cannot re-send a tick
         that old, so it starts a new tape (a gateway restarted with its clock behind) and is
-        kept. Between two kept ticks of such a market the counter (low 32 bits, modulo 2**32)
-        tells the rest: one step is the next trade, more is a gap of known size, and none or
-        backwards is a reset (OpenD restart, a new trading day, another gateway), reported as
-        ``Gap(..., missing=None, reset=True)``.
+        kept. A tick at the last sequence kept is a re-send only if it repeats the trade fields
+        (:func:`trade_key`) of a tick delivered at that sequence; else it is another trade of
+        the same second (US sequences may carry only the second), delivered in arrival order
+        and counted in ``collisions``. Between two kept ticks of a counter market the counter
+        (low 32 bits, modulo 2**32) tells the rest: one step is the next trade, more is a gap
+        of known size, and none or backwards is a reset (OpenD restart, a new trading day,
+        another gateway), reported as ``Gap(..., missing=None, reset=True)``.
         """
         seqs = cols.sequence
         n = cols.n
@@ -330,11 +388,30 @@ class TickerRouter(KindRouter):
         if seqs[0] <= last or (n > 1 and not all(map(_lt, seqs, seqs[1:]))):
             keep: list[int] = []
             cur = last
+            #: trade keys delivered at ``cur`` (None: not computed yet)
+            seen: set[tuple[Any, ...]] | None = None
+            collisions = 0
             for i, s in enumerate(seqs):
                 if s > cur or (counter and cur >= 0 and ((cur - s) & _LOW32) > _RESEND_WINDOW):
                     keep.append(i)
                     cur = s
+                    seen = None
+                elif s == cur:
+                    if seen is None:
+                        if keep and seqs[keep[-1]] == cur:  # the one tick kept at ``cur``
+                            seen = {trade_key(cols, keep[-1])}
+                        else:
+                            seen = route.delivered_at_last()
+                    key = trade_key(cols, i)
+                    if key not in seen:
+                        seen.add(key)
+                        keep.append(i)
+                        collisions += 1
             self.duplicates += n - len(keep)
+            self.collisions += collisions
+            if seen is not None and cur >= 0:  # trades at the new last sequence, for later
+                route.at_last = seen
+                route.at_last_seq = cur
             if not keep:
                 return None
             if len(keep) < n:
@@ -351,7 +428,7 @@ class TickerRouter(KindRouter):
             if first != start or lows != list(range(first, first + n)):
                 prev = last
                 for s in seqs:
-                    if prev >= 0 and (s & _LOW32) != (prev & _LOW32) + 1:
+                    if prev >= 0 and s != prev and (s & _LOW32) != (prev & _LOW32) + 1:
                         self._gap(route, prev, s)
                     prev = s
         return cols
@@ -407,8 +484,15 @@ class TickerRouter(KindRouter):
     def backfill(self, cols: TickColumns, window: int) -> None:
         """Deliver ticks fetched after a reconnect that are newer than the last one delivered.
 
-        ``window`` is how many ticks OpenD keeps: when all ``window`` returned ticks are new and
-        the sequence has no trade counter, more may have been lost, so a gap is reported.
+        The returned ticks are oldest first. Those at the last sequence delivered are sorted
+        out by position: the ones after the last tick delivered are newer (trades of that same
+        second made since); the ones before it were delivered already or came before the
+        stream started. If the last tick delivered is not among them, each is checked against
+        the trades delivered at that sequence.
+
+        ``window`` is how many ticks OpenD keeps: when ``window`` ticks came back and none is
+        older than the last one delivered (nor is that one among them) and the sequence has no
+        trade counter, more may have been lost, so a gap is reported.
 
         When even the newest returned tick is older than the last one delivered, this OpenD does
         not hold the tape the stream was on (it restarted without it, or it is another gateway):
@@ -419,17 +503,34 @@ class TickerRouter(KindRouter):
         if route is None or route.last_seq < 0:
             return
         last = route.last_seq
-        if cols.n and cols.sequence[-1] < last:
+        seqs = cols.sequence
+        n = cols.n
+        if n and seqs[-1] < last:
             route.reset_after = last
             route.last_seq = -1
             return
-        keep = [i for i, s in enumerate(cols.sequence) if s > last]
-        if not keep:
+        lo = next((i for i, q in enumerate(seqs) if q >= last), n)
+        if lo == n:
             return
-        newer = cols.take(keep) if len(keep) < cols.n else cols
+        start = lo
+        found = False
+        tail = route.tail
+        if seqs[lo] == last and tail is not None and tail.n and tail.sequence[-1] == last:
+            mine = trade_key(tail, tail.n - 1)
+            j = lo
+            while j < n and seqs[j] == last:
+                if trade_key(cols, j) == mine:
+                    start, found = j + 1, True
+                j += 1
+        if start == n:
+            return
+        newer = cols.slice(start, n) if start else cols
         first = newer.sequence[0]
-        if not route.counter and newer.n == cols.n and cols.n >= window:
+        if not route.counter and n >= window and lo == 0 and not found:
             self._report(Gap(route.code, last, first, None), route)
-            route.last_seq = first - 1
+            if first > last:
+                route.last_seq = first - 1
+        duplicates = self.duplicates
         self._deliver(route, newer)
+        self.duplicates = duplicates  # a backfill overlaps what was delivered: no re-send
         self.flush()

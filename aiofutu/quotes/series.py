@@ -191,6 +191,7 @@ class KLineAPI:
         stream: SeriesStream[KLineUpdate] = SeriesStream(
             _KLineAttacher(self, inner, sub_type, au),
             tuple(as_codes(codes)),
+            kind="kline",
             key=(kt.wire, au.wire),
             closed_only=closed_only,
             buffer=buffer,
@@ -248,6 +249,7 @@ class RTAPI:
         stream: SeriesStream[RTUpdate] = SeriesStream(
             self._attacher("rt"),
             tuple(as_codes(codes)),
+            kind="rt",
             closed_only=closed_only,
             buffer=buffer,
             overflow=overflow,

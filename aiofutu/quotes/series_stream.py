@@ -86,6 +86,7 @@ class SeriesStream(_ItemStream[_U]):
         attacher: Attacher,
         codes: tuple[str, ...],
         *,
+        kind: str = "kline",
         key: tuple[int, ...] = (),
         closed_only: bool = False,
         buffer: int = 10_000,
@@ -95,6 +96,8 @@ class SeriesStream(_ItemStream[_U]):
         super().__init__(
             attacher, codes, buffer=_check_buffer(buffer), overflow=_check_overflow(overflow)
         )
+        #: the quote kind's name (``"kline"`` or ``"rt"``), as ``stats()`` reports it
+        self.kind = kind
         #: what the router keys this stream's routes by beyond the security (KL type, rehab)
         self.series_key = key
         self.closed_only = bool(closed_only)

@@ -69,6 +69,10 @@ class SimConfig:
     max_ticks: int = 1000
     #: Also set ``Ticker.hpVolume`` (the SDK then reports a float volume).
     hp_volume: bool = False
+    #: US sequences carry only the trade's second (low 32 bits 0), as in OpenD's US samples
+    #: (protocol notes §11), so trades of one second share a sequence; they always differ in a
+    #: trade field. Other markets keep the trade counter. The ``us-seconds`` scenario.
+    us_second_sequences: bool = False
     server_ver: int = 1011
     server_build_no: int = 7108
     login_user_id: int = 12_345_678

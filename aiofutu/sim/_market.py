@@ -10,7 +10,11 @@ itself costs next to nothing.
 ``sequence`` is ``(int(timestamp) << 32) | counter`` with a per-security running trade counter,
 the HK layout of the protocol notes (§11). Real US sequences carry 0 in the low 32 bits; the
 simulator uses the counter for every market so that sequences are unique and strictly
-increasing and gaps can be detected everywhere.
+increasing and gaps can be detected everywhere, unless ``second_sequences`` (the ``us-seconds``
+scenario) gives US securities OpenD's US layout: the second only, so that all trades of one
+second share a sequence. Those trades then always differ in a trade field (the volume is raised
+by one share until it does): a client tells a re-send from another trade by those fields, and
+two identical trades of one second would look like a re-send.
 """
 
 from __future__ import annotations
@@ -132,8 +136,14 @@ class SecurityState:
         prefill: bool = True,
         listing: Listing | None = None,
         saved: Mapping[str, Any] | None = None,
+        second_sequences: bool = False,
     ) -> None:
         market, short = parse_code(code)
+        #: the sequence is the trade's second only (low 32 bits 0), as OpenD's US samples
+        self.second_sequences = second_sequences and market is Market.US
+        #: with ``second_sequences``: the trades made in second ``_keys_second`` (see _distinct)
+        self._keys_second = -1
+        self._keys: set[tuple[str, int, int, int, int]] = set()
         self.code = code
         self.market = market
         self.security = qot_common_pb2.Security(market=market.wire, code=short)
@@ -244,6 +254,8 @@ class SecurityState:
             kind, direction, volume, price = self._draw(self._rng, self.price, forward=True)
             self.price = price
             self.counter = (self.counter + 1) & _U32
+            if self.second_sequences:
+                volume = self._distinct(second, (text, price, volume, direction, kind))
             ticks.append(self._make(ts, second, text, self.counter, kind, direction, price, volume))
         self._recent.extend(ticks)
         if self.on_ticks is not None:
@@ -262,14 +274,41 @@ class SecurityState:
         seed, ts, price, counter = self._history
         rng = random.Random(seed)
         text = _TimeText(self._tz)
+        seen: set[tuple[str, int, int, int, int]] = set()
+        seen_second = -1
         for _ in range(self.max_ticks):
             kind, direction, volume, before = self._draw(rng, price, forward=False)
             stamp = round(ts, 3)
             second, time_text = text(stamp)
+            if self.second_sequences:
+                if second != seen_second:
+                    seen, seen_second = set(), second
+                volume = _unique(seen, (time_text, price, volume, direction, kind))
             yield self._make(stamp, second, time_text, counter, kind, direction, price, volume)
             price = before
             counter = (counter - 1) & _U32
             ts -= round(rng.expovariate(0.5), 3)
+
+    def _distinct(self, second: int, key: tuple[str, int, int, int, int]) -> int:
+        """The volume of a new trade in ``second``, raised until no trade of it is the same."""
+        if second != self._keys_second:
+            self._keys_second = second
+            self._keys = self._made_in(second)
+        return _unique(self._keys, key)
+
+    def _made_in(self, second: int) -> set[tuple[str, int, int, int, int]]:
+        """The trade fields of the tape's ticks of ``second`` (the newest ones only)."""
+        keys: set[tuple[str, int, int, int, int]] = set()
+        for tick in reversed(self._recent):
+            if tick.sequence >> 32 != second:
+                return keys
+            keys.add(_key(tick))
+        for i in range(1, self._history_room() + 1):
+            tick = self._pull(i)[i - 1]
+            if tick.sequence >> 32 != second:
+                break
+            keys.add(_key(tick))
+        return keys
 
     # ---- state files ----------------------------------------------------------------------
 
@@ -378,7 +417,7 @@ class SecurityState:
         price_f = price / _UNIT
         tick_pb = Ticker(
             time=text,
-            sequence=(second << 32) | counter,
+            sequence=second << 32 if self.second_sequences else (second << 32) | counter,
             dir=direction,
             price=price_f,
             volume=volume,
@@ -392,6 +431,19 @@ class SecurityState:
         if self.hp_volume:
             tick_pb.hpVolume = float(volume)
         return tick_pb
+
+
+def _key(tick: qot_common_pb2.Ticker) -> tuple[str, int, int, int, int]:
+    return (tick.time, round(tick.price * _UNIT), tick.volume, tick.dir, tick.type)
+
+
+def _unique(keys: set[tuple[str, int, int, int, int]], key: tuple[str, int, int, int, int]) -> int:
+    """``key``'s volume, raised by one share until ``key`` is not in ``keys`` (then added)."""
+    text, price, volume, direction, kind = key
+    while (text, price, volume, direction, kind) in keys:
+        volume += 1
+    keys.add((text, price, volume, direction, kind))
+    return volume
 
 
 class SimMarket:
@@ -411,8 +463,11 @@ class SimMarket:
         prefill: bool = True,
         universe: Mapping[str, Listing] | None = None,
         allow_any_code: bool = False,
+        second_sequences: bool = False,
     ) -> None:
         self.seed = seed
+        #: US sequences carry only the second (see the module docstring)
+        self.second_sequences = second_sequences
         self.max_ticks = max_ticks
         self.hp_volume = hp_volume
         #: New securities start with ``max_ticks`` ticks of history (off for a replay).
@@ -458,6 +513,7 @@ class SimMarket:
                 prefill=self.prefill,
                 listing=self.universe.get(code),
                 saved=self.saved.pop(code, None),
+                second_sequences=self.second_sequences,
             )
             self._securities[code] = sec
             self._by_wire[(sec.security.market, sec.security.code)] = sec

@@ -41,6 +41,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "corrupt": {"corrupt_every": 50},
     "quota": {"sub_quota": 0},
     "lenient": {"unsub_min_age": 0.0},
+    "us-seconds": {"us_second_sequences": True},
 }
 
 #: One line per preset, for ``aiofutu sim --help`` and the docs.
@@ -55,6 +56,7 @@ SCENARIO_HELP: dict[str, str] = {
     "corrupt": "every 50th push frame of a connection has a wrong SHA1",
     "quota": "no subscription quota: every new Qot_Sub is refused",
     "lenient": "unsubscribe at once (no one-minute rule)",
+    "us-seconds": "US sequences carry only the second: trades of one second share one",
 }
 
 

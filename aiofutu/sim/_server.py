@@ -95,6 +95,7 @@ class Simulator(AsyncContextManagerMixin):
             prefill=not replaying,
             universe={**DEFAULT_UNIVERSE, **cfg.security_list()},
             allow_any_code=cfg.allow_any_code,
+            second_sequences=cfg.us_second_sequences,
         )
         for code in cfg.codes:
             self.market.add(code, self.market.universe.get(code))

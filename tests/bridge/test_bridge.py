@@ -782,3 +782,40 @@ async def test_start_positions(nats_server: NatsServer) -> None:
             assert [(t.sequence & LOW32) - base for t in await collect(ticks, 3)] == [20, 21, 22]
     finally:
         await nc.close()
+
+
+# -- trades that share a sequence (US sequences may carry only the second) ---------------------
+
+
+async def test_same_second_trades_reach_the_bus_once_across_a_bridge_restart(
+    nats_server: NatsServer,
+) -> None:
+    """All trades of one second share a US sequence (the us-seconds scenario): a restarted
+    bridge's backfill sends those after the last one stored and no other, and the live ticks
+    at the backfill's newest sequence that it did not send are published, not skipped."""
+    us = "US.AAPL"
+    async with aiofutu.sim.serve(
+        port=0, tick_rate=0, codes=(us,), scenario="us-seconds", unsub_min_age=0
+    ) as opend:
+        sec = opend.market.security(us)
+        async with running_bridge(opend, nats_server.url, us) as handle:
+            async with bus.subscribe(nats_server.url, [us], since="new") as ticks:
+                await opend.burst(us, 300, ticks_per_push=3)
+                got = await collect(ticks, 300)
+                assert await handle.publisher.drain(10)
+                sec.generate(200, now=sec.last_ts)  # the same second, while no bridge runs
+        async with running_bridge(opend, nats_server.url, us) as handle:
+            assert handle.stats().published == 200  # the 300 stored are not sent again
+            async with bus.subscribe(nats_server.url, [us], since="new") as ticks:
+                live = sec.generate(50, now=sec.last_ts)  # the backfill's newest sequence
+                opend.push_ticks(sec, live)
+                got += await collect(ticks, 50)
+                assert await handle.publisher.drain(10)
+                stats = handle.stats()
+                assert stats.published == 250 and stats.duplicates == 0
+    tape = opend.market.history(us)[-550:]
+    assert len({t.sequence for t in tape}) == 1
+    expected = tape[:300] + tape[-50:]
+    assert [(t.sequence, t.time, t.price, t.volume) for t in got] == [
+        (t.sequence, t.time, t.price, t.volume) for t in expected
+    ]

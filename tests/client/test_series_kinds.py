@@ -244,6 +244,8 @@ async def test_rt_stream_upserts_by_minute(client: aiofutu.Client, server: sim.S
         for u in got:
             assert u.point.price == folded[u.point.time][3]
         assert got[-1].point.volume == folded[got[-1].point.time][4]
+        (row,) = client.stats()["streams"]
+        assert row["kind"] == "rt" and row["received"] == points.received
 
 
 async def test_drop_oldest_keeps_the_newest_bars(
@@ -259,6 +261,8 @@ async def test_drop_oldest_keeps_the_newest_bars(
                 await anyio.sleep(0.01)
         kept = bars.drain()
         assert bars.dropped == 4 and len(kept) == 3
+        (row,) = client.stats()["streams"]
+        assert row["kind"] == "kline" and row["dropped"] == 4
         assert [u.bar.time for u in kept] == sorted(u.bar.time for u in kept)
 
 

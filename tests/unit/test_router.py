@@ -417,3 +417,131 @@ def test_dedupe_and_gaps_match_the_reference(chunks: list[list[list[int]]]) -> N
     assert delivered == kept
     assert [(g.after, g.before, g.missing, g.reset) for g in hk.gaps] == gaps
     assert router.duplicates == sum(len(p) for c in chunks for p in c) - len(kept)
+
+
+# -- same-sequence trades (US sequences may carry only the second) ---------------------------
+
+
+def trades(sec: tuple[int, str], *ticks: tuple[int, int], recv_time: float = 0.0) -> Frame:
+    """A push of ticks given as (sequence, volume): the volume tells trades apart."""
+    resp = qot_update_ticker_pb2.Response(retType=0)
+    resp.s2c.security.market, resp.s2c.security.code = sec
+    resp.s2c.name = "N"
+    for seq, volume in ticks:
+        resp.s2c.tickerList.add(
+            time="t", sequence=seq, dir=1, price=1.0, volume=volume, turnover=1.0 * volume
+        )
+        if recv_time:
+            resp.s2c.tickerList[-1].recvTime = recv_time
+    return Frame(3011, 0, resp.SerializeToString())
+
+
+def tape(s: TickerStream) -> list[tuple[int, int]]:
+    return [(t.sequence, t.volume) for t in s.drain()]
+
+
+def test_trades_sharing_a_sequence_are_all_delivered_and_counted() -> None:
+    router = TickerRouter()
+    us = stream(router, "US.AAPL")
+    router.dispatch_batch([trades(US, (S, 100), (S, 200)), trades(US, (S, 300))])
+    router.flush()
+    assert tape(us) == [(S, 100), (S, 200), (S, 300)]
+    assert router.collisions == 2 and router.duplicates == 0
+    # re-sends of any of them (OpenD's receive time may differ) are dropped; a new trade of
+    # the same second is not
+    router.dispatch_batch([trades(US, (S, 100), recv_time=5.0), trades(US, (S, 300), (S, 400))])
+    router.flush()
+    assert tape(us) == [(S, 400)]
+    assert router.collisions == 3 and router.duplicates == 2
+    # across three deliveries the first trade of the second is still known
+    router.dispatch_batch([trades(US, (S, 200))])
+    router.dispatch_batch([trades(US, (S, 100), (S + (1 << 32), 100), (S + (1 << 32), 100))])
+    router.flush()
+    assert tape(us) == [(S + (1 << 32), 100)]
+    assert router.collisions == 3 and router.duplicates == 5
+    assert us.gaps == []
+
+
+def test_a_same_sequence_trade_on_a_counter_market_is_no_reset() -> None:
+    router = TickerRouter()
+    hk = stream(router, "HK.00700")
+    router.dispatch_batch([trades(HK, (S | 1, 100), (S | 2, 100))])
+    router.dispatch_batch([trades(HK, (S | 2, 300), (S | 2, 100), (S | 3, 100))])
+    router.flush()
+    assert tape(hk) == [(S | 1, 100), (S | 2, 100), (S | 2, 300), (S | 3, 100)]
+    assert hk.gaps == [] and router.collisions == 1 and router.duplicates == 1
+
+
+def test_backfill_with_same_sequence_trades_loses_none_and_repeats_none() -> None:
+    """A reconnect in the middle of one second's trades: the backfill returns the trades
+    delivered before the drop and those made since, all at the same sequence."""
+    router = TickerRouter()
+    us = stream(router, "US.AAPL")
+    router.dispatch_batch([trades(US, (S - (1 << 32), 50), (S, 100), (S, 200))])
+    router.flush()
+    us.drain()
+    router.hold()
+    router.dispatch_batch([trades(US, (S, 400), (S + (1 << 32), 10))])  # live, meanwhile
+    # (S, 90) is a trade of that second made before the stream began: not news
+    backfill = trades(US, (S - (1 << 32), 50), (S, 90), (S, 100), (S, 200), (S, 300), (S, 400))
+    router.backfill(_columns.decode(backfill[2]), 1000)  # type: ignore[arg-type]
+    router.release()
+    assert tape(us) == [(S, 300), (S, 400), (S + (1 << 32), 10)]
+    assert router.duplicates == 1  # the live re-send of (S, 400); the backfill's overlap is not
+    assert us.gaps == []
+
+
+def test_backfill_without_the_last_tick_delivered_checks_trade_fields_and_tells_a_gap() -> None:
+    """OpenD's window (3 here) no longer holds the last tick delivered, and starts at its
+    second: the trades of that second are checked one by one, and ticks may be lost."""
+    router = TickerRouter()
+    us = stream(router, "US.AAPL")
+    router.dispatch_batch([trades(US, (S, 100), (S, 200))])
+    router.flush()
+    us.drain()
+    router.backfill(_columns.decode(trades(US, (S, 100), (S, 300), (S, 400))[2]), 3)  # type: ignore[arg-type]
+    assert tape(us) == [(S, 300), (S, 400)]
+    assert us.gaps == [Gap("US.AAPL", S, S, None)]
+
+
+@st.composite
+def _us_tapes(draw: st.DrawFn) -> list[list[list[tuple[int, int]]]]:
+    """Read chunks of pushes of (sequence, volume): a few seconds, trades and re-sends."""
+    return draw(
+        st.lists(
+            st.lists(
+                st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), min_size=1, max_size=4),
+                min_size=1,
+                max_size=3,
+            ),
+            max_size=5,
+        )
+    )
+
+
+@given(_us_tapes())
+@settings(max_examples=300, deadline=None)
+def test_same_sequence_dedupe_matches_the_reference(
+    chunks: list[list[list[tuple[int, int]]]],
+) -> None:
+    """Reference: a tick below the last sequence is a re-send; one at it is a re-send only if
+    a tick with the same fields was delivered at that sequence."""
+    router = TickerRouter()
+    us = stream(router, "US.AAPL")
+    delivered: list[tuple[int, int]] = []
+    for chunk in chunks:
+        router.dispatch_batch([trades(US, *((S + (q << 32), v) for q, v in p)) for p in chunk])
+        router.flush()
+        delivered += tape(us)
+    kept: list[tuple[int, int]] = []
+    collisions = 0
+    for q, v in (t for chunk in chunks for p in chunk for t in p):
+        tick = (S + (q << 32), v)
+        if not kept or tick[0] > kept[-1][0]:
+            kept.append(tick)
+        elif tick[0] == kept[-1][0] and tick not in kept:
+            kept.append(tick)
+            collisions += 1
+    assert delivered == kept
+    assert router.collisions == collisions
+    assert router.duplicates == sum(len(p) for c in chunks for p in c) - len(kept)
