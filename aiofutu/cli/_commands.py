@@ -1,4 +1,5 @@
-"""The commands: ``tail``, ``ticker``, ``record``, ``sim``, ``demo``, ``keygen`` and ``kline``."""
+"""The commands: ``tail``, ``ticker``, ``record``, ``sim``, ``demo``, ``keygen``, ``kline``,
+``quote`` and ``book``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import anyio.to_thread
 from ..client import connect
 from ..record import Recorder
 from ..state import ClientState, ReconnectPolicy
-from . import _series
+from . import _series, _state
 from ._output import TickPrinter, _say, _use_colour, _write_ticks
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ async def _stream(
 async def _tail(args: argparse.Namespace) -> None:
     if getattr(args, "kind", "ticker") in _series.SERIES_KINDS:
         await _series.tail_series(args)
+        return
+    if getattr(args, "kind", "ticker") in _state.STATE_KINDS:
+        await _state.tail_state(args)
         return
     printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
     await _stream(
@@ -109,6 +113,9 @@ async def _ticker(args: argparse.Namespace) -> None:
 async def _record(args: argparse.Namespace) -> None:
     if getattr(args, "kind", "ticker") in _series.SERIES_KINDS:
         await _series.record_series(args)
+        return
+    if getattr(args, "kind", "ticker") in _state.STATE_KINDS:
+        await _state.record_state(args)
         return
     recorder = Recorder(
         args.codes, limit=args.limit, duration=args.duration, first_push=args.first_push
@@ -237,6 +244,13 @@ async def _demo(args: argparse.Namespace) -> None:
             f"aiofutu demo: simulator on {server.host}:{server.port}, streaming "
             f"{', '.join(codes)} (Ctrl-C stops)"
         )
+        if sys.stdout.isatty() and args.format == "table":
+            from ._board import run_board
+
+            title = f"aiofutu demo  {server.host}:{server.port}  (Ctrl-C stops)"
+            async with connect(server.host, server.port, client_id="aiofutu-demo") as client:
+                await run_board(client, codes, sys.stdout, title, args.limit)
+            return
         printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
         await _stream(server.host, server.port, codes, printer, args.limit)
 
@@ -263,4 +277,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
     "demo": _demo,
     "keygen": _keygen,
     "kline": _series.kline_command,
+    "quote": _state.quote_command,
+    "book": _state.book_command,
 }

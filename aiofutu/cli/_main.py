@@ -153,6 +153,31 @@ def build_parser() -> argparse.ArgumentParser:
     _kline.add_range_flags(p)
     _endpoint(p)
 
+    p = sub.add_parser("quote", help="the latest quote of CODE... (get_stock_quote)")
+    p.add_argument("codes", nargs="+", metavar="CODE", help="e.g. HK.00700 US.AAPL")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json", "parquet"),
+        default="table",
+        help="csv and parquet carry the SDK's get_stock_quote columns, json every field "
+        "(parquet needs --out; default %(default)s)",
+    )
+    p.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
+    _endpoint(p)
+
+    p = sub.add_parser("book", help="the order book of CODE as a depth ladder, live")
+    p.add_argument("code", metavar="CODE")
+    p.add_argument(
+        "--num", type=int, default=10, help="levels per side (default %(default)s; the market "
+        "caps it: A-shares 5, HK 10 (SF 40), US 60)",
+    )  # fmt: skip
+    p.add_argument(
+        "--once", action="store_true",
+        help="print one ladder (get_order_book) and exit; also what happens when stdout is not "
+        "a terminal (default: redraw it in place on every push until Ctrl-C)",
+    )  # fmt: skip
+    _endpoint(p)
+
     p = sub.add_parser("sim", help="run the OpenD simulator as a server (Ctrl-C stops)")
     _endpoint(p, "listen")
     p.add_argument(
@@ -232,7 +257,7 @@ def _check(args: argparse.Namespace) -> None:
         if os.path.exists(args.file) and not args.force:
             raise UsageError(f"{args.file} already exists; use --force to replace it")
         return
-    if args.command in ("tail", "ticker", "record", "sim", "kline"):
+    if args.command in ("tail", "ticker", "record", "sim", "kline", "quote", "book"):
         args.host = args.host or os.environ.get("AIOFUTU_HOST") or DEFAULT_HOST
         if args.port is None:
             raw = os.environ.get("AIOFUTU_PORT") or str(DEFAULT_PORT)
@@ -240,7 +265,7 @@ def _check(args: argparse.Namespace) -> None:
                 args.port = int(raw)
             except ValueError:
                 raise UsageError(f"AIOFUTU_PORT must be a port number, got {raw!r}") from None
-    if args.command in ("tail", "ticker", "record", "kline"):
+    if args.command in ("tail", "ticker", "record", "kline", "quote", "book"):
         args.rsa_key = args.rsa_key or os.environ.get("AIOFUTU_RSA_KEY") or None
     if getattr(args, "rsa_key", None):
         from .._crypto import RsaKey
@@ -249,7 +274,9 @@ def _check(args: argparse.Namespace) -> None:
     low = 0 if args.command in ("sim", "demo") else 1
     if not low <= args.port <= 65535:
         raise UsageError(f"--port must be in {low}..65535, got {args.port}")
-    codes = [args.code] if args.command in ("ticker", "kline") else getattr(args, "codes", None)
+    codes = (
+        [args.code] if args.command in ("ticker", "kline", "book") else getattr(args, "codes", None)
+    )
     if args.command != "sim":  # SimConfig checks its own
         for code in codes or ():
             parse_code(code)
@@ -264,6 +291,20 @@ def _check(args: argparse.Namespace) -> None:
     if args.command == "kline":
         _kline.check_range_flags(args)  # --start/--end: a range, not --num
         _series.check_kline_flags(args)
+    if args.command == "quote" and args.format == "parquet" and not args.out:
+        raise UsageError("--format parquet needs --out FILE")
+    if args.command == "book":
+        from ..quotes.orderbook import get_order_book_request
+
+        try:  # the market's depth, before connecting
+            get_order_book_request(args.code, args.num)
+        except ConfigurationError as exc:
+            raise UsageError(str(exc)) from None
+    if getattr(args, "kind", None) == "broker":
+        from ..quotes.broker import check_broker_code
+
+        for code in args.codes:
+            check_broker_code(code)
     if getattr(args, "kind", None) in _series.SERIES_KINDS:
         _series.check_kind_flags(args)
     if getattr(args, "limit", None) is not None and args.limit < 1:

@@ -53,7 +53,8 @@ def add_kind_flags(parser: argparse.ArgumentParser, what: str) -> None:
     """``--kind`` (from the table of kinds) and the K-line options of ``tail`` and ``record``."""
     parser.add_argument(
         "--kind", choices=KIND_NAMES, default="ticker",
-        help=f"what to {what}: ticks, K-line bars or time-share minutes (default %(default)s)",
+        help=f"what to {what}: ticks, K-line bars, time-share minutes, or the states quote, "
+        "order_book, broker (default %(default)s)",
     )  # fmt: skip
     _period_flags(parser)
     parser.add_argument(

@@ -33,6 +33,8 @@ REQUIRED = {
     "keygen": ["k.pem"],
     "kline": [HK],
     "snapshot": [HK],
+    "quote": [HK],
+    "book": [HK],
     "bridge": ["--nats", "nats://127.0.0.1:4222", "--codes", HK],
 }
 #: (command, option, value) a command may take: any seed is a seed.
