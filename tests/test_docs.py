@@ -283,9 +283,8 @@ def _check(job: Job, done: subprocess.CompletedProcess[str]) -> None:
 
 # The first of these runs every job (the ``results`` fixture, a few workers): its time grows with
 # the number of examples, so the suite's per-test timeout would fail it on a loaded machine.
-@pytest.mark.timeout(max(60.0, 4 * len(JOBS)))
+@pytest.mark.timeout(max(60.0, 4 * len(JOBS)))  # the first case's setup runs every job
 @pytest.mark.parametrize("job", JOBS, ids=[job.id for job in JOBS])
-@pytest.mark.timeout(600)  # the first case's setup runs every job (the ``results`` fixture)
 def test_doc_example_runs(job: Job, results: dict[str, subprocess.CompletedProcess[str]]) -> None:
     _check(job, results[job.id])
 
