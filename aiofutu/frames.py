@@ -14,14 +14,14 @@ from .enums import PushDataType, TickerDirection, TickerType
 from .errors import MissingDependency
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Collection, Iterable, Mapping, Sequence
 
     import polars as pl
 
     from ._columns import TickColumns
     from .models import Ticker
 
-__all__ = ("TICKER_COLUMNS", "to_polars")
+__all__ = ("TICKER_COLUMNS", "column_schema", "to_polars")
 
 #: The official SDK's ``get_rt_ticker`` columns, in its order.
 TICKER_COLUMNS = (
@@ -120,6 +120,38 @@ def to_polars(ticks: Iterable[Ticker], *, push_data_type: bool = False) -> pl.Da
 
 
 _luts: dict[str, Any] = {}
+
+
+def column_schema(
+    columns: Iterable[str],
+    *,
+    enums: Mapping[str, type[Any]],
+    strings: Collection[str] = (),
+    bools: Collection[str] = (),
+    ints: Collection[str] = (),
+    floats: Collection[str] = (),
+    default: str = "Float64",
+) -> dict[str, Any]:
+    """A polars schema for ``columns``: enum columns as ``pl.Enum`` of their members' values (in
+    member order), the named sets as String, Boolean, Int64 or Float64, the rest ``default``.
+
+    One rule for every kind's SDK-shaped frame (quotes, snapshots, static info)."""
+    pl = _polars()
+    out: dict[str, Any] = {}
+    for name in columns:
+        if name in enums:
+            out[name] = pl.Enum(list(dict.fromkeys(m.value for m in enums[name])))
+        elif name in strings:
+            out[name] = pl.String
+        elif name in bools:
+            out[name] = pl.Boolean
+        elif name in ints:
+            out[name] = pl.Int64
+        elif name in floats:
+            out[name] = pl.Float64
+        else:
+            out[name] = getattr(pl, default)
+    return out
 
 
 def _enum_lut(column: str, dtype: Any) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from ..frames import _polars, _volume
+from ..frames import _polars, _volume, column_schema
 from ._enums import (
     AssetClass,
     IndexOptionType,
@@ -253,19 +253,9 @@ _schema: dict[str, Any] = {}
 def snapshot_schema() -> dict[str, Any]:
     """The polars schema of :func:`snapshots_to_polars` (enum columns as ``pl.Enum``)."""
     if not _schema:
-        pl = _polars()
-        for name in SNAPSHOT_COLUMNS:
-            if name in _STRING:
-                dtype = pl.String
-            elif name in _BOOL:
-                dtype = pl.Boolean
-            elif name in _ENUMS:
-                dtype = pl.Enum(list(dict.fromkeys(m.value for m in _ENUMS[name])))
-            elif name in _INT:
-                dtype = pl.Int64
-            else:
-                dtype = pl.Float64
-            _schema[name] = dtype
+        _schema.update(
+            column_schema(SNAPSHOT_COLUMNS, enums=_ENUMS, strings=_STRING, bools=_BOOL, ints=_INT)
+        )
     return dict(_schema)
 
 

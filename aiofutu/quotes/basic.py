@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .._pb import qot_get_basic_qot_pb2
 from ..codes import format_code, parse_code
 from ..errors import ConfigurationError
-from ..frames import _polars, _volume
+from ..frames import _polars, _volume, column_schema
 from ._enums import DarkStatus, IndexOptionType, OptionAreaType, SecurityStatus, lookup
 from ._model import TrustedModel, trusted, utc
 
@@ -436,19 +436,11 @@ _schema: dict[str, Any] = {}
 def quote_schema() -> dict[str, Any]:
     """The polars schema of :func:`quotes_to_polars` (enum columns as ``pl.Enum``)."""
     if not _schema:
-        pl = _polars()
-        for name in QUOTE_COLUMNS:
-            if name in _STRING:
-                dtype = pl.String
-            elif name == "suspension":
-                dtype = pl.Boolean
-            elif name in _ENUMS:
-                dtype = pl.Enum([m.value for m in _ENUMS[name]])
-            elif name in _INT:
-                dtype = pl.Int64
-            else:
-                dtype = pl.Float64
-            _schema[name] = dtype
+        _schema.update(
+            column_schema(
+                QUOTE_COLUMNS, enums=_ENUMS, strings=_STRING, bools=("suspension",), ints=_INT
+            )
+        )
     return dict(_schema)
 
 

@@ -17,7 +17,7 @@ from .._protocol import decode_response
 from ..codes import format_code, parse_code
 from ..enums import Market, ProtoId
 from ..errors import ConfigurationError
-from ..frames import _polars
+from ..frames import _polars, column_schema
 from ..streams import _import_polars
 from ._core import as_codes, check_timeout
 from ._enums import ExchType, IndexOptionType, OptionType, SecurityType, WrtType, lookup
@@ -270,19 +270,16 @@ _schema: dict[str, Any] = {}
 def static_info_schema() -> dict[str, Any]:
     """The polars schema of :func:`static_infos_to_polars`."""
     if not _schema:
-        pl = _polars()
-        for name in STATIC_INFO_COLUMNS:
-            if name in _ENUMS:
-                dtype: Any = pl.Enum(list(dict.fromkeys(m.value for m in _ENUMS[name])))
-            elif name in ("lot_size", "stock_id"):
-                dtype = pl.Int64
-            elif name == "strike_price":
-                dtype = pl.Float64
-            elif name in ("suspension", "delisting", "main_contract"):
-                dtype = pl.Boolean
-            else:
-                dtype = pl.String
-            _schema[name] = dtype
+        _schema.update(
+            column_schema(
+                STATIC_INFO_COLUMNS,
+                enums=_ENUMS,
+                bools=("suspension", "delisting", "main_contract"),
+                ints=("lot_size", "stock_id"),
+                floats=("strike_price",),
+                default="String",
+            )
+        )
     return dict(_schema)
 
 
