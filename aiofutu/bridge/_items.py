@@ -68,8 +68,9 @@ async def pump_items(
     Chained kinds continue the chain of what the stream holds: on a code's first update,
     ``last(subject)`` gives the ``(Nats-Msg-Id, Futu-Digest)`` of the subject's last stored
     message; an update with that content is already stored (not sent: ``skipped``), else it
-    is chained after it. So a restarted bridge stores no copy of an unchanged state, and a
-    second bridge joins the first one's chain."""
+    is chained after it. An update whose content is the previous one's (OpenD re-sends the
+    state after a reconnect) is not sent either. So a restarted or reconnected bridge stores
+    no copy of an unchanged state, and a second bridge joins the first one's chain."""
     assert kind.message is not None
     message_of = kind.message
     token = kind.token
@@ -79,6 +80,8 @@ async def pump_items(
     headers = _subjects.item_headers
     subject_of: dict[str, str] = {}
     previous: dict[str, str] = {}
+    contents: dict[str, str] = {}
+    chained = kind.chained
     async for item in stream:
         message = message_of(item)
         if message is None:
@@ -87,15 +90,17 @@ async def pump_items(
         subj = subject_of.get(code)
         if subj is None:
             subj = subject_of[code] = _subjects.subject(token, code)
-            if kind.chained and last is not None:
+            if chained and last is not None:
                 found = await last(subj)
                 if found is not None:
-                    previous[code] = chain_key(found[0])
-                    if found[1] == digest(message, kind.volatile):
-                        publisher.stats.skipped += 1
-                        continue
+                    previous[code], contents[code] = chain_key(found[0]), found[1]
         ident, content = msg_id(kind, code, message, previous.get(code, ""))
-        previous[code] = chain_key(ident)
+        if chained and contents.get(code) == content:
+            # the state the subject already holds (OpenD's first push after a reconnect or a
+            # restart re-sends it): not a new update
+            publisher.stats.skipped += 1
+            continue
+        previous[code], contents[code] = chain_key(ident), content
         entry = (subj, message.SerializePartialToString(), headers(token, code, ident, content))
         if stall:
             await put(entry)

@@ -283,3 +283,24 @@ async def test_cli_tail_nats_kind_quote(opend: Simulator, nats_server: NatsServe
     assert done.returncode == 0, done.stderr
     (row,) = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert row["code"] == HK and row["last_price"] == 402.5
+
+
+async def test_a_restarted_bridge_sends_a_changed_state_and_no_copy_of_an_unchanged_one(
+    opend: Simulator, nats_server: NatsServer
+) -> None:
+    url = nats_server.url
+    subject = bridge.subject("broker", HK)
+    async with running_bridge(opend, url, (HK,), ("broker",)):
+        assert await stored(url, subject, 1) == 1
+    async with running_bridge(opend, url, (HK,), ("broker",)) as again:  # nothing changed
+        with anyio.fail_after(5):
+            while again.stats().skipped < 1:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+        assert await stored(url, subject) == 1
+    async with bus.broker_stream(url, HK) as queues:
+        (before,) = await take(queues, 1)  # the newest stored state, at once
+        opend.set_broker_queue(HK, [(3001, "C1", 1)], [])  # changed while no bridge runs
+        async with running_bridge(opend, url, (HK,), ("broker",)):
+            (fresh,) = await take(queues, 1)
+        assert [e.broker_id for e in fresh.bids] == [3001] and fresh != before
+    assert await stored(url, subject) == 2
