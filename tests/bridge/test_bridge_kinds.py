@@ -304,3 +304,25 @@ async def test_a_restarted_bridge_sends_a_changed_state_and_no_copy_of_an_unchan
             (fresh,) = await take(queues, 1)
         assert [e.broker_id for e in fresh.bids] == [3001] and fresh != before
     assert await stored(url, subject) == 2
+
+
+async def test_a_burst_of_recurring_books_reaches_the_bus_whole(
+    opend: Simulator, nats_server: NatsServer
+) -> None:
+    """burst_books cycles through 64 distinct books: a content-only id would store 64 of
+    these 300; the states' hash chain stores every update, in order."""
+    url = nats_server.url
+    async with (
+        running_bridge(opend, url, (HK,), ("order_book",)),
+        aiofutu.connect(opend.host, opend.port) as direct,
+        direct.order_book_stream(HK, conflate=False, buffer=1000) as d_books,
+    ):
+        await stored(url, bridge.subject("order_book", HK), 1)
+        async with bus.order_book_stream(url, HK, since="new", conflate=False) as books:
+            await take(d_books, 1)  # the direct stream's first push
+            await anyio.sleep(0.2)
+            await opend.burst_books(HK, 300)
+            want = await take(d_books, 300)
+            have = await take(books, 300)
+        assert have == want
+        assert len({tuple(lv.price for lv in b.bids) for b in want}) <= 64
