@@ -51,6 +51,10 @@ logger = logging.getLogger("aiofutu.bus")
 ItemSince = Literal["last", "new", "all"]
 
 
+#: seconds between the checks that each subject's consumer still exists (a broker restart)
+WATCH_INTERVAL = 1.0
+
+
 class _Hole:
     __slots__ = ("lost",)
 
@@ -170,7 +174,7 @@ class BusItemStream:
     async def _watch(self, js: Any, subj: str) -> None:
         """Re-create a consumer the broker lost, after the last stream sequence taken."""
         while not self._closed:
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(WATCH_INTERVAL)
             sub = self._subs.get(subj)
             try:
                 if sub is None:

@@ -361,3 +361,50 @@ async def test_after_an_opend_reconnect_the_fresh_state_is_published_once(
             await opend.burst(HK, 20)
             got = await take(ticks, 20)
             assert [t.code for t in got] == [HK] * 20
+
+
+async def test_a_slow_state_consumer_gets_the_newest_book(
+    opend: Simulator, nats_server: NatsServer
+) -> None:
+    """conflate=True (the default): a consumer that did not read during a burst of books
+    gets the newest one only, as a direct state stream does; conflate=False gets all, or
+    its overflow policy."""
+    url = nats_server.url
+    async with running_bridge(opend, url, (HK,), ("order_book",)):
+        await stored(url, bridge.subject("order_book", HK), 1)
+        async with (
+            bus.order_book_stream(url, HK) as newest,
+            bus.order_book_stream(url, HK, conflate=False, buffer=50, overflow="raise") as few,
+            aiofutu.connect(opend.host, opend.port) as direct,
+            direct.order_book_stream(HK) as d_newest,
+        ):
+            await take(newest, 1)
+            await take(d_newest, 1)
+            await opend.burst_books(HK, 200)
+            with anyio.fail_after(5):
+                while newest.received < 201 or few.received < 201:  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            await anyio.sleep(0.1)
+            assert newest.pending == 1 and newest.conflated == 199
+            (last,) = await take(newest, 1)
+            assert last == (await take(d_newest, 1))[0]  # the book the direct stream ends at
+            got = await take(few, 50)
+            assert len(got) == 50
+            with pytest.raises(aiofutu.SlowConsumer):
+                await take(few, 1)
+            assert few.dropped == 151
+
+
+async def test_a_state_consumer_resumes_after_a_broker_restart(
+    opend: Simulator, nats_server: NatsServer
+) -> None:
+    url = nats_server.url
+    async with running_bridge(opend, url, (HK,), ("quote",)):
+        await stored(url, bridge.subject("quote", HK), 1)
+        async with bus.quote_stream(url, HK, conflate=False) as quotes:
+            await take(quotes, 1)
+            await anyio.to_thread.run_sync(nats_server.restart)  # the file store is kept
+            opend.set_quote(HK, last_price=398.6)
+            (quote,) = await take(quotes, 1, timeout=10)
+            assert quote.last_price == 398.6
+            assert quotes.duplicates == 0 and quotes.malformed == 0
