@@ -229,6 +229,49 @@ async def _bus_tail_items(args: argparse.Namespace, token: str) -> None:
             out.flush()
 
 
+async def _bus_record_items(args: argparse.Namespace, token: str) -> None:
+    """``record --nats URL --kind quote|...|kline|rt --out F``: every update (no conflation),
+    one row each, as ``record --kind`` writes them from OpenD, written at the end."""
+    import time
+
+    import anyio
+    import anyio.to_thread
+
+    from .. import bus
+    from ._series import _row, _write_rows
+    from ._state import _VIEWS, _flat
+
+    rows: list[dict[str, Any]] = []
+    jsonl = args.out.endswith((".jsonl", ".json"))
+    state = args.kind in _VIEWS
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    try:
+        async with bus.kind_stream(
+            args.nats,
+            args.codes,
+            token,
+            stream=args.stream,
+            conflate=False,
+            closed_only=getattr(args, "closed_only", False),
+            buffer=100_000,
+            overflow="block",
+        ) as items:
+            with anyio.move_on_after(args.duration if deadline is not None else float("inf")):
+                async for item in items:
+                    if state:
+                        rows.append(item.model_dump(mode="json") if jsonl else _flat(item))
+                    else:
+                        rows.append(_row(item))
+                    if args.limit is not None and len(rows) >= args.limit:
+                        break
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_write_rows, rows, args.out)
+        sys.stderr.write(
+            f"aiofutu record: wrote {len(rows)} {args.kind} rows to {args.out} (from the bus)\n"
+        )
+
+
 async def _bus_tail(args: argparse.Namespace) -> None:
     from .. import bus
 
@@ -278,11 +321,10 @@ class _BusSource:
 async def _bus_record(args: argparse.Namespace) -> None:
     from ..record import Recorder
 
-    if _bus_token(args) != "ticker":
-        raise ConfigurationError(
-            "record --nats records ticks; use tail --nats --kind ... --format json for the "
-            "other kinds"
-        )
+    token = _bus_token(args)
+    if token != "ticker":
+        await _bus_record_items(args, token)
+        return
     recorder = Recorder(args.codes, limit=args.limit, duration=args.duration)
     source: Any = _BusSource(args.nats, args.stream)
     try:

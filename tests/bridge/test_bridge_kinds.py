@@ -28,6 +28,7 @@ from aiofutu.bridge._publisher import _check_kinds
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from aiofutu.sim import Simulator
 
@@ -274,7 +275,9 @@ async def test_a_malformed_quote_message_is_counted_and_skipped(
             await nc.close()
 
 
-async def test_cli_tail_nats_kind_quote(opend: Simulator, nats_server: NatsServer) -> None:
+async def test_cli_tail_and_record_nats_kind(
+    opend: Simulator, nats_server: NatsServer, tmp_path: Path
+) -> None:
     url = nats_server.url
     async with running_bridge(opend, url, (HK,), ("quote", "kline_1m")):
         await stored(url, bridge.subject("quote", HK), 1)
@@ -285,9 +288,19 @@ async def test_cli_tail_nats_kind_quote(opend: Simulator, nats_server: NatsServe
              "--limit", "1", "--format", "json"],
             capture_output=True, text=True, timeout=30,
         ))  # fmt: skip
+        out = tmp_path / "bars.jsonl"
+        done_record = await anyio.to_thread.run_sync(lambda: subprocess.run(
+            [sys.executable, "-m", "aiofutu", "record", "--nats", url, HK, "--kind", "kline",
+             "--ktype", "K_1M", "--limit", "1", "--out", str(out)],
+            capture_output=True, text=True, timeout=30,
+        ))  # fmt: skip
     assert done.returncode == 0, done.stderr
     (row,) = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert row["code"] == HK and row["last_price"] == 402.5
+    assert done_record.returncode == 0, done_record.stderr
+    assert "wrote 1 kline rows" in done_record.stderr and "from the bus" in done_record.stderr
+    (bar,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert bar["code"] == HK and bar["kl_type"] == "K_1M" and bar["closed"] is False
 
 
 async def test_a_restarted_bridge_sends_a_changed_state_and_no_copy_of_an_unchanged_one(
