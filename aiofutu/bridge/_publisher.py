@@ -155,11 +155,17 @@ async def last_stored(nc: Any, stream: str, subj: str) -> tuple[int, str] | None
 
 
 async def last_item(nc: Any, stream: str, subj: str) -> tuple[str, str] | None:
-    """(Nats-Msg-Id, Futu-Digest) of the last state or series message on ``subj``, or None."""
+    """(Nats-Msg-Id, Futu-Digest) of the last state or series message on ``subj``, or None
+    (also when NATS cannot say now: the chain then starts afresh, a copy at worst)."""
     nats = import_nats()
     try:
         msg = await nc.jetstream().get_last_msg(stream, subj)
     except nats.js.errors.NotFoundError:
+        return None
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        logger.warning(
+            "bridge: cannot read the last message on %s (%r); chaining afresh", subj, exc
+        )
         return None
     hdrs = msg.headers or {}
     ident, content = hdrs.get(_subjects.MSG_ID), hdrs.get(_subjects.HEADER_DIGEST)

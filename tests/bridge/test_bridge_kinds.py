@@ -421,3 +421,12 @@ async def test_a_state_consumer_resumes_after_a_broker_restart(
             (quote,) = await take(quotes, 1, timeout=10)
             assert quote.last_price == 398.6
             assert quotes.duplicates == 0 and quotes.malformed == 0
+
+
+async def test_the_chain_starts_afresh_when_nats_cannot_say(nats_server: NatsServer) -> None:
+    from aiofutu.bridge._publisher import last_item
+
+    nc = await nats.connect(nats_server.url)
+    assert await last_item(nc, "FUTU", bridge.subject("quote", HK)) is None  # no stream yet
+    await nc.close()
+    assert await last_item(nc, "FUTU", bridge.subject("quote", HK)) is None  # closed: logged
