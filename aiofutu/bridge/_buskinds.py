@@ -35,7 +35,7 @@ from ..latest import LatestStream
 from ..quotes._model import trusted
 from ..quotes.basic import quote_from_pb
 from ..quotes.broker import broker_queue_from_s2c
-from ..quotes.kline import AuType, KLine, KLType, kline_from_pb
+from ..quotes.kline import OPTIONAL_FIELDS, AuType, KLine, KLType, kline_from_pb
 from ..quotes.orderbook import order_book_from_s2c
 from ..quotes.rt import RTPoint, _point
 
@@ -209,7 +209,7 @@ def broker_kinds(row: QuoteKind) -> tuple[BusKind, ...]:
 def kline_to_pb(bar: KLine) -> qot_common_pb2.KLine:
     """A bar as ``Qot_Common.KLine`` (absent numbers stay absent; decodes to an equal bar)."""
     pb = qot_common_pb2.KLine(time=bar.time, isBlank=bar.is_blank)
-    for attr, wire in _KLINE_FIELDS:
+    for attr, wire in OPTIONAL_FIELDS:
         value = getattr(bar, attr)
         if value is not None:
             setattr(pb, wire, value)
@@ -217,18 +217,6 @@ def kline_to_pb(bar: KLine) -> qot_common_pb2.KLine:
     return pb
 
 
-_KLINE_FIELDS = (
-    ("open", "openPrice"),
-    ("close", "closePrice"),
-    ("high", "highPrice"),
-    ("low", "lowPrice"),
-    ("last_close", "lastClosePrice"),
-    ("turnover", "turnover"),
-    ("turnover_rate", "turnoverRate"),
-    ("pe", "pe"),
-    ("change_rate", "changeRate"),
-    ("timestamp", "timestamp"),
-)
 _RT_FIELDS = (
     ("price", "price"),
     ("last_close", "lastClosePrice"),

@@ -35,7 +35,7 @@ from ._acks import Acks, Mark, settle
 from ._tape import TapeOrder, _Tape
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from types import TracebackType
 
     from ..models import Ticker
@@ -238,25 +238,7 @@ class BusStream(TapeOrder):
             if quiet < 4:
                 continue
             quiet = 0
-            sub = self._subs.get(subj)
-            try:
-                if sub is None:
-                    raise LookupError("no consumer")
-                await sub.consumer_info()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.info("bus: consumer on %s lost (%r); re-creating it", subj, exc)
-                if sub is not None:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-                self._subs.pop(subj, None)
-                try:
-                    self._subs[subj] = await self._consumer(js, subj)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as again:
-                    logger.info("bus: cannot re-create the consumer on %s yet: %r", subj, again)
+            await recreate_if_lost(self._subs, subj, functools.partial(self._consumer, js, subj))
 
     async def _expire_loop(self) -> None:
         """Expire held ticks every half reorder window."""
@@ -516,3 +498,29 @@ def _stream_sequence(msg: Any) -> int:
     except ValueError:
         pass
     return 0
+
+
+async def recreate_if_lost(
+    subs: dict[str, Any], subj: str, create: Callable[[], Awaitable[Any]]
+) -> None:
+    """Check the consumer of ``subj`` with the broker; one that is gone (a broker restart) is
+    replaced by ``create()``. A failure is logged and retried on the next check."""
+    sub = subs.get(subj)
+    try:
+        if sub is None:
+            raise LookupError("no consumer")
+        await sub.consumer_info()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        logger.info("bus: consumer on %s lost (%r); re-creating it", subj, exc)
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        subs.pop(subj, None)
+        try:
+            subs[subj] = await create()
+        except asyncio.CancelledError:
+            raise
+        except Exception as again:
+            logger.info("bus: cannot re-create the consumer on %s yet: %r", subj, again)

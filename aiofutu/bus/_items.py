@@ -23,7 +23,6 @@ after the last stream sequence taken.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections import deque
@@ -35,7 +34,7 @@ from ..bridge import _subjects
 from ..bridge._buskinds import MalformedBody
 from ..bridge._nats import connect_nats, import_nats, is_connection, require_asyncio
 from ..errors import ClientClosed, ConfigurationError, SlowConsumer
-from ._consumer import _stream_sequence
+from ._consumer import _stream_sequence, recreate_if_lost
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -175,25 +174,7 @@ class BusItemStream:
         """Re-create a consumer the broker lost, after the last stream sequence taken."""
         while not self._closed:
             await asyncio.sleep(WATCH_INTERVAL)
-            sub = self._subs.get(subj)
-            try:
-                if sub is None:
-                    raise LookupError("no consumer")
-                await sub.consumer_info()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.info("bus: consumer on %s lost (%r); re-creating it", subj, exc)
-                if sub is not None:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-                self._subs.pop(subj, None)
-                try:
-                    self._subs[subj] = await self._consumer(js, subj)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as again:
-                    logger.info("bus: cannot re-create the consumer on %s yet: %r", subj, again)
+            await recreate_if_lost(self._subs, subj, functools.partial(self._consumer, js, subj))
 
     async def aclose(self) -> None:
         """Stop the consumers and end iteration (after what is buffered)."""

@@ -18,7 +18,7 @@ from .._pb import series_columns_pb2
 from ..codes import format_code
 from ..frames import CUR_KLINE_COLUMNS, _polars
 from ..models import _new, _set_dict
-from .kline import KLine
+from .kline import OPTIONAL_FIELDS, KLine
 
 if TYPE_CHECKING:
     import polars as pl
@@ -26,19 +26,6 @@ if TYPE_CHECKING:
 __all__ = ("KLineColumns", "kline_columns", "klines_of", "klines_frame")
 
 _parse = series_columns_pb2.KLineResponse.FromString
-#: model attribute <- view column, for the optional numbers (volume is handled apart)
-_OPTIONAL = (
-    ("open", "openPrice"),
-    ("close", "closePrice"),
-    ("high", "highPrice"),
-    ("low", "lowPrice"),
-    ("last_close", "lastClosePrice"),
-    ("turnover", "turnover"),
-    ("turnover_rate", "turnoverRate"),
-    ("pe", "pe"),
-    ("change_rate", "changeRate"),
-    ("timestamp", "timestamp"),
-)
 
 
 class KLineColumns:
@@ -85,7 +72,7 @@ def kline_columns(body: bytes) -> KLineColumns | None:
     if len(blank) != n:
         return None
     cols: dict[str, list[float] | None] = {}
-    for attr, wire in _OPTIONAL:
+    for attr, wire in OPTIONAL_FIELDS:
         col = getattr(kl, wire)[:]
         if len(col) == n:
             cols[attr] = col

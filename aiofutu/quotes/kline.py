@@ -140,7 +140,9 @@ class KLineSeries(TrustedModel):
 
 # ------------------------------------------------------------------------------ decoding
 
-_FIELDS = (
+#: model attribute <- wire field, for the optional numbers (volume is handled apart); the
+#: column decoder and the bridge's re-encoder use the same table
+OPTIONAL_FIELDS = (
     ("open", "openPrice"),
     ("close", "closePrice"),
     ("high", "highPrice"),
@@ -158,7 +160,7 @@ def kline_from_pb(k: Any) -> KLine:
     """One bar from a ``Qot_Common.KLine``: absent fields are ``None`` (never a neighbour's)."""
     has = k.HasField
     d: dict[str, Any] = {"time": k.time, "is_blank": k.isBlank}
-    for attr, wire in _FIELDS:
+    for attr, wire in OPTIONAL_FIELDS:
         d[attr] = getattr(k, wire) if has(wire) else None
     if has("hpVolume"):
         d["volume"] = k.hpVolume
