@@ -77,6 +77,9 @@ class QuoteKind:
     router: str
     #: how many items a backfill request may return (``restore="backfill"`` only)
     backfill_max: int = 0
+    #: ``"module:function"`` giving the kind's bus kinds (subject tokens and what the bridge and
+    #: the bus consumers need of each: ``aiofutu.bridge._buskinds``), resolved on first use
+    bus: str = ""
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def router_class(self) -> Any:
@@ -86,6 +89,16 @@ class QuoteKind:
             module, _, attr = self.router.partition(":")
             cls = self._cache["router"] = getattr(importlib.import_module(module), attr)
         return cls
+
+    def bus_kinds(self) -> tuple[Any, ...]:
+        """The kind's ``BusKind`` rows (none when ``bus`` is empty), imported on first use."""
+        if not self.bus:
+            return ()
+        found = self._cache.get("bus")
+        if found is None:
+            module, _, attr = self.bus.partition(":")
+            found = self._cache["bus"] = getattr(importlib.import_module(module), attr)(self)
+        return tuple(found)
 
     def new_router(self) -> Any:
         """A fresh router for one client (the router class is given its kind)."""
@@ -124,6 +137,7 @@ KINDS: tuple[QuoteKind, ...] = (
         restore="backfill",
         columns=TICKER_COLUMNS,
         router="aiofutu.quotes._ticker_router:TickerRouter",
+        bus="aiofutu.bridge._buskinds:ticker_kinds",
         backfill_max=1000,
     ),
     QuoteKind(
@@ -139,6 +153,7 @@ KINDS: tuple[QuoteKind, ...] = (
         restore="backfill",
         columns=CUR_KLINE_COLUMNS,
         router="aiofutu.quotes._series_router:KLineRouter",
+        bus="aiofutu.bridge._buskinds:kline_kinds",
         backfill_max=1000,
     ),
     QuoteKind(
@@ -153,6 +168,7 @@ KINDS: tuple[QuoteKind, ...] = (
         restore="backfill",
         columns=RT_COLUMNS,
         router="aiofutu.quotes._series_router:RTRouter",
+        bus="aiofutu.bridge._buskinds:rt_kinds",
         backfill_max=0,  # 3008 returns the whole day
     ),
     # The state kinds: every push is the whole state of a security. Their polars forms are
@@ -170,6 +186,7 @@ KINDS: tuple[QuoteKind, ...] = (
         restore="first_push",
         columns=(),
         router="aiofutu.quotes._state_router:StateRouter",
+        bus="aiofutu.bridge._buskinds:quote_kinds",
     ),
     QuoteKind(
         name="order_book",
@@ -184,6 +201,7 @@ KINDS: tuple[QuoteKind, ...] = (
         restore="first_push",
         columns=(),
         router="aiofutu.quotes._state_router:StateRouter",
+        bus="aiofutu.bridge._buskinds:order_book_kinds",
     ),
     QuoteKind(
         name="broker",
@@ -197,6 +215,7 @@ KINDS: tuple[QuoteKind, ...] = (
         restore="first_push",
         columns=(),
         router="aiofutu.quotes._state_router:StateRouter",
+        bus="aiofutu.bridge._buskinds:broker_kinds",
     ),
 )
 

@@ -72,8 +72,11 @@ class StateUpdate:
         model = self._model
         if model is None:
             model = self._model = self._decode(self._pb)
-            self._pb = None
         return model
+
+    def message(self) -> Any:
+        """The parsed push message the model is decoded from (kept: the bridge publishes it)."""
+        return self._pb
 
 
 class _Hole:

@@ -9,6 +9,10 @@
              rate = N / (last model at the consumer - the first signal), and the latency
 ``latency``  the same pipeline with the simulator producing RATE ticks/s for SECONDS; latency =
              model at the consumer - ``Futu-Published`` (the bridge taking the tick from OpenD)
+``books``    order-book updates: an in-process simulator pushes N books (``burst_books``: 64
+             distinct books in a cycle, so every message id is the hash chain's) -> ``aiofutu
+             bridge --kinds order_book`` -> NATS -> ``bus.order_book_stream(conflate=False)``
+             here; rate = N / (last model at the consumer - the start of the burst)
 
 The simulator and the bridge run in their own processes (``aiofutu sim``, ``aiofutu bridge``),
 the consumer in this one: three interpreters, one per core-hungry part (on 2 cores they share).
@@ -128,10 +132,10 @@ class Procs:
         _wait_port(port, proc, "aiofutu sim")
         return port, proc
 
-    def bridge(self, url: str, sim_port: int) -> subprocess.Popen[bytes]:
+    def bridge(self, url: str, sim_port: int, *extra: str) -> subprocess.Popen[bytes]:
         return self.start(
             [sys.executable, "-m", "aiofutu", "bridge", "--nats", url, "--codes", CODE,
-             "--port", str(sim_port)]
+             "--port", str(sim_port), *extra]
         )  # fmt: skip
 
     def close(self) -> None:
@@ -266,9 +270,36 @@ async def _pipeline(args: argparse.Namespace, procs: Procs) -> None:
     )
 
 
+async def _books(args: argparse.Namespace, procs: Procs) -> None:
+    from aiofutu import bus, sim
+
+    url = procs.nats()
+    async with sim.serve(port=0, tick_rate=0, codes=(CODE,)) as server:
+        procs.bridge(url, server.port, "--kinds", "order_book")
+        await _stored(url, 1, settle=False)  # the bridge's first push: it is subscribed
+        usage = Usage()
+        async with bus.order_book_stream(
+            url, CODE, since="new", conflate=False, buffer=1_000_000
+        ) as books:
+            await anyio.sleep(0.3)
+            usage.start()
+            count = 0
+            t0 = time.monotonic()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.burst_books, CODE, args.n)
+                with anyio.fail_after(args.timeout):
+                    async for _book in books:
+                        count += 1
+                        if count >= args.n:
+                            break
+            t1 = time.monotonic()
+            extra = {"malformed": books.malformed, "dropped": books.dropped}
+    emit("result", ticks=count, rate=count / (t1 - t0), **extra, **usage.stop())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=("floor", "through", "latency"))
+    parser.add_argument("mode", choices=("floor", "through", "latency", "books"))
     parser.add_argument("--n", type=int, default=50_000, help="ticks (floor, through)")
     parser.add_argument("--rate", type=float, default=5000.0, help="ticks/s (latency)")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration (latency)")
@@ -279,7 +310,7 @@ def main() -> None:
     _PROCS.append(procs)
     signal.signal(signal.SIGTERM, _terminated)  # unwind to procs.close()
     try:
-        run = _floor if args.mode == "floor" else _pipeline
+        run = {"floor": _floor, "books": _books}.get(args.mode, _pipeline)
         anyio.run(run, args, procs, backend="asyncio")
     except Exception as exc:
         import traceback

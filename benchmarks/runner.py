@@ -586,6 +586,7 @@ class Bench:
                 ("nats-floor", ["floor", "--n", n]),
                 ("bridge", ["through", "--n", n]),
                 ("bridge-5k", ["latency", "--rate", "5000", "--seconds", "5"]),
+                ("bridge-books", ["books", "--n", "5000" if self.plan.quick else "10000"]),
             ):
                 self.attempt(
                     "bridge",
@@ -951,6 +952,12 @@ def _bridge_rows(of: Callable[[str, str], list[dict[str, Any]]]) -> list[Row]:
             row.target = ">=0.8 of floor"
             row.met = row.vs_floor >= 0.8
         rows.append(row)
+    books = [r["rate"] for r in of("bridge", "bridge-books")]
+    if books:
+        med, lo, hi = _stats(books)
+        rows.append(Row("bridge", "bridge order-book updates/s",
+                        "sim books -> bridge --kinds order_book -> NATS -> bus.order_book_stream",
+                        "pushes/s", med, lo, hi, "min..max", len(books), True))  # fmt: skip
     for client in ("bridge", "bridge-5k"):
         rs = of("bridge", client)
         if not rs:

@@ -10,7 +10,9 @@ JetStream did not acknowledge (see :mod:`._jetstream`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import re
@@ -23,6 +25,8 @@ from ..codes import parse_code
 from ..enums import Market
 from ..errors import ConfigurationError, FutuError
 from . import _subjects
+from ._buskinds import BusKind, bus_kinds
+from ._items import pump_items, served_codes
 from ._jetstream import (
     DEFAULT_BUFFER,
     DEFAULT_MAX_PENDING,
@@ -37,6 +41,7 @@ if TYPE_CHECKING:
 
     from ..client import Client
     from ..models import Ticker
+    from ..streams import Overflow
 
 __all__ = ("BridgeStats", "Publisher", "ensure_stream", "parse_duration", "run")
 
@@ -149,6 +154,26 @@ async def last_stored(nc: Any, stream: str, subj: str) -> tuple[int, str] | None
         return None
 
 
+async def last_item(nc: Any, stream: str, subj: str) -> tuple[str, str] | None:
+    """(Nats-Msg-Id, Futu-Digest) of the last state or series message on ``subj``, or None
+    (also when NATS cannot say now: the chain then starts afresh, a copy at worst)."""
+    nats = import_nats()
+    try:
+        msg = await nc.jetstream().get_last_msg(stream, subj)
+    except nats.js.errors.NotFoundError:
+        return None
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        logger.warning(
+            "bridge: cannot read the last message on %s (%r); chaining afresh", subj, exc
+        )
+        return None
+    hdrs = msg.headers or {}
+    ident, content = hdrs.get(_subjects.MSG_ID), hdrs.get(_subjects.HEADER_DIGEST)
+    if not (isinstance(ident, str) and isinstance(content, str)):
+        return None
+    return ident, content
+
+
 def _check_codes(codes: Iterable[str] | str) -> tuple[str, ...]:
     items = [codes] if isinstance(codes, str) else list(codes)
     if not items:
@@ -161,32 +186,34 @@ def _check_codes(codes: Iterable[str] | str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _check_kinds(kinds: Iterable[str] | str) -> tuple[str, ...]:
+def _check_kinds(kinds: Iterable[str] | str) -> tuple[BusKind, ...]:
     items = [kinds] if isinstance(kinds, str) else list(kinds)
+    known = bus_kinds()
     for kind in items:
-        if kind not in _subjects.KINDS:
+        if kind not in known:
             raise ConfigurationError(
-                f"kind {kind!r} is not bridged (yet); bridged kinds: {', '.join(_subjects.KINDS)}"
+                f"kind {kind!r} is not a bus kind; bus kinds: {', '.join(known)}"
             )
     if not items:
         raise ConfigurationError("kinds must name at least one kind")
-    return tuple(dict.fromkeys(items))
+    return tuple(known[k] for k in dict.fromkeys(items))
 
 
 class Bridge:
     """A running bridge (handed out by ``task_status`` of :func:`run`): its counters."""
 
-    def __init__(self, publisher: Publisher, ticks: Any = None) -> None:
+    def __init__(self, publisher: Publisher, ticks: Any = None, streams: Any = ()) -> None:
         self.publisher = publisher
         self._ticks = ticks
+        self._streams = [s for s in (ticks, *streams) if s is not None]
 
     def stats(self) -> BridgeStats:
-        """The counters now: ``dropped`` includes ticks the ticker stream itself dropped,
-        ``queued`` those it holds that the pump has not taken yet."""
+        """The counters now: ``dropped`` includes items the direct streams themselves dropped,
+        ``queued`` those they hold that the pumps have not taken yet."""
         stats = dataclasses.replace(self.publisher.snapshot(), extra={})
-        if self._ticks is not None:
-            stats.dropped += self._ticks.dropped
-            stats.queued += self._ticks.pending
+        for stream in self._streams:
+            stats.dropped += stream.dropped
+            stats.queued += stream.pending
         return stats
 
 
@@ -248,7 +275,7 @@ async def run(
     require_asyncio("aiofutu.bridge.run")
     import_nats()
     code_list = _check_codes(codes)
-    _check_kinds(kinds)  # only ticker is wired: the table decides what is accepted
+    kind_list = _check_kinds(kinds)  # the table of kinds decides what is accepted
     window = parse_duration(duplicate_window)
     if window <= 0:
         raise ConfigurationError("duplicate_window must be > 0")
@@ -272,24 +299,53 @@ async def run(
             max_pending=max_pending,
             ack_timeout=ack_timeout,
         )
-        async with client.ticker_stream(
-            *code_list,
-            buffer=max(buffer, 10_000),
-            overflow="block" if overflow == "stall" else "drop_oldest",
-            is_first_push=False,
-        ) as ticks:
-            bridge = Bridge(publisher, ticks)
+        direct_buffer = max(buffer, 10_000)
+        direct_overflow: Overflow = "block" if overflow == "stall" else "drop_oldest"
+        async with contextlib.AsyncExitStack() as streams:
+            ticks = None
+            if any(k.shape == "tape" for k in kind_list):
+                ticks = await streams.enter_async_context(
+                    client.ticker_stream(
+                        *code_list,
+                        buffer=direct_buffer,
+                        overflow=direct_overflow,
+                        is_first_push=False,
+                    )
+                )
+            others: list[tuple[BusKind, Any]] = []
+            for kind in kind_list:
+                served = served_codes(kind, code_list)
+                if kind.open is None or not served:
+                    continue
+                opened = kind.open(client, served, direct_buffer, direct_overflow)
+                others.append((kind, await streams.enter_async_context(opened)))
+            bridge = Bridge(publisher, ticks, [s for _, s in others])
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(publisher.run, name="aiofutu-bridge-publisher")
-                    newest = await _backfill(client, nc, publisher, stream, code_list)
+                    last = functools.partial(last_item, nc, stream)
+                    for kind, items in others:
+                        tg.start_soon(pump_items, kind, items, publisher, last, name=kind.token)
+                    newest = (
+                        await _backfill(client, nc, publisher, stream, code_list)
+                        if ticks is not None
+                        else {}
+                    )
                     if stats_interval is not None or on_stats is not None:
                         tg.start_soon(_report, bridge, stats_interval or 10.0, on_stats)
                     task_status.started(bridge)
-                    logger.info("bridge: publishing %s to stream %s", ", ".join(code_list), stream)
-                    await _pump(ticks, publisher, newest)
+                    logger.info(
+                        "bridge: publishing %s of %s to stream %s",
+                        ",".join(k.token for k in kind_list),
+                        ", ".join(code_list),
+                        stream,
+                    )
+                    if ticks is not None:
+                        await _pump(ticks, publisher, newest)
+                    else:
+                        await anyio.sleep_forever()
             finally:
-                _stopped(bridge, on_stop)  # while the ticker stream still counts its backlog
+                _stopped(bridge, on_stop)  # while the direct streams still count their backlog
     finally:
         if own:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):

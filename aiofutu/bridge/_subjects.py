@@ -1,9 +1,10 @@
 """The bus contract: subjects, headers, message ids and bodies (what other languages read).
 
 Everything a message carries is defined here, once, and documented in docs/bridge.md. A quote
-kind is one row of :data:`KINDS`: its subject token, how a model becomes a body and back, and
-what identifies one item of its tape. Only ``ticker`` is wired today; the other kinds are rows
-to add.
+tape kind is one row of :data:`KINDS`: its subject token, how a model becomes a body and back,
+and what identifies one item of its tape. The state and series kinds (quote, order books,
+broker queues, K-lines, time share) are the bus kinds of :mod:`._buskinds`, with
+:func:`item_headers` and :func:`read_item_headers` here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import quote, unquote
 from .._pb import qot_common_pb2
 from ..codes import parse_code
 from ..enums import PushDataType, TickerType
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, FutuError
 from ..models import _DIRECTION_OF, _NA_DIRECTION, _PUSH_OF, _TYPE_OF, Ticker, _new
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "HEADER_CODE",
+    "HEADER_DIGEST",
     "HEADER_KIND",
     "HEADER_NAME",
     "HEADER_PUBLISHED",
@@ -52,6 +54,8 @@ HEADER_SEQUENCE = "Futu-Sequence"
 HEADER_PUBLISHED = "Futu-Published"
 #: the security's name, percent-encoded UTF-8 (header values are ASCII)
 HEADER_NAME = "Futu-Name"
+#: state and series messages: the digest of the body's content (see docs/bridge.md)
+HEADER_DIGEST = "Futu-Digest"
 #: JetStream's de-duplication header
 MSG_ID = "Nats-Msg-Id"
 
@@ -87,11 +91,20 @@ def decode_token(token: str) -> str:
     return unquote(token, errors="strict")
 
 
-def _kind_row(kind: str) -> Kind:
+def tokens() -> dict[str, Any]:
+    """Every subject token of the bus (the bus kinds of the table of kinds), by token."""
+    from ._buskinds import bus_kinds
+
+    return bus_kinds()
+
+
+def _token(kind: str) -> str:
     row = KINDS.get(kind)
-    if row is None:
-        raise ConfigurationError(f"unknown bus kind {kind!r}; use one of {', '.join(KINDS)}")
-    return row
+    if row is not None:
+        return row.token
+    if kind not in tokens():
+        raise ConfigurationError(f"unknown bus kind {kind!r}; use one of {', '.join(tokens())}")
+    return kind
 
 
 _subject_of: dict[tuple[str, str], str] = {}
@@ -102,9 +115,9 @@ def subject(kind: str, code: str) -> str:
     found = _subject_of.get((kind, code))
     if found is not None:
         return found
-    row = _kind_row(kind)
+    token = _token(kind)
     market, local = parse_code(code)
-    text = f"{SUBJECT_ROOT}.{row.token}.{market.value}.{encode_token(local)}"
+    text = f"{SUBJECT_ROOT}.{token}.{market.value}.{encode_token(local)}"
     if len(_subject_of) > 100_000:
         _subject_of.clear()
     _subject_of[kind, code] = text
@@ -119,7 +132,7 @@ def subjects(kinds: tuple[str, ...], codes: tuple[str, ...]) -> list[str]:
 def parse_subject(text: str) -> tuple[str, str]:
     """``"futu.ticker.US.%2EDJI"`` -> ``("ticker", "US..DJI")``; MalformedMessage otherwise."""
     parts = text.split(".")
-    if len(parts) != 4 or parts[0] != SUBJECT_ROOT or parts[1] not in KINDS:
+    if len(parts) != 4 or parts[0] != SUBJECT_ROOT or parts[1] not in tokens():
         raise MalformedMessage(f"not a bus subject: {text!r}")
     try:
         code = f"{parts[2]}.{decode_token(parts[3])}"
@@ -323,3 +336,34 @@ def read_headers(
     if kind not in KINDS:
         raise MalformedMessage(f"unknown kind {kind!r} in {HEADER_KIND}")
     return kind, code, sequence, name, published
+
+
+def item_headers(
+    token: str, code: str, msg_id: str, content: str = "", published: float | None = None
+) -> dict[str, str]:
+    """The headers of one state or series message (no sequence: see docs/bridge.md)."""
+    out = {
+        MSG_ID: msg_id,
+        HEADER_KIND: token,
+        HEADER_CODE: code,
+        HEADER_PUBLISHED: f"{time.time() if published is None else published:.6f}",
+    }
+    if content:
+        out[HEADER_DIGEST] = content
+    return out
+
+
+def read_item_headers(hdrs: dict[str, Any] | None, token: str) -> tuple[str, float]:
+    """(code, published) of a state or series message of ``token``; MalformedMessage."""
+    if not hdrs:
+        raise MalformedMessage("message without headers")
+    kind = _value(hdrs, HEADER_KIND)
+    code = _value(hdrs, HEADER_CODE)
+    if kind != token:
+        raise MalformedMessage(f"{HEADER_KIND} {kind!r} on a {token} subject")
+    try:
+        parse_code(code)
+        published = float(_value(hdrs, HEADER_PUBLISHED)) if HEADER_PUBLISHED in hdrs else 0.0
+    except (ValueError, FutuError) as exc:
+        raise MalformedMessage(f"bad bus header: {exc}") from None
+    return code, published

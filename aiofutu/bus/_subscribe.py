@@ -62,7 +62,8 @@ def subscribe(
     for kind in kind_list:
         if kind not in _subjects.KINDS:
             raise ConfigurationError(
-                f"kind {kind!r} is not on the bus (yet); kinds: {', '.join(_subjects.KINDS)}"
+                f"subscribe reads the tape kinds ({', '.join(_subjects.KINDS)}); for {kind!r} "
+                "use bus.kind_stream(nats, codes, kind) or bus.quote_stream & co"
             )
     if since not in ("new", "all") and not isinstance(since, (_dt.datetime, _dt.timedelta)):
         if type(since) is not int or since < 1:

@@ -28,13 +28,13 @@ def _codes(text: str) -> list[str]:
 
 
 def _kinds(text: str) -> list[str]:
-    from ..bridge._subjects import KINDS
+    from ..bridge._buskinds import bus_kinds
 
     kinds = [k for k in text.split(",") if k]
     for kind in kinds:
-        if kind not in KINDS:
+        if kind not in bus_kinds():
             raise argparse.ArgumentTypeError(
-                f"kind {kind!r} is not bridged yet (bridged: {', '.join(KINDS)})"
+                f"kind {kind!r} is not a bus kind (bus kinds: {', '.join(bus_kinds())})"
             )
     return kinds
 
@@ -84,8 +84,10 @@ def register(sub: Any) -> None:
         "--codes", type=_codes, required=True, metavar="CODES", help="e.g. HK.00700,US.AAPL"
     )
     p.add_argument(
-        "--kinds", type=_kinds, default=["ticker"], metavar="KINDS", help="default ticker"
-    )
+        "--kinds", type=_kinds, default=["ticker"], metavar="KINDS",
+        help="comma-separated: ticker, quote, order_book, order_book_odd, broker, rt, "
+        "kline_1m ... kline_year (the --ktype periods; forward-adjusted); default ticker",
+    )  # fmt: skip
     p.add_argument("--stream", default="FUTU", help="JetStream stream name (default %(default)s)")
     p.add_argument("--max-age", type=_duration, default=7 * 86400.0, metavar="AGE",
                    help="keep messages this long (default 7d)")  # fmt: skip
@@ -168,9 +170,102 @@ async def _bridge(args: argparse.Namespace) -> None:
         )
 
 
+def _bus_token(args: argparse.Namespace) -> str:
+    """The bus kind of ``tail --kind K [--ktype T]``: K-lines name their period."""
+    from ..bridge._buskinds import kline_token
+    from ..quotes.kline import check_kl_type
+
+    kind = getattr(args, "kind", "ticker")
+    return kline_token(check_kl_type(args.ktype)) if kind == "kline" else str(kind)
+
+
+async def _bus_tail_items(args: argparse.Namespace, token: str) -> None:
+    """``tail --nats URL --kind quote|order_book|broker|kline|rt``: states and series."""
+    from .. import bus
+    from ._series import SeriesPrinter
+    from ._state import _VIEWS
+
+    out = sys.stdout
+    view = _VIEWS.get(args.kind)
+    series = None if view is not None else SeriesPrinter(out, args.format, args.kind)
+    if view is not None and args.format == "table":
+        out.write(view.header + "\n")
+    async with bus.kind_stream(
+        args.nats,
+        args.codes,
+        token,
+        stream=args.stream,
+        closed_only=getattr(args, "closed_only", False),
+        overflow="drop_oldest",
+    ) as items:
+        count = 0
+        try:
+            async for item in items:
+                if series is not None:
+                    series(item)
+                elif args.format == "json":
+                    out.write(item.model_dump_json() + "\n")
+                else:
+                    out.write(view.line(item) + "\n")  # type: ignore[union-attr]
+                count += 1
+                if args.limit is not None and count >= args.limit:
+                    break
+                if not items.pending:
+                    out.flush()
+        finally:
+            out.flush()
+
+
+async def _bus_record_items(args: argparse.Namespace, token: str) -> None:
+    """``record --nats URL --kind quote|...|kline|rt --out F``: every update (no conflation),
+    one row each, as ``record --kind`` writes them from OpenD, written at the end."""
+    import time
+
+    import anyio
+    import anyio.to_thread
+
+    from .. import bus
+    from ._series import _row, _write_rows
+    from ._state import _VIEWS, _flat
+
+    rows: list[dict[str, Any]] = []
+    jsonl = args.out.endswith((".jsonl", ".json"))
+    state = args.kind in _VIEWS
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    try:
+        async with bus.kind_stream(
+            args.nats,
+            args.codes,
+            token,
+            stream=args.stream,
+            conflate=False,
+            closed_only=getattr(args, "closed_only", False),
+            buffer=100_000,
+            overflow="block",
+        ) as items:
+            with anyio.move_on_after(args.duration if deadline is not None else float("inf")):
+                async for item in items:
+                    if state:
+                        rows.append(item.model_dump(mode="json") if jsonl else _flat(item))
+                    else:
+                        rows.append(_row(item))
+                    if args.limit is not None and len(rows) >= args.limit:
+                        break
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_write_rows, rows, args.out)
+        sys.stderr.write(
+            f"aiofutu record: wrote {len(rows)} {args.kind} rows to {args.out} (from the bus)\n"
+        )
+
+
 async def _bus_tail(args: argparse.Namespace) -> None:
     from .. import bus
 
+    token = _bus_token(args)
+    if token != "ticker":
+        await _bus_tail_items(args, token)
+        return
     printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
     async with bus.subscribe(
         args.nats, args.codes, stream=args.stream, overflow="drop_oldest"
@@ -213,6 +308,10 @@ class _BusSource:
 async def _bus_record(args: argparse.Namespace) -> None:
     from ..record import Recorder
 
+    token = _bus_token(args)
+    if token != "ticker":
+        await _bus_record_items(args, token)
+        return
     recorder = Recorder(args.codes, limit=args.limit, duration=args.duration)
     source: Any = _BusSource(args.nats, args.stream)
     try:

@@ -46,11 +46,15 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start_benchmark() -> tuple[subprocess.Popen[bytes], set[int]]:
-    """The latency mode (long enough not to end by itself), once its 3 children run."""
+def start_benchmark(tmp: Path) -> tuple[subprocess.Popen[bytes], set[int]]:
+    """The latency mode (long enough not to end by itself), once its 3 children run.
+
+    Its temporary store goes under ``tmp``: a SIGKILLed benchmark cannot remove it itself.
+    """
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.client_bridge", "latency", "--seconds", "120"],
         cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # as the runner starts it
@@ -78,9 +82,9 @@ def wait_gone(pids: set[int], timeout: float = 15) -> set[int]:
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
 @pytest.mark.usefixtures("nats_binary")
-def test_bridge_benchmark_children_die_with_it(signum: int) -> None:
+def test_bridge_benchmark_children_die_with_it(signum: int, tmp_path: Path) -> None:
     """SIGKILL of the benchmark process alone (not its group), or SIGTERM: no child stays."""
-    proc, kids = start_benchmark()
+    proc, kids = start_benchmark(tmp_path)
     try:
         os.kill(proc.pid, signum)
         proc.wait(20)

@@ -135,7 +135,7 @@ def test_subject_encoding_is_reversible() -> None:
     with pytest.raises(bridge.MalformedMessage):
         bridge.parse_subject("futu.ticker.HK")
     with pytest.raises(aiofutu.ConfigurationError):
-        bridge.subject("quote", "HK.00700")  # not wired yet: one row of KINDS away
+        bridge.subject("nope", "HK.00700")  # not a kind of the table
 
 
 def _tick(**changes: Any) -> aiofutu.Ticker:

@@ -73,7 +73,7 @@ async def test_tail_and_record_read_the_bus(
     ("argv", "message"),
     [
         (["--codes", "HK00700"], "invalid security code"),
-        (["--codes", CODE, "--kinds", "quote"], "not bridged yet"),
+        (["--codes", CODE, "--kinds", "quote,kline_7m"], "not a bus kind"),
         (["--codes", CODE, "--dupe-window", "soon"], "not a duration"),
         (["--codes", CODE, "--overflow", "spill"], "invalid choice"),
     ],
