@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..client import DEFAULT_HOST, DEFAULT_PORT, connect
 from ..errors import ConfigurationError
 from ..state import ReconnectPolicy
 from ._commands import _COMMANDS
+from ._link import add_link_flags, open_client
 from ._output import TickPrinter, _say, _use_colour
 
 if TYPE_CHECKING:
@@ -105,13 +104,7 @@ def register(sub: Any) -> None:
                    help="ticks queued for NATS at most (default %(default)s)")  # fmt: skip
     p.add_argument("--stats", type=_seconds, metavar="SECONDS",
                    help="print the counters on stderr every SECONDS (default: never)")  # fmt: skip
-    env = os.environ
-    p.add_argument("--host", default=env.get("AIOFUTU_HOST") or DEFAULT_HOST,
-                   help=f"OpenD host (env AIOFUTU_HOST, default {DEFAULT_HOST})")  # fmt: skip
-    p.add_argument("--port", type=int, default=env.get("AIOFUTU_PORT") or str(DEFAULT_PORT),
-                   help=f"OpenD port (env AIOFUTU_PORT, default {DEFAULT_PORT})")  # fmt: skip
-    p.add_argument("--rsa-key", metavar="FILE", default=env.get("AIOFUTU_RSA_KEY") or None,
-                   help="OpenD RSA key (env AIOFUTU_RSA_KEY, default: none)")  # fmt: skip
+    add_link_flags(p)
     for name in ("tail", "record"):
         sub.choices[name].add_argument(
             "--nats",
@@ -154,13 +147,7 @@ async def _bridge(args: argparse.Namespace) -> None:
             _say(f"aiofutu bridge: stopped; every tick taken is stored; {stats.line()}")
 
     policy = ReconnectPolicy(initial_delay=0.2, max_delay=10.0, first_connect=True)
-    async with connect(
-        args.host,
-        args.port,
-        client_id="aiofutu-bridge",
-        rsa_private_key=args.rsa_key,
-        reconnect=policy,
-    ) as client:
+    async with open_client(args, "aiofutu-bridge", reconnect=policy) as client:
         _say(
             f"aiofutu bridge: OpenD {args.host}:{args.port} -> {args.nats} stream {args.stream}, "
             f"{','.join(args.codes)}"

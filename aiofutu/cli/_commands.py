@@ -16,6 +16,7 @@ from ..client import connect
 from ..record import Recorder
 from ..state import ClientState, ReconnectPolicy
 from . import _series, _state
+from ._link import open_client
 from ._output import TickPrinter, _say, _use_colour, _write_ticks
 
 if TYPE_CHECKING:
@@ -29,19 +30,15 @@ DEMO_CODES = ("HK.00700", "US.AAPL", "HK.09988", "SH.600519")
 
 
 async def _stream(
-    host: str,
-    port: int,
+    client: Client,
     codes: Sequence[str],
     printer: TickPrinter,
     limit: int | None,
-    rsa_key: str | None = None,
     reconnect: bool = False,
 ) -> None:
-    policy = _policy(reconnect)
+    """Print the ticks of ``codes`` from ``client`` (not entered yet) until ``limit``."""
     async with (
-        connect(
-            host, port, client_id="aiofutu-cli", rsa_private_key=rsa_key, reconnect=policy
-        ) as client,
+        client,
         _link_reports(client, "tail", reconnect),
         client.ticker_stream(*codes, overflow="drop_oldest") as stream,
     ):
@@ -66,9 +63,8 @@ async def _tail(args: argparse.Namespace) -> None:
         await _state.tail_state(args)
         return
     printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
-    await _stream(
-        args.host, args.port, args.codes, printer, args.limit, args.rsa_key, args.reconnect
-    )
+    client = open_client(args, reconnect=_policy(args.reconnect))
+    await _stream(client, args.codes, printer, args.limit, args.reconnect)
 
 
 def _policy(reconnect: bool) -> ReconnectPolicy | bool:
@@ -102,9 +98,7 @@ async def _report_link(client: Client, command: str) -> None:
 
 
 async def _ticker(args: argparse.Namespace) -> None:
-    async with connect(
-        args.host, args.port, client_id="aiofutu-cli", rsa_private_key=args.rsa_key
-    ) as client:
+    async with open_client(args) as client:
         await client.subscribe([args.code], ["TICKER"], subscribe_push=False)
         ticks = await client.get_rt_ticker(args.code, args.num)
     _write_ticks(ticks, args.format, args.out)
@@ -122,13 +116,7 @@ async def _record(args: argparse.Namespace) -> None:
     )
     try:
         async with (
-            connect(
-                args.host,
-                args.port,
-                client_id="aiofutu-record",
-                rsa_private_key=args.rsa_key,
-                reconnect=_policy(args.reconnect),
-            ) as client,
+            open_client(args, "aiofutu-record", reconnect=_policy(args.reconnect)) as client,
             _link_reports(client, "record", args.reconnect),
         ):
             await recorder.run(client, out=args.out)  # written as it grows, complete on Ctrl-C
@@ -252,7 +240,8 @@ async def _demo(args: argparse.Namespace) -> None:
                 await run_board(client, codes, sys.stdout, title, args.limit)
             return
         printer = TickPrinter(sys.stdout, args.format, _use_colour(sys.stdout, args.colour))
-        await _stream(server.host, server.port, codes, printer, args.limit)
+        client = connect(server.host, server.port, client_id="aiofutu-demo")
+        await _stream(client, codes, printer, args.limit)
 
 
 @contextlib.asynccontextmanager

@@ -16,11 +16,11 @@ import datetime as _dt
 import sys
 from typing import TYPE_CHECKING
 
-from ..client import connect
 from ..quotes.history import ALL_FIELDS, history_to_polars, make_history_query
 from . import _series
 from ._commands import _COMMANDS
 from ._config import UsageError
+from ._link import open_client
 
 if TYPE_CHECKING:
     from ..quotes.history import HistoryQuery
@@ -137,9 +137,7 @@ async def _kline(args: argparse.Namespace) -> None:
     bars: list[KLine] = []
     name = "N/A"
     try:
-        async with connect(
-            args.host, args.port, client_id="aiofutu-cli", rsa_private_key=args.rsa_key
-        ) as client:
+        async with open_client(args) as client:
             pages = client.history_kline(
                 query.code, query.begin, query.end, query.kl_type, query.au_type, query.fields
             )

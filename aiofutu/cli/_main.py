@@ -25,6 +25,7 @@ from ._config import (
     _sim_config,
     _sim_help,
 )
+from ._link import add_link_flags, connects, resolve_link
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,17 +46,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _endpoint(parser: argparse.ArgumentParser, what: str = "OpenD") -> None:
+    if what == "OpenD":  # a client: the shared endpoint, encryption and transport flags
+        add_link_flags(parser)
+        return
     parser.add_argument("--host", help=f"{what} host (env AIOFUTU_HOST, default {DEFAULT_HOST})")
     parser.add_argument(
         "--port", type=int, help=f"{what} port (env AIOFUTU_PORT, default {DEFAULT_PORT})"
     )
-    if what == "OpenD":
-        parser.add_argument(
-            "--rsa-key",
-            metavar="FILE",
-            help="OpenD's RSA private key (its rsa_private_key setting; env AIOFUTU_RSA_KEY): "
-            "encrypt the connection (default: none, plain text)",
-        )
 
 
 def _output(parser: argparse.ArgumentParser) -> None:
@@ -257,7 +254,9 @@ def _check(args: argparse.Namespace) -> None:
         if os.path.exists(args.file) and not args.force:
             raise UsageError(f"{args.file} already exists; use --force to replace it")
         return
-    if args.command in ("tail", "ticker", "record", "sim", "kline", "quote", "book"):
+    if connects(args):
+        resolve_link(args)  # --host/--port/--rsa-key/--transport...: env, then the checks
+    if args.command == "sim":
         args.host = args.host or os.environ.get("AIOFUTU_HOST") or DEFAULT_HOST
         if args.port is None:
             raw = os.environ.get("AIOFUTU_PORT") or str(DEFAULT_PORT)
@@ -265,8 +264,6 @@ def _check(args: argparse.Namespace) -> None:
                 args.port = int(raw)
             except ValueError:
                 raise UsageError(f"AIOFUTU_PORT must be a port number, got {raw!r}") from None
-    if args.command in ("tail", "ticker", "record", "kline", "quote", "book"):
-        args.rsa_key = args.rsa_key or os.environ.get("AIOFUTU_RSA_KEY") or None
     if getattr(args, "rsa_key", None):
         from .._crypto import RsaKey
 
@@ -381,6 +378,7 @@ def _one_line(exc: BaseException) -> str:
         text = exc.strerror if exc.filename is None else f"{exc.filename}: {exc.strerror}"
     else:
         text = str(exc) or type(exc).__name__
+    text = text.replace("pass websocket_key=", "pass --websocket-key")  # the library's hint
     return " ".join(text.split())
 
 

@@ -18,10 +18,10 @@ import anyio
 import anyio.to_thread
 
 from .._kinds import KINDS
-from ..client import connect
 from ..quotes._series_router import kline_sub_type
 from ..quotes.kline import MAX_KL_NUM, AuType, KLType, check_au_type, check_kl_type
 from ._config import UsageError
+from ._link import open_client
 
 if TYPE_CHECKING:
     import argparse
@@ -150,13 +150,7 @@ async def tail_series(args: argparse.Namespace) -> None:
 
     printer = SeriesPrinter(sys.stdout, args.format, args.kind)
     async with (
-        connect(
-            args.host,
-            args.port,
-            client_id="aiofutu-cli",
-            rsa_private_key=args.rsa_key,
-            reconnect=_policy(args.reconnect),
-        ) as client,
+        open_client(args, reconnect=_policy(args.reconnect)) as client,
         _link_reports(client, "tail", args.reconnect),
         _open_stream(client, args) as stream,
     ):
@@ -199,13 +193,7 @@ async def record_series(args: argparse.Namespace) -> None:
     deadline = None if args.duration is None else time.monotonic() + args.duration
     try:
         async with (
-            connect(
-                args.host,
-                args.port,
-                client_id="aiofutu-record",
-                rsa_private_key=args.rsa_key,
-                reconnect=_policy(args.reconnect),
-            ) as client,
+            open_client(args, "aiofutu-record", reconnect=_policy(args.reconnect)) as client,
             _link_reports(client, "record", args.reconnect),
             _open_stream(client, args) as stream,
         ):
@@ -264,9 +252,7 @@ def _bars_text(frame: Any, fmt: str) -> str:
 async def kline_command(args: argparse.Namespace) -> None:
     """``aiofutu kline CODE --num N``: subscribe the period (no push) and print its latest bars."""
     sub_type = kline_sub_type(check_kl_type(args.ktype))
-    async with connect(
-        args.host, args.port, client_id="aiofutu-cli", rsa_private_key=args.rsa_key
-    ) as client:
+    async with open_client(args) as client:
         await client.subscribe([args.code], [sub_type], subscribe_push=False)
         frame = await client.get_cur_kline_frame(args.code, args.num, args.ktype, args.autype)
     if args.format == "parquet":

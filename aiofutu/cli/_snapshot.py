@@ -7,13 +7,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..client import DEFAULT_HOST, DEFAULT_PORT, connect
 from ._commands import _COMMANDS
 from ._config import UsageError
+from ._link import add_link_flags, open_client
 
 if TYPE_CHECKING:
     import argparse
@@ -40,13 +39,7 @@ def register(sub: Any) -> None:
         "json: one line per snapshot with every field (parquet needs --out; default %(default)s)",
     )  # fmt: skip
     p.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
-    env = os.environ
-    p.add_argument("--host", default=env.get("AIOFUTU_HOST") or DEFAULT_HOST,
-                   help=f"OpenD host (env AIOFUTU_HOST, default {DEFAULT_HOST})")  # fmt: skip
-    p.add_argument("--port", type=int, default=env.get("AIOFUTU_PORT") or str(DEFAULT_PORT),
-                   help=f"OpenD port (env AIOFUTU_PORT, default {DEFAULT_PORT})")  # fmt: skip
-    p.add_argument("--rsa-key", metavar="FILE", default=env.get("AIOFUTU_RSA_KEY") or None,
-                   help="OpenD's RSA private key (env AIOFUTU_RSA_KEY, default: none)")  # fmt: skip
+    add_link_flags(p)
     _COMMANDS["snapshot"] = _snapshot
 
 
@@ -77,9 +70,7 @@ async def _snapshot(args: argparse.Namespace) -> None:
         from ..frames import _polars
 
         _polars()  # MissingDependency before connecting
-    async with connect(
-        args.host, args.port, client_id="aiofutu-cli", rsa_private_key=args.rsa_key
-    ) as client:
+    async with open_client(args) as client:
         snaps = await client.get_market_snapshot(args.codes)
     _write(snaps, args.format, args.out)
 

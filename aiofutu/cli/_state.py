@@ -20,8 +20,8 @@ import anyio
 import anyio.to_thread
 
 from .._kinds import KINDS
-from ..client import connect
 from ..enums import SubType
+from ._link import open_client
 
 if TYPE_CHECKING:
     import argparse
@@ -142,13 +142,7 @@ async def tail_state(args: argparse.Namespace) -> None:
     view = _VIEWS[args.kind]
     out = sys.stdout
     async with (
-        connect(
-            args.host,
-            args.port,
-            client_id="aiofutu-cli",
-            rsa_private_key=args.rsa_key,
-            reconnect=_policy(args.reconnect),
-        ) as client,
+        open_client(args, reconnect=_policy(args.reconnect)) as client,
         _link_reports(client, "tail", args.reconnect),
         _open(client, args.kind, args.codes, conflate=True) as stream,
     ):
@@ -180,13 +174,7 @@ async def record_state(args: argparse.Namespace) -> None:
     deadline = None if args.duration is None else time.monotonic() + args.duration
     try:
         async with (
-            connect(
-                args.host,
-                args.port,
-                client_id="aiofutu-record",
-                rsa_private_key=args.rsa_key,
-                reconnect=_policy(args.reconnect),
-            ) as client,
+            open_client(args, "aiofutu-record", reconnect=_policy(args.reconnect)) as client,
             _link_reports(client, "record", args.reconnect),
             _open(client, args.kind, args.codes, conflate=False) as stream,
         ):
@@ -210,9 +198,7 @@ def _quote_table(quotes: list[Quote]) -> str:
 
 async def quote_command(args: argparse.Namespace) -> None:
     """``aiofutu quote CODE...``: subscribe QUOTE (no push) and print ``get_stock_quote``."""
-    async with connect(
-        args.host, args.port, client_id="aiofutu-cli", rsa_private_key=args.rsa_key
-    ) as client:
+    async with open_client(args) as client:
         await client.subscribe(args.codes, [SubType.QUOTE], subscribe_push=False)
         if args.format in ("table", "json"):
             quotes = await client.get_stock_quote(args.codes)
@@ -289,9 +275,7 @@ async def book_command(args: argparse.Namespace) -> None:
     """``aiofutu book CODE [--num N] [--once]``: a ladder redrawn in place until Ctrl-C; one
     ladder (``get_order_book``) with ``--once`` or when stdout is not a terminal."""
     out = sys.stdout
-    async with connect(
-        args.host, args.port, client_id="aiofutu-cli", rsa_private_key=args.rsa_key
-    ) as client:
+    async with open_client(args) as client:
         if args.once or not out.isatty():
             await client.subscribe([args.code], [SubType.ORDER_BOOK], subscribe_push=False)
             book = await client.get_order_book(args.code, args.num)
