@@ -9,6 +9,11 @@
              rate = N / (last model at the consumer - the first signal), and the latency
 ``latency``  the same pipeline with the simulator producing RATE ticks/s for SECONDS; latency =
              model at the consumer - ``Futu-Published`` (the bridge taking the tick from OpenD)
+``floor-latency``  the latency floor: a plain nats-py publisher in its own process (``pace``)
+             sends the bridge's bytes at RATE msgs/s in the simulator's rhythm (a burst every
+             max(1/RATE, 10 ms)), each stamped with ``Futu-Published`` as it is built, with
+             async acks; a plain nats-py JetStream subscriber here takes them; latency = the
+             callback - the stamp. What nats-py and the server cost on this machine alone.
 ``books``    order-book updates: an in-process simulator pushes N books (``burst_books``: 64
              distinct books in a cycle, so every message id is the hash chain's) -> ``aiofutu
              bridge --kinds order_book`` -> NATS -> ``bus.order_book_stream(conflate=False)``
@@ -297,9 +302,84 @@ async def _books(args: argparse.Namespace, procs: Procs) -> None:
     emit("result", ticks=count, rate=count / (t1 - t0), **extra, **usage.stop())
 
 
+async def _pace(args: argparse.Namespace, procs: Procs) -> None:
+    """The floor-latency publisher (a child process): the simulator's rhythm, plain nats-py."""
+    import nats
+
+    from aiofutu.bridge import _subjects
+
+    nc = await nats.connect(args.url)
+    js = nc.jetstream(publish_async_max_pending=4000)
+    subject, body, headers = _sample_item()
+    period = max(1.0 / args.rate, 0.01)
+    per = max(round(args.rate * period), 1)
+    i = 0
+    end = time.monotonic() + args.seconds
+    due = time.monotonic()
+    while time.monotonic() < end:
+        for _ in range(per):
+            i += 1
+            hdrs = dict(headers)
+            hdrs["Nats-Msg-Id"] = f"{i}"
+            hdrs[_subjects.HEADER_PUBLISHED] = f"{time.time():.6f}"
+            await js.publish_async(subject, body, headers=hdrs)
+        due += period
+        await anyio.sleep(max(due - time.monotonic(), 0))
+    await js.publish_async_completed()
+    await nc.close()
+
+
+async def _floor_latency(args: argparse.Namespace, procs: Procs) -> None:
+    import nats
+
+    from aiofutu.bridge import _subjects
+
+    url = procs.nats()
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(name="FUTU", subjects=["futu.>"], duplicate_window=120)
+    lat: list[float] = []
+    clock = time.time
+    key = _subjects.HEADER_PUBLISHED
+
+    async def took(msg: object) -> None:
+        lat.append(clock() - float(msg.headers[key]))  # type: ignore[attr-defined]
+
+    subject = _sample_item()[0]
+    sub = await js.subscribe(subject, cb=took, deliver_policy=nats.js.api.DeliverPolicy.NEW)
+    usage = Usage()
+    usage.start()
+    pub = procs.start(
+        [sys.executable, "-m", "benchmarks.client_bridge", "pace", "--url", url,
+         "--rate", str(args.rate), "--seconds", str(args.seconds)]
+    )  # fmt: skip
+    with anyio.fail_after(args.timeout):
+        await anyio.to_thread.run_sync(pub.wait, abandon_on_cancel=True)
+        await anyio.sleep(0.5)  # the last acks and deliveries
+    count = len(lat)
+    await sub.unsubscribe()
+    await nc.close()
+    if pub.returncode != 0:
+        fail(f"the pace publisher exited with {pub.returncode}")
+    lat.sort()
+    n = len(lat)
+    emit(
+        "result",
+        ticks=count,
+        rate=count / args.seconds,
+        p50_ms=lat[n // 2] * 1e3 if n else 0.0,
+        p99_ms=lat[min(n - 1, (n * 99) // 100)] * 1e3 if n else 0.0,
+        max_ms=lat[-1] * 1e3 if n else 0.0,
+        **usage.stop(),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=("floor", "through", "latency", "books"))
+    parser.add_argument(
+        "mode", choices=("floor", "through", "latency", "floor-latency", "books", "pace")
+    )
+    parser.add_argument("--url", help="pace: the nats-server to publish to")
     parser.add_argument("--n", type=int, default=50_000, help="ticks (floor, through)")
     parser.add_argument("--rate", type=float, default=5000.0, help="ticks/s (latency)")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration (latency)")
@@ -310,7 +390,8 @@ def main() -> None:
     _PROCS.append(procs)
     signal.signal(signal.SIGTERM, _terminated)  # unwind to procs.close()
     try:
-        run = {"floor": _floor, "books": _books}.get(args.mode, _pipeline)
+        modes = {"floor": _floor, "books": _books, "floor-latency": _floor_latency, "pace": _pace}
+        run = modes.get(args.mode, _pipeline)
         anyio.run(run, args, procs, backend="asyncio")
     except Exception as exc:
         import traceback

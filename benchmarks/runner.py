@@ -586,6 +586,7 @@ class Bench:
                 ("nats-floor", ["floor", "--n", n]),
                 ("bridge", ["through", "--n", n]),
                 ("bridge-5k", ["latency", "--rate", "5000", "--seconds", "5"]),
+                ("nats-floor-5k", ["floor-latency", "--rate", "5000", "--seconds", "5"]),
                 ("bridge-books", ["books", "--n", "5000" if self.plan.quick else "10000"]),
             ):
                 self.attempt(
@@ -958,19 +959,26 @@ def _bridge_rows(of: Callable[[str, str], list[dict[str, Any]]]) -> list[Row]:
         rows.append(Row("bridge", "bridge order-book updates/s",
                         "sim books -> bridge --kinds order_book -> NATS -> bus.order_book_stream",
                         "pushes/s", med, lo, hi, "min..max", len(books), True))  # fmt: skip
-    for client in ("bridge", "bridge-5k"):
+    floor_p99 = [r["p99_ms"] for r in of("bridge", "nats-floor-5k")]
+    for client in ("bridge", "bridge-5k", "nats-floor-5k"):
         rs = of("bridge", client)
         if not rs:
             continue
         p50 = statistics.median(r["p50_ms"] for r in rs)
         p99 = statistics.median(r["p99_ms"] for r in rs)
         what = "latency, burst" if client == "bridge" else "latency at 5,000 ticks/s"
+        label = (
+            "floor: plain nats-py publisher -> NATS -> plain subscriber, same rhythm"
+            if client == "nats-floor-5k"
+            else "bridge receive -> bus model"
+        )
         lo = min(r["p50_ms"] for r in rs)
-        row = Row("bridge", what, "bridge receive -> bus model", "ms", p50, lo, p99, "p99",
-                  len(rs), False)  # fmt: skip
+        row = Row("bridge", what, label, "ms", p50, lo, p99, "p99", len(rs), False)
         if client == "bridge-5k":
             row.target = "p99 <5 ms"
             row.met = p99 < 5.0
+            if floor_p99:
+                row.vs_floor = p99 / statistics.median(floor_p99)
         rows.append(row)
     return rows
 
