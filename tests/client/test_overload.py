@@ -21,6 +21,7 @@ from aiofutu import SlowConsumer, sim
 from aiofutu.streams import Overflow
 
 pytestmark = pytest.mark.anyio
+BOTH_TRANSPORTS = True
 
 HK = "HK.00700"
 LOW32 = 0xFFFFFFFF
@@ -30,8 +31,11 @@ POLICIES: list[Overflow] = ["raise", "drop_oldest", "block"]
 
 
 @pytest.fixture
-def opend_options() -> dict[str, Any]:
-    return {"tick_rate": RATE, "seed": 7, "codes": (HK,)}
+def opend_options(transport: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"tick_rate": RATE, "seed": 7, "codes": (HK,)}
+    if transport == "websocket":
+        options["websocket_port"] = 0
+    return options
 
 
 async def _work(kind: str, seconds: float) -> None:

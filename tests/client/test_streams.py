@@ -16,10 +16,8 @@ from aiofutu import Gap, SubType, Ticker, sim
 from .conftest import Net
 
 pytestmark = pytest.mark.anyio
-#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py),
-#: but the memory test, which is about the stream's buffer (and the slowest) runs over TCP only
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py)
 BOTH_TRANSPORTS = True
-TCP_ONLY = ("test_memory_bounded_for_a_consumer_that_never_reads",)
 
 HK = "HK.00700"
 US = "US.AAPL"
