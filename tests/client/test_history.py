@@ -15,6 +15,8 @@ from aiofutu.quotes.market import MarketState
 from aiofutu.sim.kinds.history import history_bars
 
 pytestmark = pytest.mark.anyio
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py)
+BOTH_TRANSPORTS = True
 
 CODE = "HK.00700"
 SEED = 7  # tests/client/conftest.py

@@ -14,10 +14,14 @@ import anyio
 import pytest
 
 import aiofutu
-from aiofutu import ClientState, ReconnectPolicy, Ticker, sim
+from aiofutu import ClientState, ReconnectPolicy, Ticker
 from aiofutu._pb import qot_common_pb2
 
+from .conftest import Net
+
 pytestmark = pytest.mark.anyio
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py)
+BOTH_TRANSPORTS = True
 
 US = "US.AAPL"
 HK = "HK.00700"
@@ -41,14 +45,14 @@ async def _take(stream: aiofutu.TickerStream, n: int, timeout: float = 10.0) -> 
     return got
 
 
-def _us_seconds(**options: Any) -> sim.Simulator:
-    return sim.serve(
+def _us_seconds(net: Net, **options: Any) -> Any:
+    return net.serve(
         port=0, tick_rate=0, codes=(US, HK), scenario="us-seconds", unsub_min_age=0, **options
     )
 
 
 async def test_the_scenario_makes_us_trades_of_one_second_share_a_sequence() -> None:
-    async with _us_seconds() as server:
+    async with _us_seconds(Net("tcp")) as server:  # the simulator's tape: no client
         history = server.market.history(US)
         burst = server.market.security(US).generate(500)
         hk = server.market.generate(HK, 3)
@@ -62,9 +66,9 @@ async def test_the_scenario_makes_us_trades_of_one_second_share_a_sequence() -> 
     ]  # HK keeps its trade counter
 
 
-async def test_every_trade_arrives_and_re_sends_are_dropped() -> None:
-    async with _us_seconds(max_ticks=5000) as server:
-        async with aiofutu.connect("127.0.0.1", server.port, timeout=5) as client:
+async def test_every_trade_arrives_and_re_sends_are_dropped(net: Net) -> None:
+    async with _us_seconds(net, max_ticks=5000) as server:
+        async with net.connect(server, timeout=5) as client:
             async with client.ticker_stream(US, is_first_push=False) as ticks:
                 await server.burst(US, n=3000, ticks_per_push=7)
                 got = await _take(ticks, 3000)
@@ -91,12 +95,12 @@ async def test_every_trade_arrives_and_re_sends_are_dropped() -> None:
                 assert ticks.gaps == [] and ticks.dropped == 0
 
 
-async def test_a_reconnect_mid_burst_loses_none_and_repeats_none() -> None:
+async def test_a_reconnect_mid_burst_loses_none_and_repeats_none(net: Net) -> None:
     """The link drops after a few hundred frames of a burst of one second's trades: the
     backfill brings the rest (all at the sequence last delivered), nothing twice."""
     policy = ReconnectPolicy(initial_delay=0.3, max_delay=0.3, jitter=0.0)
-    async with _us_seconds() as server:
-        async with aiofutu.connect("127.0.0.1", server.port, timeout=5, reconnect=policy) as client:
+    async with _us_seconds(net) as server:
+        async with net.connect(server, timeout=5, reconnect=policy) as client:
             async with client.ticker_stream(US, is_first_push=False, buffer=5000) as ticks:
                 await server.burst(US, n=1, ticks_per_push=1)
                 first = await _take(ticks, 1)

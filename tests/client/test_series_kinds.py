@@ -19,6 +19,8 @@ from aiofutu.frames import CUR_KLINE_COLUMNS, RT_COLUMNS
 from aiofutu.sim.kinds import kline as sim_kline
 
 pytestmark = pytest.mark.anyio
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py)
+BOTH_TRANSPORTS = True
 
 HK = "HK.00700"
 US = "US.AAPL"

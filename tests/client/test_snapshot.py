@@ -15,9 +15,10 @@ from aiofutu.quotes.static import STATIC_INFO_COLUMNS
 from aiofutu.sim.kinds.basic import DayFold
 from aiofutu.sim.kinds.snapshot import snapshot_of
 from aiofutu.sim.kinds.static import facts_of
-from aiofutu.testing import opend_config
 
 pytestmark = pytest.mark.anyio
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py)
+BOTH_TRANSPORTS = True
 
 SNAPSHOT = int(ProtoId.QOT_GET_SECURITY_SNAPSHOT)
 STATIC = int(ProtoId.QOT_GET_STATIC_INFO)
@@ -99,7 +100,7 @@ async def test_frame_has_the_sdk_columns_and_the_model_values(client: aiofutu.Cl
     assert df["issued_shares"][1] is None
 
 
-@opend_config(allow_any_code=True, max_ticks=10)
+@pytest.mark.opend(allow_any_code=True, max_ticks=10)
 async def test_more_than_400_codes_are_split_and_sent_concurrently(
     client: aiofutu.Client, server: sim.Simulator
 ) -> None:
@@ -142,7 +143,7 @@ async def test_unknown_code_is_opend_s_error(client: aiofutu.Client) -> None:
     assert len(await client.get_market_snapshot("HK.00700")) == 1
 
 
-@opend_config(allow_any_code=True)
+@pytest.mark.opend(allow_any_code=True)
 async def test_the_simulator_refuses_more_than_400_codes(client: aiofutu.Client) -> None:
     from aiofutu._pb import qot_get_security_snapshot_pb2
 

@@ -13,9 +13,13 @@ import anyio
 import pytest
 
 import aiofutu
-from aiofutu import ClientState, ReconnectPolicy, SubType, sim
+from aiofutu import ClientState, ReconnectPolicy, SubType
+
+from .conftest import Net
 
 pytestmark = pytest.mark.anyio
+#: every test here runs over TCP and over the WebSocket gateway (tests/client/conftest.py)
+BOTH_TRANSPORTS = True
 
 HK = "HK.00700"
 HK2 = "HK.09988"
@@ -38,10 +42,10 @@ def _levels(side: Any) -> list[tuple[float, int, int]]:
     return [(lv.price, lv.volume, lv.order_count) for lv in side]
 
 
-async def test_requests_see_the_simulators_states() -> None:
+async def test_requests_see_the_simulators_states(net: Net) -> None:
     async with (
-        sim.serve(port=0, tick_rate=0, codes=(HK, US)) as server,
-        aiofutu.connect("127.0.0.1", server.port) as client,
+        net.serve(port=0, tick_rate=0, codes=(HK, US)) as server,
+        net.connect(server) as client,
     ):
         await client.subscribe([HK, US], [SubType.TICKER, SubType.QUOTE], subscribe_push=False)
         await client.subscribe(HK, [SubType.ORDER_BOOK, SubType.BROKER], subscribe_push=False)
@@ -69,11 +73,11 @@ async def test_requests_see_the_simulators_states() -> None:
         assert [b.broker_id for b in queue.asks] == [2001]
 
 
-async def test_polars_forms_have_the_sdks_shape() -> None:
+async def test_polars_forms_have_the_sdks_shape(net: Net) -> None:
     pytest.importorskip("polars")
     async with (
-        sim.serve(port=0, tick_rate=0, codes=(HK,)) as server,
-        aiofutu.connect("127.0.0.1", server.port) as client,
+        net.serve(port=0, tick_rate=0, codes=(HK,)) as server,
+        net.connect(server) as client,
     ):
         await client.subscribe(HK, [SubType.QUOTE, SubType.ORDER_BOOK, SubType.BROKER])
         df = await client.get_stock_quote_frame([HK])
@@ -88,10 +92,10 @@ async def test_polars_forms_have_the_sdks_shape() -> None:
         assert bid.columns[2] == "bid_broker_id" and ask.columns[2] == "ask_broker_id"
 
 
-async def test_quote_stream_conflates_and_every_update_without() -> None:
+async def test_quote_stream_conflates_and_every_update_without(net: Net) -> None:
     async with (
-        sim.serve(port=0, tick_rate=0, codes=(HK, HK2)) as server,
-        aiofutu.connect("127.0.0.1", server.port) as client,
+        net.serve(port=0, tick_rate=0, codes=(HK, HK2)) as server,
+        net.connect(server) as client,
         client.quote_stream(HK, HK2) as latest,
     ):
         with anyio.fail_after(5):
@@ -112,11 +116,11 @@ async def test_quote_stream_conflates_and_every_update_without() -> None:
         await every.aclose()
 
 
-async def test_book_burst_reaches_every_stream_and_a_slow_one_stalls_nobody() -> None:
+async def test_book_burst_reaches_every_stream_and_a_slow_one_stalls_nobody(net: Net) -> None:
     n = 2_000
     async with (
-        sim.serve(port=0, tick_rate=0, codes=(HK,)) as server,
-        aiofutu.connect("127.0.0.1", server.port) as client,
+        net.serve(port=0, tick_rate=0, codes=(HK,)) as server,
+        net.connect(server) as client,
         client.order_book_stream(HK, conflate=False, buffer=n + 10) as every,
         client.order_book_stream(HK, conflate=False, buffer=10, overflow="drop_oldest") as slow,
         client.order_book_stream(HK) as latest,
@@ -147,10 +151,10 @@ async def test_book_burst_reaches_every_stream_and_a_slow_one_stalls_nobody() ->
         assert len(rows) == 3
 
 
-async def test_odd_lot_book_stream() -> None:
+async def test_odd_lot_book_stream(net: Net) -> None:
     async with (
-        sim.serve(port=0, tick_rate=0, codes=(HK,)) as server,
-        aiofutu.connect("127.0.0.1", server.port) as client,
+        net.serve(port=0, tick_rate=0, codes=(HK,)) as server,
+        net.connect(server) as client,
         client.order_book_stream(HK, odd_lot=True) as odd,
         client.order_book_stream(HK) as normal,
     ):
@@ -165,10 +169,10 @@ async def test_odd_lot_book_stream() -> None:
         assert SubType.ORDER_BOOK_ODD in client.subscriptions()[HK]
 
 
-async def test_broker_stream_and_its_refusals() -> None:
+async def test_broker_stream_and_its_refusals(net: Net) -> None:
     async with (
-        sim.serve(port=0, tick_rate=0, codes=(HK, US)) as server,
-        aiofutu.connect("127.0.0.1", server.port) as client,
+        net.serve(port=0, tick_rate=0, codes=(HK, US)) as server,
+        net.connect(server) as client,
     ):
         with pytest.raises(aiofutu.UnsupportedMarket):
             client.broker_stream(US)
@@ -184,10 +188,10 @@ async def test_broker_stream_and_its_refusals() -> None:
 
 
 @pytest.mark.parametrize("conflate", [True, False])
-async def test_reconnect_resyncs_each_stream_with_the_fresh_state(conflate: bool) -> None:
+async def test_reconnect_resyncs_each_stream_with_the_fresh_state(conflate: bool, net: Net) -> None:
     async with (
-        sim.serve(port=0, tick_rate=0, codes=(HK, HK2), unsub_min_age=0) as server,
-        aiofutu.connect("127.0.0.1", server.port, reconnect=_policy(0.3), timeout=5) as client,
+        net.serve(port=0, tick_rate=0, codes=(HK, HK2), unsub_min_age=0) as server,
+        net.connect(server, reconnect=_policy(0.3), timeout=5) as client,
         client.order_book_stream(HK, HK2, conflate=conflate) as books,
         client.quote_stream(HK) as quotes,
     ):
