@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._pb import qot_get_order_book_pb2
 from ..codes import parse_code
 from ..enums import ProtoId, SubType
 from ..errors import ConfigurationError
 from ..streams import _import_polars
+from ._book_columns import book_from_reply
+from ._core import check_timeout
 from ._enums import OrderBookType
-from ._state_verbs import cached_body, check_subscribed, fetch, open_stream
-from .orderbook import get_order_book_request, order_book_from_s2c, order_book_to_polars
+from ._state_verbs import cached_body, check_subscribed, open_stream
+from .orderbook import get_order_book_request, order_book_to_polars
 
 if TYPE_CHECKING:
     from ..latest import LatestStream
@@ -65,10 +66,9 @@ class OrderBookAPI:
             ("book", code, num, kind), lambda: get_order_book_request(code, num, kind)
         )
         check_subscribed(self, (code,), _SUB_TYPES[kind or OrderBookType.NORMAL])
-        resp = await fetch(
-            self, ProtoId.QOT_GET_ORDER_BOOK, body, qot_get_order_book_pb2.Response, timeout
-        )
-        return order_book_from_s2c(resp.s2c)
+        check_timeout(timeout)
+        frame = await self._request_frame(ProtoId.QOT_GET_ORDER_BOOK, body, timeout)
+        return book_from_reply(frame.body, ProtoId.QOT_GET_ORDER_BOOK, frame.serial)
 
     async def get_order_book_frame(
         self: Core,

@@ -18,15 +18,16 @@ from aiofutu._kinds import KINDS_BY_NAME
 from aiofutu._pb import (
     qot_common_pb2,
     qot_get_basic_qot_pb2,
+    qot_get_order_book_pb2,
     qot_update_basic_qot_pb2,
     qot_update_broker_pb2,
     qot_update_order_book_pb2,
 )
 from aiofutu.enums import Market
-from aiofutu.errors import ConnectionLost, OpenDError
+from aiofutu.errors import ConnectionLost, OpenDError, RemoteProtocolError
 from aiofutu.latest import LatestStream
 from aiofutu.quotes import _book_columns
-from aiofutu.quotes._book_columns import BookView, book_from_view
+from aiofutu.quotes._book_columns import BookView, book_from_reply, book_from_view
 from aiofutu.quotes._quote_columns import QuoteView, quotes_from_view
 from aiofutu.quotes._state_router import StateRouter
 from aiofutu.quotes.basic import Quote, quotes_from_s2c
@@ -342,11 +343,25 @@ def test_view_decode_equals_the_exact_decode(
     view = BookView.FromString(body)
     exact = qot_update_order_book_pb2.Response.FromString(body)
     assert book_from_view((view.s2c, body)) == order_book_from_s2c(exact.s2c)
+    # a 3012 reply has the push's S2C: get_order_book decodes it the same way
+    assert book_from_reply(body, 3012, 1) == order_book_from_s2c(exact.s2c)
     if not details and hp != "some":  # what the view can hold: decoded from its columns
         assert _book_columns._side(view.s2c.orderBookBidList) is not None
         assert _book_columns._side(view.s2c.orderBookAskList) is not None
     elif levels and details:
         assert _book_columns._side(view.s2c.orderBookBidList) is None
+
+
+def test_a_refused_or_broken_book_reply_is_a_typed_error() -> None:
+    refused = qot_get_order_book_pb2.Response(retType=-1, retMsg="not subscribed", errCode=7)
+    with pytest.raises(OpenDError) as info:
+        book_from_reply(refused.SerializeToString(), 3012, 5)
+    assert (info.value.ret_type, info.value.ret_msg) == (-1, "not subscribed")
+    with pytest.raises(RemoteProtocolError):
+        book_from_reply(b"\xff\xff\xff", 3012, 5)  # not protobuf
+    with pytest.raises(OpenDError) as info:  # no retType: its default, as the exact decode
+        book_from_reply(b"", 3012, 5)
+    assert info.value.ret_type == -400
 
 
 def test_unchanged_levels_are_shared_between_books() -> None:
