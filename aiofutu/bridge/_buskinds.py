@@ -157,6 +157,14 @@ def _book_message(update: Any) -> Any:
     return response.s2c
 
 
+def _broker_message(update: Any) -> Any:
+    """The broker push's S2C (the route keeps the columnar view and the push's bytes)."""
+    _view, body = update.message()
+    response = qot_update_broker_pb2.Response()
+    response.ParseFromString(body)
+    return response.s2c
+
+
 def quote_kinds(row: QuoteKind) -> tuple[BusKind, ...]:
     """``quote``: one ``Qot_Common.BasicQot`` per message."""
     return (
@@ -195,7 +203,7 @@ def broker_kinds(row: QuoteKind) -> tuple[BusKind, ...]:
             "broker",
             row,
             _state_opener("broker"),
-            _message,
+            _broker_message,
             _parser(qot_update_broker_pb2.S2C, broker_queue_from_s2c),
             chained=True,
             markets=(Market.HK,),

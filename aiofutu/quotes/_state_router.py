@@ -25,8 +25,8 @@ from ..codes import parse_code
 from ..errors import ConnectionLost
 from ..latest import StateUpdate
 from ._book_columns import BookView, book_from_view
+from ._broker_columns import BrokerView, broker_from_view
 from .basic import quote_from_pb
-from .broker import broker_queue_from_s2c
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -71,10 +71,13 @@ def _split_book(s2c: Any, body: bytes) -> list[_Item]:
 
 
 def _split_broker(s2c: Any, body: bytes) -> list[_Item]:
+    # s2c is the columnar view (_broker_columns); the body is kept for an exact decode
     if not s2c.HasField("security"):
         raise _NoSecurity("no security")
     sec = s2c.security
-    return [(sec.market, sec.code, 0, s2c)]
+    if not (sec.HasField("market") and sec.HasField("code")):
+        raise _NoSecurity("a security without its market or code")
+    return [(sec.market, sec.code, 0, (s2c, body))]
 
 
 #: kind name -> how a parsed push's S2C splits into per-security items
@@ -87,10 +90,10 @@ _SPLIT: dict[str, Callable[[Any, bytes], list[_Item]]] = {
 _DECODE: dict[str, Callable[[Any], Any]] = {
     "quote": quote_from_pb,
     "order_book": book_from_view,
-    "broker": broker_queue_from_s2c,
+    "broker": broker_from_view,
 }
 #: kind name -> the schema its pushes are parsed with, when not the kind's push_response
-_VIEWS: dict[str, Any] = {"order_book": BookView}
+_VIEWS: dict[str, Any] = {"order_book": BookView, "broker": BrokerView}
 
 
 class _StateRoute(Route):

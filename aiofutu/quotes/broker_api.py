@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._pb import qot_get_broker_pb2
 from ..enums import ProtoId, SubType
 from ..streams import _import_polars
-from ._core import as_codes
-from ._state_verbs import cached_body, check_subscribed, fetch, open_stream
-from .broker import broker_queue_from_s2c, broker_queue_to_polars, check_broker_code
+from ._broker_columns import broker_from_reply
+from ._core import as_codes, check_timeout
+from ._state_verbs import cached_body, check_subscribed, open_stream
+from .broker import broker_queue_to_polars, check_broker_code
 from .broker import get_broker_request as _request
 
 if TYPE_CHECKING:
@@ -42,8 +42,9 @@ class BrokerAPI:
         self._check_open()
         body = cached_body(("broker", code), lambda: _request(code))  # checks the code
         check_subscribed(self, (code,), SubType.BROKER)
-        resp = await fetch(self, ProtoId.QOT_GET_BROKER, body, qot_get_broker_pb2.Response, timeout)
-        return broker_queue_from_s2c(resp.s2c)
+        check_timeout(timeout)
+        frame = await self._request_frame(ProtoId.QOT_GET_BROKER, body, timeout)
+        return broker_from_reply(frame.body, ProtoId.QOT_GET_BROKER, frame.serial)
 
     async def get_broker_queue_frames(
         self: Core, code: str, *, timeout: float | None = None
