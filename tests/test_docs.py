@@ -52,6 +52,9 @@ import pytest
 from aiofutu import sim
 from aiofutu.testing import background_simulator
 
+#: one xdist worker runs every example (the ``results`` fixture runs them all, once)
+pytestmark = pytest.mark.xdist_group("docs")
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - pytest itself depends on tomli there

@@ -92,9 +92,10 @@ def opend_securities() -> Mapping[str, str] | Iterable[str]:
 
 
 def _short(value: object) -> str:
-    """A test-id-friendly rendering: long keys and paths are summarised, not spelled out."""
+    """A test-id-friendly rendering: long keys and paths are summarised, not spelled out (by
+    type only: a key made at collection differs between runs, and ids must not, for xdist)."""
     text = str(value)
-    return text if len(text) <= 24 else f"<{type(value).__name__}:{len(text)}>"
+    return text if len(text) <= 24 else f"<{type(value).__name__}>"
 
 
 def opend_config(**options: Any) -> pytest.MarkDecorator:

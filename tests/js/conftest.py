@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,14 +37,31 @@ def node() -> str:
         pytest.skip("node and npm are needed to run the npm futu-api SDK (CI has Node 20)")
     expected = _lock_versions()
     assert expected["futu-api"] == "10.11.7108"
-    if not _installed(expected):
-        proc = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JS,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        if proc.returncode != 0 or not _installed(expected):
-            pytest.fail(f"npm ci failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    with _install_lock():  # xdist workers: one installs, the others then find it installed
+        if not _installed(expected):
+            proc = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=JS,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            if proc.returncode != 0 or not _installed(expected):
+                pytest.fail(f"npm ci failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return node
+
+
+@contextmanager
+def _install_lock() -> Iterator[None]:
+    """An exclusive lock on tests/js/.npm-install.lock (a no-op where fcntl does not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: one worker at a time is the user's call
+        yield
+        return
+    with open(JS / ".npm-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
