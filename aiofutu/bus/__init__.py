@@ -10,9 +10,9 @@ same names. Needs the ``nats`` extra and anyio's asyncio backend. See docs/bridg
 
 from __future__ import annotations
 
-from ._consumer import BusStream, Since
+from ._consumer import BusStream
 from ._frames import BusFrameStream
-from ._items import BusItemStream, ItemSince
+from ._items import BusItemStream
 from ._kindstreams import (
     broker_stream,
     kind_stream,
@@ -21,6 +21,7 @@ from ._kindstreams import (
     quote_stream,
     rt_stream,
 )
+from ._position import ItemSince, Since
 from ._subscribe import subscribe, ticker_frames
 
 __all__ = (

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as _dt
 import functools
 import logging
 import time
@@ -32,6 +31,14 @@ from ..bridge import _subjects
 from ..bridge._nats import connect_nats, import_nats, is_connection, require_asyncio
 from ..errors import ClientClosed, ConfigurationError, FutuError, SlowConsumer
 from ._acks import Acks, Mark, settle
+from ._position import (
+    ACK_INTERVAL,
+    ACK_WAIT,
+    Since,
+    durable_name,
+    resume_point,
+    start_position,
+)
 from ._tape import TapeOrder, _Tape
 
 if TYPE_CHECKING:
@@ -45,13 +52,7 @@ __all__ = ("BusOverflow", "BusStream", "Since")
 
 logger = logging.getLogger("aiofutu.bus")
 
-Since = Literal["new", "all"] | _dt.datetime | _dt.timedelta | int
 BusOverflow = Literal["drop_oldest", "raise", "block"]
-#: seconds between the acks of a durable consumer's resume point
-ACK_INTERVAL = 0.1
-#: a durable consumer's messages wait this long for an ack before JetStream re-sends them (the
-#: stream re-creates its consumer at the resume point on a restart instead)
-_ACK_WAIT = 3600.0
 
 
 class _Hole:
@@ -59,11 +60,6 @@ class _Hole:
 
     def __init__(self, lost: int) -> None:
         self.lost = lost
-
-
-def _durable_name(prefix: str, subj: str) -> str:
-    token = subj.split(".", 1)[1].replace(".", "-").replace("%", "_")
-    return f"{prefix}-{token}"
 
 
 class BusStream(TapeOrder):
@@ -177,18 +173,19 @@ class BusStream(TapeOrder):
         ours, kept per subject, and :meth:`_watch` re-creates a consumer that is gone.
         """
         api = import_nats().js.api
-        durable = None if self.durable is None else _durable_name(self.durable, subj)
+        durable = None if self.durable is None else durable_name(self.durable, subj)
         after = self._last_stream_seq.get(subj, 0)
         if durable is not None:
-            after = await self._resume_point(js, subj, durable)
+            assert self._acks is not None
+            after = await resume_point(js, self.stream, durable, self._acks, subj)
         position: dict[str, Any] = (
             {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": after + 1}
             if after
-            else self._start_position(api)
+            else start_position(self.since)
         )
         config = api.ConsumerConfig(
             ack_policy=api.AckPolicy.NONE if durable is None else api.AckPolicy.ALL,
-            ack_wait=None if durable is None else _ACK_WAIT,
+            ack_wait=None if durable is None else ACK_WAIT,
             max_ack_pending=-1,
             inactive_threshold=None if durable is not None else 60.0,
             **position,
@@ -205,26 +202,6 @@ class BusStream(TapeOrder):
             idle_heartbeat=5.0,
             config=config,
         )
-
-    async def _resume_point(self, js: Any, subj: str, durable: str) -> int:
-        """A durable consumer resumes after its acknowledged point (0: at ``since``).
-
-        The consumer left by a previous run (or by this one, before a broker restart) is
-        deleted and created again at that point: bound again as it is, JetStream would go on
-        after the last message it *delivered* and re-send the others only after ``ack_wait``.
-        """
-        errors = import_nats().js.errors
-        floor = 0
-        try:
-            info = await js.consumer_info(self.stream, durable)
-        except errors.NotFoundError:
-            info = None
-        if info is not None:
-            floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
-            await js.delete_consumer(self.stream, durable)
-        assert self._acks is not None
-        self._acks.consumer_replaced(subj)
-        return max(floor, self._acks.resume_after(subj))
 
     async def _watch(self, js: Any, subj: str) -> None:
         """Re-create a consumer that is gone (a broker restart), resuming after the last
@@ -246,21 +223,6 @@ class BusStream(TapeOrder):
         while not self._closed:
             await asyncio.sleep(period)
             self._expire(time.monotonic())
-
-    def _start_position(self, api: Any) -> dict[str, Any]:
-        since = self.since
-        if since == "new":
-            return {"deliver_policy": api.DeliverPolicy.NEW}
-        if since == "all":
-            return {"deliver_policy": api.DeliverPolicy.ALL}
-        if isinstance(since, _dt.timedelta):
-            since = _dt.datetime.now(_dt.timezone.utc) - since
-        if isinstance(since, _dt.datetime):
-            if since.tzinfo is None:
-                raise ConfigurationError("since= as a datetime must be timezone-aware")
-            stamp = since.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            return {"deliver_policy": api.DeliverPolicy.BY_START_TIME, "opt_start_time": stamp}
-        return {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": since}
 
     async def commit(self, timeout: float = 5.0) -> bool:
         """Durable consumers: the application is done with every tick handed out so far;

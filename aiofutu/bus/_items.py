@@ -18,6 +18,16 @@ semantics of its direct stream:
 A message that breaks the contract (bad headers, a body that does not parse) is counted in
 ``malformed``, logged and skipped. A consumer that the broker lost (a restart) is re-created
 after the last stream sequence taken.
+
+``since`` and ``durable`` follow the tick stream's rules (:mod:`._position`, :mod:`._acks`):
+a durable consumer resumes after the last message the application is done with. A message is
+done once the item it made was handed out and the application asked for the next (or called
+``commit()``, or left ``async with`` without an exception), or once the stream let it go (a
+state replaced by a newer one under ``conflate``, a repeat, a malformed message, an item lost
+to overflow). With ``closed_only``, the messages of the open item are done only once its
+closing update is handed out, so a restart never loses a close. A **state** stream that
+resumes where the stream has nothing newer gets the newest state again first (a restarted
+service needs one state to start from): a state may repeat once per restart; series never do.
 """
 
 from __future__ import annotations
@@ -34,7 +44,16 @@ from ..bridge import _subjects
 from ..bridge._buskinds import MalformedBody
 from ..bridge._nats import connect_nats, import_nats, is_connection, require_asyncio
 from ..errors import ClientClosed, ConfigurationError, SlowConsumer
+from ._acks import Acks, Mark, settle
 from ._consumer import _stream_sequence, recreate_if_lost
+from ._position import (
+    ACK_INTERVAL,
+    ACK_WAIT,
+    ItemSince,
+    durable_name,
+    resume_point,
+    start_position,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -44,10 +63,7 @@ if TYPE_CHECKING:
 __all__ = ("BusItemStream", "ItemSince")
 
 logger = logging.getLogger("aiofutu.bus")
-
-#: "last": the newest item per subject first (the default: a fresh state at once), "new": only
-#: what is published from now on, "all": everything retained
-ItemSince = Literal["last", "new", "all"]
+_NO_MARKS: tuple[Mark, ...] = ()
 
 
 #: seconds between the checks that each subject's consumer still exists (a broker restart)
@@ -75,6 +91,7 @@ class BusItemStream:
         kind: BusKind,
         *,
         since: ItemSince = "last",
+        durable: str | None = None,
         stream: str = "FUTU",
         conflate: bool = True,
         closed_only: bool = False,
@@ -85,6 +102,7 @@ class BusItemStream:
         self.codes = codes
         self.kind = kind
         self.since = since
+        self.durable = durable
         self.stream = stream
         self.conflate = conflate and kind.shape == "state"
         self.closed_only = closed_only
@@ -95,10 +113,17 @@ class BusItemStream:
         self.duplicates = 0
         self.conflated = 0
         self.dropped = 0
-        self._latest: dict[str, Any] = {}
+        #: waiting items: (model, the marks of the messages it stands for: durable only)
+        self._latest: dict[str, tuple[Any, tuple[Mark, ...]]] = {}
         self._queue: deque[Any] = deque()
         self._queued = 0
         self._open: dict[str, Any] = {}
+        #: durable: the resume point, the marks of the open series item not yet handed out
+        #: (closed_only), of the message being taken, and of the items handed out since the
+        #: application last asked for more
+        self._acks = Acks() if durable is not None else None
+        self._open_marks: dict[str, list[Mark]] = {}
+        self._in_hand: list[Mark] = []
         self._last_seq: dict[str, int] = {}
         self._subs: dict[str, Any] = {}
         self._nc: Any = None
@@ -138,31 +163,34 @@ class BusItemStream:
         loop = asyncio.get_running_loop()
         for subj in subjects:
             self._tasks.append(loop.create_task(self._watch(js, subj)))
+        if self._acks is not None:
+            self._tasks.append(loop.create_task(self._acks.run(ACK_INTERVAL)))
 
     async def _consumer(self, js: Any, subj: str) -> Any:
         api = import_nats().js.api
+        durable = None if self.durable is None else durable_name(self.durable, subj)
         after = self._last_seq.get(subj, 0)
-        position: dict[str, Any]
-        if after:
-            position = {
-                "deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
-                "opt_start_seq": after + 1,
-            }
-        elif self.since == "last":
-            position = {"deliver_policy": api.DeliverPolicy.LAST_PER_SUBJECT}
-        elif self.since == "all":
-            position = {"deliver_policy": api.DeliverPolicy.ALL}
-        else:
-            position = {"deliver_policy": api.DeliverPolicy.NEW}
+        if durable is not None:
+            assert self._acks is not None
+            after = max(after, await resume_point(js, self.stream, durable, self._acks, subj))
+            if after and self.kind.shape == "state" and not self._last_seq.get(subj):
+                after = min(after, await self._newest(js, subj) - 1)  # a state to start from
+        position = (
+            {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": after + 1}
+            if after > 0
+            else start_position(self.since)
+        )
         config = api.ConsumerConfig(
-            ack_policy=api.AckPolicy.NONE,
+            ack_policy=api.AckPolicy.NONE if durable is None else api.AckPolicy.ALL,
+            ack_wait=None if durable is None else ACK_WAIT,
             max_ack_pending=-1,
-            inactive_threshold=60.0,
+            inactive_threshold=None if durable is not None else 60.0,
             **position,
         )
         return await js.subscribe(
             subj,
             stream=self.stream,
+            durable=durable,
             cb=functools.partial(self._take, subj),
             manual_ack=True,
             flow_control=True,
@@ -170,14 +198,35 @@ class BusItemStream:
             config=config,
         )
 
+    async def _newest(self, js: Any, subj: str) -> int:
+        """The stream sequence of the newest message on ``subj`` (a huge one when none)."""
+        try:
+            return int((await js.get_last_msg(self.stream, subj)).seq)
+        except import_nats().js.errors.NotFoundError:
+            return 1 << 62
+
     async def _watch(self, js: Any, subj: str) -> None:
         """Re-create a consumer the broker lost, after the last stream sequence taken."""
         while not self._closed:
             await asyncio.sleep(WATCH_INTERVAL)
             await recreate_if_lost(self._subs, subj, functools.partial(self._consumer, js, subj))
 
-    async def aclose(self) -> None:
-        """Stop the consumers and end iteration (after what is buffered)."""
+    async def commit(self, timeout: float = 5.0) -> bool:
+        """Durable consumers: the application is done with every item handed out so far;
+        acknowledge the resume point now and wait for the server to confirm it. True when
+        confirmed (a restart resumes after the last item returned); a no-op otherwise."""
+        if self._acks is None or self._nc is None:
+            return self._acks is None
+        settle(self._in_hand)
+        return await self._acks.flush(self._nc, timeout=timeout)
+
+    async def aclose(self, *, done: bool = True) -> None:
+        """Stop the consumers and end iteration (after what is buffered).
+
+        Durable: the resume point is acknowledged (confirmed) before the consumers go; with
+        ``done=False`` (``async with`` left by an exception) the items handed out since the
+        application last asked for more are not counted as done: a restart delivers them.
+        """
         if self._closed:
             return
         self._closed = True
@@ -187,6 +236,10 @@ class BusItemStream:
         if self._space is not None:
             self._space.set()
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            if self._acks is not None and self._nc is not None:
+                if done:
+                    settle(self._in_hand)
+                await self._acks.flush(self._nc, timeout=1.5)
             for sub in self._subs.values():
                 try:
                     await sub.unsubscribe()
@@ -212,7 +265,7 @@ class BusItemStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        await self.aclose(done=exc_type is None or exc_type is GeneratorExit)
 
     @property
     def closed(self) -> bool:
@@ -226,9 +279,12 @@ class BusItemStream:
             return
         self.received += 1
         sseq = _stream_sequence(msg)
+        acks = self._acks
+        mark = None if acks is None else acks.arrived(subj, sseq, msg)
         if sseq:
             if sseq <= self._last_seq.get(subj, 0):
                 self.duplicates += 1
+                self._let_go(mark)
                 return
             self._last_seq[subj] = sseq
         kind = self.kind
@@ -241,6 +297,7 @@ class BusItemStream:
                 raise _subjects.MalformedMessage(f"a {item.code} body under {code!r}")
         except (_subjects.MalformedMessage, MalformedBody) as exc:
             self.malformed += 1
+            self._let_go(mark)
             if self.malformed <= 10 or self.malformed % 1000 == 0:
                 logger.warning(
                     "bus: skipped a malformed message on %s (%d so far): %s",
@@ -249,51 +306,77 @@ class BusItemStream:
                     exc,
                 )
             return
+        marks = _NO_MARKS if mark is None else (mark,)
         if kind.update is None:
-            self._put(code, item)
+            self._put(code, item, marks)
         else:
-            self._upsert(code, item)
+            self._upsert(code, item, marks)
         if self.overflow == "block":
             while not self.conflate and self._queued >= self.buffer and not self._closed:
                 self._space = anyio.Event()
                 await self._space.wait()
 
-    def _upsert(self, code: str, item: Any) -> None:
-        """The series rule of the direct router: a newer time closes the open item."""
+    @staticmethod
+    def _let_go(marks: Mark | tuple[Mark, ...] | list[Mark] | None) -> None:
+        """The stream is done with these messages (nothing of them will be handed out)."""
+        if marks is None:
+            return
+        if isinstance(marks, Mark):
+            marks.done = True
+            return
+        for mark in marks:
+            mark.done = True
+
+    def _upsert(self, code: str, item: Any, marks: tuple[Mark, ...]) -> None:
+        """The series rule of the direct router: a newer time closes the open item.
+
+        ``closed_only``: the messages of the open item travel with its closing update."""
         update = self.kind.update
         assert update is not None
         cur = self._open.get(code)
+        durable = self._acks is not None
         if cur is None or item.time > cur.time:
             if cur is not None:
-                self._put(code, update(code, cur, True))
+                held = tuple(self._open_marks.pop(code, ())) if durable else _NO_MARKS
+                self._put(code, update(code, cur, True), held)
             self._open[code] = item
             if not self.closed_only:
-                self._put(code, update(code, item, False))
+                self._put(code, update(code, item, False), marks)
+            elif durable:
+                self._open_marks[code] = list(marks)
         elif item.time == cur.time and item.__dict__ != cur.__dict__:
             self._open[code] = item
             if not self.closed_only:
-                self._put(code, update(code, item, False))
+                self._put(code, update(code, item, False), marks)
+            elif durable:
+                self._open_marks.setdefault(code, []).extend(marks)
         else:
             self.duplicates += 1
+            self._let_go(marks)
 
-    def _put(self, code: str, model: Any) -> None:
+    def _put(self, code: str, model: Any, marks: tuple[Mark, ...]) -> None:
         if self.conflate:
-            if code in self._latest:
+            old = self._latest.get(code)
+            if old is not None:
                 self.conflated += 1
-            self._latest[code] = model
+                self._let_go(old[1])  # replaced by a newer state: done
+            self._latest[code] = (model, marks)
         elif self._queued < self.buffer or self.overflow == "block":
-            self._queue.append(model)
+            self._queue.append((model, marks))
             self._queued += 1
         elif self.overflow == "drop_oldest":
             while self._queue:
-                if type(self._queue.popleft()) is not _Hole:
+                old = self._queue.popleft()
+                if type(old) is not _Hole:
+                    self._let_go(old[1])
                     self._queued -= 1
                     break
-            self._queue.append(model)
+            self._queue.append((model, marks))
             self._queued += 1
             self.dropped += 1
         else:
             self.dropped += 1
+            self._let_go(marks)
             tail = self._queue[-1] if self._queue else None
             if type(tail) is _Hole:
                 tail.lost += 1
@@ -318,19 +401,26 @@ class BusItemStream:
         return self
 
     async def __anext__(self) -> Any:
+        in_hand = self._in_hand
+        if in_hand:  # asking for more: done with what was handed out
+            settle(in_hand)
         while True:
             if self._latest:
-                return self._latest.pop(next(iter(self._latest)))
+                model, marks = self._latest.pop(next(iter(self._latest)))
+                in_hand.extend(marks)
+                return model
             if self._queue:
-                item = self._queue.popleft()
-                if type(item) is _Hole:
-                    raise SlowConsumer(item.lost, codes=self.codes)
+                entry = self._queue.popleft()
+                if type(entry) is _Hole:
+                    raise SlowConsumer(entry.lost, codes=self.codes)
                 self._queued -= 1
                 space = self._space
                 if space is not None and self._queued < self.buffer:
                     self._space = None
                     space.set()
-                return item
+                model, marks = entry
+                in_hand.extend(marks)
+                return model
             if self._closed:
                 raise StopAsyncIteration
             if not self._started:

@@ -12,7 +12,8 @@ from ..bridge._buskinds import bus_kinds, kline_token
 from ..codes import parse_code
 from ..errors import ConfigurationError
 from ..quotes.kline import check_kl_type
-from ._items import BusItemStream, ItemSince
+from ._items import BusItemStream
+from ._position import ItemSince, check_durable, check_since
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -36,6 +37,7 @@ def kind_stream(
     kind: str,
     *,
     since: ItemSince = "last",
+    durable: str | None = None,
     stream: str = "FUTU",
     conflate: bool = True,
     closed_only: bool = False,
@@ -46,8 +48,12 @@ def kind_stream(
     ``"kline_5m"``, ``"rt"``, ...) of ``codes``: ``async with bus.kind_stream(...) as s``.
 
     ``since``: ``"last"`` (the newest item per security first, then every new one: the
-    default, a fresh state at once), ``"new"`` or ``"all"``. ``conflate`` (states),
-    ``closed_only`` (series), ``buffer`` and ``overflow`` as for the direct streams.
+    default, a fresh state at once), ``"new"``, ``"all"``, a timezone-aware ``datetime`` or a
+    ``timedelta`` (that long ago), or an ``int`` stream sequence, as for :func:`subscribe`.
+    ``durable`` names a durable consumer that a restarted service resumes after the last item
+    it was done with (a state stream starts again from the newest state when nothing newer
+    came). ``conflate`` (states), ``closed_only`` (series), ``buffer`` and ``overflow`` as for
+    the direct streams.
     """
     items = [codes] if isinstance(codes, str) else list(codes)
     if not items:
@@ -63,8 +69,8 @@ def kind_stream(
         parse_code(code)
         if not found.serves(code):
             raise ConfigurationError(f"{code} has no {kind} (markets: {found.markets})")
-    if since not in ("last", "new", "all"):
-        raise ConfigurationError(f"since must be 'last', 'new' or 'all', got {since!r}")
+    check_since(since, ("last", "new", "all"))
+    check_durable(durable)
     if type(buffer) is not int or buffer < 1:
         raise ConfigurationError(f"buffer must be a positive int, got {buffer!r}")
     if overflow not in ("drop_oldest", "raise", "block"):
@@ -78,6 +84,7 @@ def kind_stream(
         code_list,
         found,
         since=since,
+        durable=durable,
         stream=stream,
         conflate=bool(conflate),
         closed_only=bool(closed_only),

@@ -6,15 +6,15 @@ Every argument is checked here, before anything connects, so a bad one is a
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from typing import TYPE_CHECKING, Any
 
 from ..bridge import _subjects
 from ..codes import parse_code
 from ..errors import ConfigurationError
-from ._consumer import BusOverflow, BusStream, Since
+from ._consumer import BusOverflow, BusStream
 from ._frames import BusFrameStream
+from ._position import Since, check_durable, check_since
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -65,14 +65,8 @@ def subscribe(
                 f"subscribe reads the tape kinds ({', '.join(_subjects.KINDS)}); for {kind!r} "
                 "use bus.kind_stream(nats, codes, kind) or bus.quote_stream & co"
             )
-    if since not in ("new", "all") and not isinstance(since, (_dt.datetime, _dt.timedelta)):
-        if type(since) is not int or since < 1:
-            raise ConfigurationError(
-                "since must be 'new', 'all', a datetime, a timedelta or a stream sequence "
-                f"(int >= 1), got {since!r}"
-            )
-    if durable is not None and (not isinstance(durable, str) or not durable.isidentifier()):
-        raise ConfigurationError(f"durable must be a name like 'risk_service', got {durable!r}")
+    check_since(since, ("new", "all"))
+    check_durable(durable)
     if type(buffer) is not int or buffer < 1:
         raise ConfigurationError(f"buffer must be a positive int, got {buffer!r}")
     if overflow not in ("drop_oldest", "raise", "block"):
