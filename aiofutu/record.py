@@ -16,6 +16,7 @@ Writing and reading Parquet files is blocking I/O: in async code use :meth:`Reco
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -180,11 +181,7 @@ def read_recording(source: str | os.PathLike[str] | pl.DataFrame) -> list[Ticker
 
 def _read_parts(directory: str) -> pl.DataFrame:
     """The part files of :class:`_Sink` in order, skipping any a later merge covers."""
-    parts, covered = [], -1
-    for _first, last, name in sorted(_part_names(directory), key=lambda p: (p[0], -p[1])):
-        if last > covered:  # not a leftover of a merge cut short
-            parts.append(os.path.join(directory, name))
-            covered = last
+    parts = [os.path.join(directory, name) for name in _current_parts(directory)]
     if not parts:
         return cast("pl.DataFrame", _polars().DataFrame(schema=record_schema()))
     return cast("pl.DataFrame", _polars().read_parquet(parts))
@@ -407,7 +404,7 @@ class _Sink:
             ranges = self._levels[level]
             names = [os.path.join(self.parts, f"part-{a:012d}-{b:012d}.parquet") for a, b in ranges]
             first, last = ranges[0][0], ranges[-1][1]
-            self._write_part(_polars().read_parquet(names), first, last)
+            self._write_part(self._read(names), first, last)
             for name in names:  # a kill here leaves parts that the merged one covers
                 os.unlink(name)
             self._levels[level] = []
@@ -416,6 +413,10 @@ class _Sink:
             self._levels[level + 1].append((first, last))
             level += 1
 
+    def _read(self, names: list[str]) -> pl.DataFrame:
+        """The rows of these part files, in order."""
+        return cast("pl.DataFrame", _polars().read_parquet(names))
+
     def _guard(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a file operation; its error names the recording's path, not a raw errno."""
         try:
@@ -423,3 +424,72 @@ class _Sink:
         except OSError as exc:
             where = f"; the {self.rows} ticks written so far are kept" if self.rows else ""
             raise OSError(exc.errno, f"cannot write {self.path!r}: {exc.strerror}{where}") from None
+
+
+class RowSink(_Sink):
+    """Rows (the dicts ``aiofutu record --kind quote|order_book|broker|kline|rt`` writes) written
+    as they come, like the tick recording: CSV and JSON lines appended to the file, Parquet in
+    part files merged at :meth:`close` (a crash leaves ``FILE.parts/``). Columns are the first
+    row's keys; a column that is empty in one part and typed in another is widened on merge."""
+
+    def open(self) -> None:
+        """Create the file (its CSV header comes with the first rows) or the parts directory."""
+        if self.format == "parquet":
+            self._guard(os.mkdir, self.parts)
+            return
+        self._fh = self._guard(open, self.path, "w", encoding="utf-8", newline="")
+
+    def append(self, rows: list[dict[str, Any]]) -> None:  # type: ignore[override]
+        """Write ``rows`` durably enough to survive a kill."""
+        if not rows:
+            return
+        if self.format == "jsonl":
+            self._write("".join(json.dumps(row) + "\n" for row in rows))
+        else:
+            frame = _polars().DataFrame(rows, infer_schema_length=None)
+            if self.format == "csv":
+                self._write(frame.write_csv(include_header=self.rows == 0))
+            else:
+                first, last = self.rows, self.rows + len(rows) - 1
+                self._write_part(frame, first, last)
+                self._levels[0].append((first, last))
+                self._merge()
+        self.rows += len(rows)
+
+    def close(self, rows: list[dict[str, Any]]) -> int:  # type: ignore[override]
+        """Write ``rows`` (those not appended yet) and complete the file; its row count."""
+        self.append(rows)
+        if self._fh is not None:
+            self._fh.close()
+            return self.rows
+        names = [os.path.join(self.parts, name) for name in _current_parts(self.parts)]
+        frame = self._read(names) if names else _polars().DataFrame()
+        temp = f"{self.path}.tmp"
+        try:
+            frame.write_parquet(temp)
+            os.replace(temp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise OSError(
+                exc.errno,
+                f"cannot write {self.path!r}: {exc.strerror}; the {self.rows} rows recorded "
+                f"are in {self.parts!r} (polars.read_parquet reads them)",
+            ) from None
+        shutil.rmtree(self.parts, ignore_errors=True)
+        return self.rows
+
+    def _read(self, names: list[str]) -> pl.DataFrame:
+        pl_ = _polars()
+        frames = [pl_.read_parquet(name) for name in names]
+        return cast("pl.DataFrame", pl_.concat(frames, how="diagonal_relaxed"))
+
+
+def _current_parts(directory: str) -> list[str]:
+    """The part files of a sink in order, without those a later merge covers."""
+    names, covered = [], -1
+    for _first, last, name in sorted(_part_names(directory), key=lambda p: (p[0], -p[1])):
+        if last > covered:
+            names.append(name)
+            covered = last
+    return names

@@ -218,45 +218,35 @@ async def _bus_tail_items(args: argparse.Namespace, token: str) -> None:
 
 async def _bus_record_items(args: argparse.Namespace, token: str) -> None:
     """``record --nats URL --kind quote|...|kline|rt --out F``: every update (no conflation),
-    one row each, as ``record --kind`` writes them from OpenD, written at the end."""
-    import time
+    one row each, as ``record --kind`` writes them from OpenD, written as they come."""
+    import functools
+    import math
 
     import anyio
-    import anyio.to_thread
 
     from .. import bus
-    from ._series import _row, _write_rows
-    from ._state import _VIEWS, _flat
+    from ._rows import record_rows
+    from ._series import _row
+    from ._state import _VIEWS, report_written, state_row
 
-    rows: list[dict[str, Any]] = []
-    jsonl = args.out.endswith((".jsonl", ".json"))
-    state = args.kind in _VIEWS
-    deadline = None if args.duration is None else time.monotonic() + args.duration
-    try:
-        async with bus.kind_stream(
-            args.nats,
-            args.codes,
-            token,
-            stream=args.stream,
-            conflate=False,
-            closed_only=getattr(args, "closed_only", False),
-            buffer=100_000,
-            overflow="block",
-        ) as items:
-            with anyio.move_on_after(args.duration if deadline is not None else float("inf")):
-                async for item in items:
-                    if state:
-                        rows.append(item.model_dump(mode="json") if jsonl else _flat(item))
-                    else:
-                        rows.append(_row(item))
-                    if args.limit is not None and len(rows) >= args.limit:
-                        break
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_write_rows, rows, args.out)
-        sys.stderr.write(
-            f"aiofutu record: wrote {len(rows)} {args.kind} rows to {args.out} (from the bus)\n"
-        )
+    async with bus.kind_stream(
+        args.nats,
+        args.codes,
+        token,
+        stream=args.stream,
+        conflate=False,
+        closed_only=getattr(args, "closed_only", False),
+        buffer=100_000,
+        overflow="block",
+    ) as items:
+        with anyio.move_on_after(args.duration if args.duration is not None else math.inf):
+            await record_rows(
+                items,
+                state_row(args.out) if args.kind in _VIEWS else _row,
+                args.out,
+                limit=args.limit,
+                written=functools.partial(report_written, args, " (from the bus)"),
+            )
 
 
 async def _bus_tail(args: argparse.Namespace) -> None:

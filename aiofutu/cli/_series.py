@@ -8,10 +8,10 @@ of their own (:func:`add_kline_flags`), next to which the history range flags ca
 
 from __future__ import annotations
 
+import functools
 import json
-import os
+import math
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -22,6 +22,7 @@ from ..quotes._series_router import kline_sub_type
 from ..quotes.kline import MAX_KL_NUM, AuType, KLType, check_au_type, check_kl_type
 from ._config import UsageError
 from ._link import open_client
+from ._rows import record_rows
 
 if TYPE_CHECKING:
     import argparse
@@ -167,45 +168,25 @@ async def tail_series(args: argparse.Namespace) -> None:
             printer.flush()
 
 
-def _write_rows(rows: list[dict[str, Any]], path: str) -> None:
-    from ..frames import _polars
-    from ..record import format_of
-
-    fmt = format_of(path)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    if fmt == "jsonl":
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in rows)
-    else:
-        frame = _polars().DataFrame(rows, infer_schema_length=None)
-        if fmt == "csv":
-            frame.write_csv(tmp)
-        else:
-            frame.write_parquet(tmp)
-    os.replace(tmp, path)
-
-
 async def record_series(args: argparse.Namespace) -> None:
-    """``aiofutu record --kind kline|rt CODE... --out F``: every update (or closed item)."""
+    """``aiofutu record --kind kline|rt CODE... --out F``: every update (or closed item),
+    written as they come (:mod:`._rows`)."""
     from ._commands import _link_reports, _policy
+    from ._state import report_written
 
-    rows: list[dict[str, Any]] = []
-    deadline = None if args.duration is None else time.monotonic() + args.duration
-    try:
-        async with (
-            open_client(args, "aiofutu-record", reconnect=_policy(args.reconnect)) as client,
-            _link_reports(client, "record", args.reconnect),
-            _open_stream(client, args) as stream,
-        ):
-            with anyio.move_on_after(args.duration if deadline is not None else float("inf")):
-                async for update in stream:
-                    rows.append(_row(update))
-                    if args.limit is not None and len(rows) >= args.limit:
-                        break
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_write_rows, rows, args.out)
-        sys.stderr.write(f"aiofutu record: wrote {len(rows)} {args.kind} rows to {args.out}\n")
+    async with (
+        open_client(args, "aiofutu-record", reconnect=_policy(args.reconnect)) as client,
+        _link_reports(client, "record", args.reconnect),
+        _open_stream(client, args) as stream,
+    ):
+        with anyio.move_on_after(args.duration if args.duration is not None else math.inf):
+            await record_rows(
+                stream,
+                _row,
+                args.out,
+                limit=args.limit,
+                written=functools.partial(report_written, args, ""),
+            )
 
 
 # ------------------------------------------------------------------------------ kline --num

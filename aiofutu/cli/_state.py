@@ -10,9 +10,10 @@ and one flat row; the stream comes from the client's ``<kind>_stream`` verb, so 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import math
 import sys
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ import anyio.to_thread
 from .._kinds import KINDS
 from ..enums import SubType
 from ._link import open_client
+from ._rows import record_rows
 
 if TYPE_CHECKING:
     import argparse
@@ -40,6 +42,8 @@ __all__ = (
     "quote_command",
     "quote_line",
     "record_state",
+    "report_written",
+    "state_row",
     "tail_state",
 )
 
@@ -165,28 +169,34 @@ async def tail_state(args: argparse.Namespace) -> None:
 
 async def record_state(args: argparse.Namespace) -> None:
     """``aiofutu record --kind quote|order_book|broker CODE... --out F``: every push (no
-    conflation), one row each, written at the end (also on Ctrl-C)."""
+    conflation), one row each, written as they come (:mod:`._rows`)."""
     from ._commands import _link_reports, _policy
-    from ._series import _write_rows
 
-    rows: list[dict[str, Any]] = []
-    jsonl = args.out.endswith((".jsonl", ".json"))
-    deadline = None if args.duration is None else time.monotonic() + args.duration
-    try:
-        async with (
-            open_client(args, "aiofutu-record", reconnect=_policy(args.reconnect)) as client,
-            _link_reports(client, "record", args.reconnect),
-            _open(client, args.kind, args.codes, conflate=False) as stream,
-        ):
-            with anyio.move_on_after(args.duration if deadline is not None else float("inf")):
-                async for state in stream:
-                    rows.append(state.model_dump(mode="json") if jsonl else _flat(state))
-                    if args.limit is not None and len(rows) >= args.limit:
-                        break
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_write_rows, rows, args.out)
-        sys.stderr.write(f"aiofutu record: wrote {len(rows)} {args.kind} rows to {args.out}\n")
+    async with (
+        open_client(args, "aiofutu-record", reconnect=_policy(args.reconnect)) as client,
+        _link_reports(client, "record", args.reconnect),
+        _open(client, args.kind, args.codes, conflate=False) as stream,
+    ):
+        with anyio.move_on_after(args.duration if args.duration is not None else math.inf):
+            await record_rows(
+                stream,
+                state_row(args.out),
+                args.out,
+                limit=args.limit,
+                written=functools.partial(report_written, args, ""),
+            )
+
+
+def state_row(out: str) -> Callable[[Any], dict[str, Any]]:
+    """A state's row: every field as JSON for ``.jsonl``, else the flat columns."""
+    if out.endswith((".jsonl", ".json")):
+        return lambda state: state.model_dump(mode="json")
+    return _flat
+
+
+def report_written(args: argparse.Namespace, source: str, rows: int) -> None:
+    """The last line of ``record --kind``: what was written where."""
+    sys.stderr.write(f"aiofutu record: wrote {rows} {args.kind} rows to {args.out}{source}\n")
 
 
 # ------------------------------------------------------------------------------ quote
