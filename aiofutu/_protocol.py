@@ -125,6 +125,19 @@ def decode_response(response_type: type[R], body: bytes, proto_id: int, serial: 
     return response
 
 
+def successful_view(view_type: type[R], body: bytes) -> R | None:
+    """``body`` parsed with a columnar view schema (``protos/*_columns.proto``) when it parses
+    and says retType 0; None otherwise, so that the exact schema's :func:`decode_response`
+    names the refusal or the parse failure with its typed error."""
+    view = view_type()
+    try:
+        view.ParseFromString(body)
+    except (DecodeError, RuntimeWarning, ValueError):
+        return None
+    env: Any = view
+    return view if env.HasField("retType") and env.retType == 0 else None
+
+
 def check_ret(response: Any, proto_id: int) -> None:
     """Raise :class:`OpenDError` for a non-zero retType (OpenD's message kept verbatim)."""
     env: _Envelope = response

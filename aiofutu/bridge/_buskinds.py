@@ -149,20 +149,19 @@ def _message(update: Any) -> Any:
     return update.message()
 
 
-def _book_message(update: Any) -> Any:
-    """The order book push's S2C (the route keeps the columnar view and the push's bytes)."""
-    _view, body = update.message()
-    response = qot_update_order_book_pb2.Response()
-    response.ParseFromString(body)
-    return response.s2c
+def _exact_s2c(response_type: Any) -> Callable[[Any], Any]:
+    """The push's S2C in the exact schema, for a kind whose route keeps the columnar view
+    and the push's bytes (order books, broker queues)."""
+
+    def message(update: Any) -> Any:
+        _view, body = update.message()
+        return response_type.FromString(body).s2c
+
+    return message
 
 
-def _broker_message(update: Any) -> Any:
-    """The broker push's S2C (the route keeps the columnar view and the push's bytes)."""
-    _view, body = update.message()
-    response = qot_update_broker_pb2.Response()
-    response.ParseFromString(body)
-    return response.s2c
+_book_message = _exact_s2c(qot_update_order_book_pb2.Response)
+_broker_message = _exact_s2c(qot_update_broker_pb2.Response)
 
 
 def quote_kinds(row: QuoteKind) -> tuple[BusKind, ...]:

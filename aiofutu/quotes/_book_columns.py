@@ -13,10 +13,8 @@ from __future__ import annotations
 from itertools import repeat
 from typing import Any
 
-from google.protobuf.message import DecodeError
-
 from .._pb import order_book_columns_pb2, qot_get_order_book_pb2, qot_update_order_book_pb2
-from .._protocol import decode_response
+from .._protocol import decode_response, successful_view
 from ..codes import format_code
 from ..models import _new, _set_dict
 from ._enums import OrderBookType, lookup
@@ -85,15 +83,11 @@ def _exact(body: bytes) -> OrderBook:
 def book_from_reply(body: bytes, proto_id: int, serial: int) -> OrderBook:
     """The model of a 3012 reply (its S2C is a 3013 push's), through the view when it loses
     nothing; a refusal or a body that does not parse goes the exact way, for its typed error."""
-    view = BookView()
-    try:
-        view.ParseFromString(body)
-        usable = view.HasField("retType") and view.retType == 0
-    except (DecodeError, RuntimeWarning, ValueError):  # the exact decode names the failure
-        usable = False
-    if not usable:
-        resp = decode_response(qot_get_order_book_pb2.Response, body, proto_id, serial)
-        return order_book_from_s2c(resp.s2c)
+    view = successful_view(BookView, body)
+    if view is None:
+        return order_book_from_s2c(
+            decode_response(qot_get_order_book_pb2.Response, body, proto_id, serial).s2c
+        )
     return book_from_view((view.s2c, body))
 
 

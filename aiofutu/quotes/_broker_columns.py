@@ -15,10 +15,8 @@ from __future__ import annotations
 from itertools import repeat
 from typing import Any
 
-from google.protobuf.message import DecodeError
-
 from .._pb import broker_columns_pb2, qot_get_broker_pb2, qot_update_broker_pb2
-from .._protocol import decode_response
+from .._protocol import decode_response, successful_view
 from ..codes import format_code
 from ..models import _new, _set_dict
 from .broker import BrokerEntry, BrokerQueue, broker_queue_from_s2c
@@ -116,13 +114,9 @@ def broker_from_view(item: tuple[Any, bytes]) -> BrokerQueue:
 def broker_from_reply(body: bytes, proto_id: int, serial: int) -> BrokerQueue:
     """The model of a 3014 reply (its S2C is a 3015 push's), through the view when it loses
     nothing; a refusal or a body that does not parse goes the exact way, for its typed error."""
-    view = BrokerView()
-    try:
-        view.ParseFromString(body)
-        usable = view.HasField("retType") and view.retType == 0
-    except (DecodeError, RuntimeWarning, ValueError):  # the exact decode names the failure
-        usable = False
-    if not usable:
-        resp = decode_response(qot_get_broker_pb2.Response, body, proto_id, serial)
-        return broker_queue_from_s2c(resp.s2c)
+    view = successful_view(BrokerView, body)
+    if view is None:
+        return broker_queue_from_s2c(
+            decode_response(qot_get_broker_pb2.Response, body, proto_id, serial).s2c
+        )
     return broker_from_view((view.s2c, body))
